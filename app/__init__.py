@@ -1,0 +1,1 @@
+"""chulcheo's application layer: settings, the pipeline, and the CLI/API/UI adapters."""

@@ -1,0 +1,103 @@
+"""Settings: one pydantic model per concern, read from env (CHULCHEO_*) and an optional TOML file.
+
+Precedence: explicit arguments > environment > TOML (`CHULCHEO_CONFIG` or ./chulcheo.toml) > defaults.
+Nested values use `__` in env names, e.g. CHULCHEO_CHUNK__MAX_TOKENS=200.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_model_dir() -> Path:
+    """~/.cache/chulcheo/models on Linux: models live outside the git tree."""
+    return Path(platformdirs.user_cache_dir("chulcheo")) / "models"
+
+
+def default_index_dir() -> Path:
+    """~/.local/share/chulcheo/index on Linux."""
+    return Path(platformdirs.user_data_dir("chulcheo")) / "index"
+
+
+class EmbeddingSettings(BaseModel):
+    """Which embedding model: a registered name (see `chulcheo models list`), a local path or a HF id."""
+
+    model: str = "embeddinggemma-300m"
+    batch_size: int = Field(16, ge=1)
+    max_seq_length: int | None = Field(512, ge=16)
+
+
+class ChunkSettings(BaseModel):
+    """Chunk size and overlap, in embedding-model tokens."""
+
+    max_tokens: int = Field(256, ge=16)
+    overlap_tokens: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> ChunkSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError(
+                f"chunk.overlap_tokens ({self.overlap_tokens}) must be smaller than "
+                f"chunk.max_tokens ({self.max_tokens})"
+            )
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    """Search defaults; BM25 parameters are fixed at index build time and recorded in the manifest."""
+
+    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    k: int = Field(10, ge=1)
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(50, ge=1)
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what a single input file may cost."""
+
+    max_file_mb: float = Field(200, gt=0)
+    max_uncompressed_mb: float = Field(200, gt=0)
+    max_compression_ratio: float = Field(100, gt=1)
+
+
+class Settings(BaseSettings):
+    """All settings of one chulcheo installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHULCHEO_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    index_dir: Path = Field(default_factory=default_index_dir)
+    model_dir: Path = Field(default_factory=default_model_dir)
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    limits: LimitSettings = LimitSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("CHULCHEO_CONFIG", "chulcheo.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)

@@ -1,0 +1,1 @@
+"""generation: filled in by later issues."""

@@ -1,0 +1,1 @@
+"""grounding: filled in by later issues."""

@@ -1,0 +1,179 @@
+"""Split a `SourceDoc` into `Chunk`s along Korean sentence boundaries.
+
+Chunks are sized in the embedding model's tokens, overlap by whole sentences, never cross a
+page or a heading, and are exact substrings of the document text (citations quote them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from retrieval.types import Chunk
+
+from .types import Block, SourceDoc
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_LINE = re.compile(r"[^\n]+")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence (or a piece of an over-long one) as [start, end) offsets into a section text."""
+
+    start: int
+    end: int
+
+
+class SentenceSplitter:
+    """Korean sentence boundaries from Kiwi; a newline always ends a sentence.
+
+    split("연차는 15일이다. 병가는 없다.\\n별표") -> [Span(0, 10), Span(11, 18), Span(19, 21)]
+    """
+
+    def __init__(self) -> None:
+        self._kiwi = None  # Kiwi takes about a second to load: only when first needed
+
+    def split(self, text: str) -> list[Span]:
+        if self._kiwi is None:
+            from kiwipiepy import Kiwi
+
+            self._kiwi = Kiwi()
+        lines = [(m.start(), m.group()) for m in _LINE.finditer(text) if m.group().strip()]
+        spans: list[Span] = []
+        for (offset, _line), sents in zip(
+            lines, self._kiwi.split_into_sents([line for _, line in lines]), strict=True
+        ):
+            spans.extend(Span(offset + s.start, offset + s.end) for s in sents)
+        return spans
+
+
+def chunk_id(doc_id: str, position: int, text: str) -> str:
+    """Stable id from doc id, position and content: chunk_id("a.txt", 3, "가") -> "a.txt#0003-<8 hex>"."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{doc_id}#{position:04d}-{digest}"
+
+
+class Chunker:
+    """Turns documents into chunks of at most `max_tokens` model tokens with sentence overlap.
+
+    Args:
+        count_tokens: batched token counter of the embedding model, e.g. lambda ts: [len(t) for t in ts].
+        max_tokens: chunk budget; a single sentence longer than this is cut at word boundaries.
+        overlap_tokens: up to this many tokens of trailing whole sentences repeat in the next chunk.
+    """
+
+    def __init__(
+        self,
+        count_tokens: TokenCounter,
+        max_tokens: int = 256,
+        overlap_tokens: int = 32,
+        splitter: SentenceSplitter | None = None,
+    ) -> None:
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError(f"overlap_tokens={overlap_tokens} must be in [0, max_tokens={max_tokens})")
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self.splitter = splitter or SentenceSplitter()
+
+    def chunk(self, doc: SourceDoc) -> list[Chunk]:
+        """SourceDoc -> chunks in reading order with positions 0..n-1."""
+        texts: list[tuple[str, Block]] = []
+        # Consecutive blocks sharing page and heading form one section; chunks stay inside it.
+        for _, group in groupby(doc.blocks, key=lambda b: (b.page, b.heading)):
+            blocks = list(group)
+            text = "\n".join(b.text for b in blocks if b.text.strip())
+            if text.strip():
+                texts.append((text, blocks[0]))
+        chunks: list[Chunk] = []
+        for text, first in texts:
+            for start, end in self._pack(text):
+                piece = text[start:end]
+                position = len(chunks)
+                chunks.append(
+                    Chunk(
+                        chunk_id=chunk_id(doc.doc_id, position, piece),
+                        doc_id=doc.doc_id,
+                        text=piece,
+                        source=doc.source,
+                        page=first.page,
+                        group=doc.group,
+                        title=doc.title,
+                        heading=first.heading,
+                        position=position,
+                    )
+                )
+        return chunks
+
+    def _pack(self, text: str) -> list[tuple[int, int]]:
+        """Greedy packing of sentence spans into [start, end) windows within the token budget."""
+        spans = self.splitter.split(text)
+        counts = self.count_tokens([text[s.start : s.end] for s in spans])
+        units: list[tuple[Span, int]] = []
+        for span, n in zip(spans, counts, strict=True):
+            units.extend(self._cut_long(text, span, n) if n > self.max_tokens else [(span, n)])
+
+        windows: list[tuple[int, int]] = []
+        current: list[tuple[Span, int]] = []
+        used = 0
+        for unit in units:
+            if current and used + unit[1] > self.max_tokens:
+                windows.append((current[0][0].start, current[-1][0].end))
+                current, used = self._overlap_tail(current, unit[1])
+            current.append(unit)
+            used += unit[1]
+        if current:
+            windows.append((current[0][0].start, current[-1][0].end))
+        return windows
+
+    def _overlap_tail(
+        self, units: list[tuple[Span, int]], incoming: int
+    ) -> tuple[list[tuple[Span, int]], int]:
+        """Trailing whole sentences of the finished window that fit the overlap and leave room."""
+        budget = min(self.overlap_tokens, self.max_tokens - incoming)
+        tail: list[tuple[Span, int]] = []
+        used = 0
+        for unit in reversed(units[1:]):  # never repeat the whole window
+            if used + unit[1] > budget:
+                break
+            tail.insert(0, unit)
+            used += unit[1]
+        return tail, used
+
+    def _cut_long(self, text: str, span: Span, n_tokens: int) -> list[tuple[Span, int]]:
+        """An over-long sentence cut into word-aligned pieces that each fit the budget."""
+        words = [
+            Span(span.start + m.start(), span.start + m.end())
+            for m in _WORD.finditer(text[span.start : span.end])
+        ]
+        pieces = max(2, -(-n_tokens // self.max_tokens))
+        while True:
+            size = -(-len(words) // pieces)
+            groups = [words[i : i + size] for i in range(0, len(words), size)]
+            spans = [Span(g[0].start, g[-1].end) for g in groups]
+            counts = self.count_tokens([text[s.start : s.end] for s in spans])
+            if max(counts) <= self.max_tokens or size == 1:
+                return self._cut_chars(text, spans, counts)
+            pieces += 1
+
+    def _cut_chars(
+        self, text: str, spans: list[Span], counts: list[int]
+    ) -> list[tuple[Span, int]]:
+        """Last resort for a single 'word' over budget (a URL, a table row without spaces)."""
+        out: list[tuple[Span, int]] = []
+        for span, n in zip(spans, counts, strict=True):
+            if n <= self.max_tokens:
+                out.append((span, n))
+                continue
+            pieces = -(-n // self.max_tokens) + 1
+            step = max(1, -(-(span.end - span.start) // pieces))
+            for start in range(span.start, span.end, step):
+                piece = Span(start, min(start + step, span.end))
+                out.append((piece, self.count_tokens([text[piece.start : piece.end]])[0]))
+        return out

@@ -1,0 +1,34 @@
+"""Errors raised while reading and indexing documents."""
+
+
+class IngestError(Exception):
+    """Base class for ingestion errors."""
+
+
+class LoadError(IngestError):
+    """A file could not be read into a document; the message names the file and the reason."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFileType(LoadError):
+    """The file's extension is not one we read."""
+
+
+class EmptyDocumentError(LoadError):
+    """The file was read but holds no text (blank file, scanned PDF without a text layer)."""
+
+
+class EncryptedDocumentError(LoadError):
+    """The file is password-protected and we cannot open it without the password."""
+
+
+class UnsafeDocumentError(LoadError):
+    """The file exceeds a safety limit (size, zip bomb, XML entity declarations, page count)."""
+
+
+class IndexLockedError(IngestError):
+    """Another writer holds the index lock."""

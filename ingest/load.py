@@ -1,0 +1,420 @@
+"""Read files into `SourceDoc`s: one loader function per file type, `load_file` dispatches by extension.
+
+    load_file(Path("취업규칙.pdf"))  → [SourceDoc(doc_id="/abs/취업규칙.pdf", title="취업규칙", blocks=[Block(.., page=1), ..])]
+    load_file(Path("faq.jsonl"))     → one SourceDoc per line, doc_id = the line's "id"
+
+Every failure is a `LoadError` (or subclass) whose message names the file and says why in
+plain English; parser exceptions never escape. Office formats live in `load_office.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import PreformattedString
+from charset_normalizer import from_bytes
+from pypdf import PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError
+
+from ingest.errors import (
+    EmptyDocumentError,
+    EncryptedDocumentError,
+    LoadError,
+    UnsafeDocumentError,
+    UnsupportedFileType,
+)
+from ingest.load_office import group_lines, human_size, load_docx, load_hwp, load_hwpx
+from ingest.types import Block, SourceDoc
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Safety limits applied before and while parsing a file."""
+
+    max_file_bytes: int = 200 * MiB
+    max_uncompressed_bytes: int = 200 * MiB  # zip containers (.docx/.hwpx) and HWP sections
+    max_compression_ratio: int = 100  # per zip entry larger than 1 MiB
+    max_zip_entries: int = 10_000
+    max_pages: int = 5_000  # PDF
+
+
+Loader = Callable[[Path, bytes, LoadLimits], tuple[str | None, list[Block]]]
+
+# ---------------------------------------------------------------- text (.txt, .md)
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),  # the "utf-16" codec reads the BOM and strips it
+    (b"\xfe\xff", "utf-16"),
+)
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except \t \n \v \f \r
+_MAX_CONTROL_SHARE = 0.05
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_MD_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+
+
+def _looks_binary(text: str) -> bool:
+    """True when more than 5% of the characters are control characters other than whitespace."""
+    if not text:
+        return False
+    controls = len(text) - len(_CONTROL_CHARS.sub("", text))
+    return controls / len(text) > _MAX_CONTROL_SHARE
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Decode text bytes of unknown encoding and normalise newlines to '\\n'.
+
+    Order: BOM (UTF-8/UTF-16) → strict UTF-8 → CP949 (a superset of EUC-KR) → charset-normalizer.
+    "연차휴가는 15일이다.".encode("cp949") → "연차휴가는 15일이다."
+
+    Raises:
+        LoadError: "binary data, not text" (NUL bytes without a UTF-16 BOM, many control chars,
+            or no encoding fits).
+    """
+    text: str | None = None
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise LoadError(path, f"invalid {codec} text after byte-order mark ({exc.reason})") from exc
+            break
+    if text is None:
+        if b"\x00" in data:
+            raise LoadError(path, "binary data, not text")
+        for codec in ("utf-8", "cp949"):
+            try:
+                text = data.decode(codec)
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None:
+        best = from_bytes(data).best()
+        if best is None:
+            raise LoadError(path, "binary data, not text")
+        log.info("%s: decoded as %s (detected)", path, best.encoding)
+        text = str(best)
+    if _looks_binary(text):
+        raise LoadError(path, "binary data, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+
+
+def markdown_lines(text: str) -> tuple[str | None, list[tuple[str | None, str]]]:
+    """Split Markdown into (heading, line) pairs; '#' lines outside code fences set the heading.
+
+    "# 취업규칙\\n## 휴가\\n연차휴가는 15일이다." → ("취업규칙", [("휴가", "연차휴가는 15일이다.")])
+    """
+    title: str | None = None
+    heading: str | None = None
+    in_fence = False
+    lines: list[tuple[str | None, str]] = []
+    for line in text.split("\n"):
+        if _MD_FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (match := _MD_HEADING.match(line)):
+            heading = match.group(2).strip()
+            if title is None and len(match.group(1)) == 1:
+                title = heading
+            continue
+        lines.append((heading, line))
+    return title, lines
+
+
+def load_text(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
+    """Plain text → one Block; Markdown → one Block per heading section (title = first '# ')."""
+    text = decode_text(path, data)
+    if path.suffix.lower() == ".md":
+        title, lines = markdown_lines(text)
+        return title, group_lines(lines)
+    text = text.strip()
+    return None, [Block(text)] if text else []
+
+
+# ---------------------------------------------------------------- HTML
+
+_HTML_SKIP = {"script", "style", "nav", "noscript", "template", "head", "svg", "iframe"}
+_HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_HTML_BREAKS = {
+    "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "table", "section", "article",
+    "main", "header", "footer", "aside", "blockquote", "pre", "hr", "form", "figure", "figcaption",
+}  # fmt: skip
+
+
+def _after(tag: Tag) -> object:
+    """The first node after `tag`'s whole subtree (iterative, safe for deep nesting)."""
+    last: object = tag
+    while isinstance(last, Tag) and last.contents:
+        last = last.contents[-1]
+    return last.next_element  # type: ignore[attr-defined]
+
+
+def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
+    """(heading, line) pairs in document order; table rows become ' | '-joined cells.
+
+    Follows the `next_element` chain instead of recursing, so 10,000 nested <div>s are fine.
+    "<h2>휴가</h2><p>연차휴가는 15일이다.</p>" → [("휴가", "연차휴가는 15일이다.")]
+    """
+    lines: list[tuple[str | None, str]] = []
+    heading: str | None = None
+    buffer: list[str] = []
+
+    def flush() -> None:
+        line = " ".join(" ".join(buffer).split())
+        if line:
+            lines.append((heading, line))
+        buffer.clear()
+
+    node = soup.contents[0] if soup.contents else None
+    while node is not None:
+        if isinstance(node, Tag):
+            name = node.name.lower()
+            if name in _HTML_SKIP:
+                node = _after(node)
+                continue
+            if name in _HTML_HEADINGS or name == "tr":
+                flush()
+                if name == "tr":
+                    cells = [c.get_text(" ", strip=True) for c in node.find_all(["td", "th"], recursive=False)]
+                    buffer.append(" | ".join(cells))
+                    flush()
+                else:
+                    heading = node.get_text(" ", strip=True) or heading
+                node = _after(node)
+                continue
+            if name in _HTML_BREAKS:
+                flush()
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            buffer.append(str(node))
+        node = node.next_element
+    flush()
+    return lines
+
+
+def load_html(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
+    """Visible text of an HTML page, one Block per heading section; title = <title> or first heading."""
+    try:
+        soup = BeautifulSoup(data, "lxml")
+        title_tag = soup.find("title")
+        title = title_tag.get_text(" ", strip=True) if title_tag else None
+        lines = html_lines(soup)
+    except RecursionError as exc:
+        raise LoadError(path, "HTML nested too deeply to parse") from exc
+    blocks = group_lines(lines)
+    return title or next((b.heading for b in blocks if b.heading), None), blocks
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def _open_pdf(path: Path, data: bytes) -> PdfReader:
+    """Open a PDF, decrypting with the empty password when that is all it needs."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise EncryptedDocumentError(path, "encrypted PDF (password required)")
+        return reader
+    except LoadError:
+        raise
+    except DependencyError as exc:
+        raise EncryptedDocumentError(path, "encrypted PDF (AES; install 'cryptography' to open it)") from exc
+    except FileNotDecryptedError as exc:
+        raise EncryptedDocumentError(path, "encrypted PDF (password required)") from exc
+    except Exception as exc:  # pypdf raises PdfReadError, LimitReachedError, ValueError, KeyError... on damage
+        raise LoadError(path, f"corrupt PDF: {exc or type(exc).__name__}") from exc
+
+
+def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
+    """One Block per page with text, page = 1-based page number.
+
+    Raises:
+        EncryptedDocumentError: "encrypted PDF" when the empty password does not open it.
+        EmptyDocumentError: "no text layer (scanned PDF?)" when no page yields text.
+        LoadError: "corrupt PDF: ..." for damaged or truncated files.
+    """
+    reader = _open_pdf(path, data)
+    try:
+        pages = reader.pages
+        page_count = len(pages)
+    except Exception as exc:  # pypdf raises many kinds on a broken page tree
+        raise LoadError(path, f"corrupt PDF: {exc or type(exc).__name__}") from exc
+    if page_count == 0:
+        raise LoadError(path, "corrupt PDF: no pages")
+    if page_count > limits.max_pages:
+        raise UnsafeDocumentError(path, f"too many pages ({page_count} > limit {limits.max_pages})")
+    blocks: list[Block] = []
+    for number in range(1, page_count + 1):
+        try:
+            text = pages[number - 1].extract_text() or ""
+        except Exception as exc:  # one broken page should not lose the rest of the document
+            log.warning("%s: page %d: text extraction failed (%s: %s)", path, number, type(exc).__name__, exc)
+            continue
+        text = text.replace("\x00", "").replace("\r\n", "\n").strip()
+        if text:
+            blocks.append(Block(text, page=number))
+    if not blocks:
+        raise EmptyDocumentError(path, "no text layer (scanned PDF?)")
+    return None, blocks
+
+
+# ---------------------------------------------------------------- JSONL
+
+
+def _jsonl_record(path: Path, number: int, line: str) -> tuple[str, str, dict]:
+    """Validate one JSONL line → (id, text, metadata); errors name the line number."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise LoadError(path, f"line {number}: invalid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise LoadError(path, f"line {number}: expected a JSON object, got {type(record).__name__}")
+    doc_id, text, metadata = record.get("id"), record.get("text"), record.get("metadata", {})
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise LoadError(path, f"line {number}: missing or non-string 'id'")
+    if not isinstance(text, str) or not text.strip():
+        raise LoadError(path, f"line {number}: missing, empty or non-string 'text'")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise LoadError(path, f"line {number}: 'metadata' must be an object")
+    return doc_id, text, metadata
+
+
+def _jsonl_page(path: Path, number: int, metadata: dict) -> int | None:
+    page = metadata.get("page")
+    if page is None:
+        return None
+    if isinstance(page, bool) or not isinstance(page, (int, str)) or not str(page).strip().isdigit():
+        raise LoadError(path, f"line {number}: metadata.page must be an integer, got {page!r}")
+    return int(page)
+
+
+def load_jsonl(path: Path, data: bytes, group: str = "public") -> list[SourceDoc]:
+    """Each line {"id", "text", "metadata"} → one SourceDoc; blank lines are skipped.
+
+    '{"id": "hr-1", "text": "연차휴가는 15일이다.", "metadata": {"page": 3}}'
+    → SourceDoc(doc_id="hr-1", title="hr-1", blocks=[Block("연차휴가는 15일이다.", page=3)], ...)
+
+    Raises:
+        LoadError: naming the line for invalid JSON, a missing id/text, or a duplicate id.
+    """
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, f"not UTF-8 text at byte {exc.start}") from exc
+    source = str(path.resolve())
+    docs: list[SourceDoc] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        doc_id, text, metadata = _jsonl_record(path, number, line)
+        if doc_id in first_line:
+            raise LoadError(path, f"line {number}: duplicate id {doc_id!r} (first on line {first_line[doc_id]})")
+        first_line[doc_id] = number
+        canonical = json.dumps({"id": doc_id, "text": text, "metadata": metadata}, sort_keys=True, ensure_ascii=False)
+        docs.append(
+            SourceDoc(
+                doc_id=doc_id,
+                source=source,
+                title=str(metadata.get("title") or doc_id),
+                blocks=[Block(text.strip(), page=_jsonl_page(path, number, metadata))],
+                sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+                group=group,
+                metadata=metadata,
+            )
+        )
+    if not docs:
+        raise EmptyDocumentError(path, "no records (only blank lines)")
+    return docs
+
+
+# ---------------------------------------------------------------- dispatch
+
+LOADERS: dict[str, Loader] = {
+    ".txt": load_text,
+    ".md": load_text,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".hwpx": load_hwpx,
+    ".hwp": load_hwp,
+}
+SUPPORTED_EXTENSIONS = (*LOADERS, ".jsonl")
+
+
+def _read_checked(path: Path, limits: LoadLimits) -> bytes:
+    """Read a file after checking by stat that it exists, is not empty and is within the size limit."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise LoadError(path, "not a regular file")
+        if size == 0:
+            raise EmptyDocumentError(path, "empty file (0 bytes)")
+        if size > limits.max_file_bytes:
+            raise UnsafeDocumentError(
+                path, f"file too large ({human_size(size)} > limit {human_size(limits.max_file_bytes)})"
+            )
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise LoadError(path, "file not found") from exc
+    except PermissionError as exc:
+        raise LoadError(path, "permission denied") from exc
+    except OSError as exc:
+        raise LoadError(path, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def load_file(path: Path, group: str = "public", *, limits: LoadLimits | None = None) -> list[SourceDoc]:
+    """Read one file into SourceDocs: one for ordinary files, one per line for `.jsonl`.
+
+    Raises:
+        UnsupportedFileType: the extension is not one of SUPPORTED_EXTENSIONS.
+        LoadError: any other failure; the message names the file and the reason.
+    """
+    path = Path(path)
+    limits = limits or LoadLimits()
+    ext = path.suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        shown = f"'{ext}'" if ext else "(none)"
+        raise UnsupportedFileType(
+            path, f"unsupported file type {shown} (supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})"
+        )
+    data = _read_checked(path, limits)
+    try:
+        if ext == ".jsonl":
+            return load_jsonl(path, data, group)
+        title, blocks = LOADERS[ext](path, data, limits)
+    except LoadError:
+        raise
+    except RecursionError as exc:
+        raise LoadError(path, f"{ext} structure nested too deeply to parse") from exc
+    except MemoryError as exc:
+        raise UnsafeDocumentError(path, "ran out of memory while parsing") from exc
+    except Exception as exc:  # a parser bug or an unforeseen malformation: wrap, never leak
+        log.debug("%s: unexpected parser error", path, exc_info=True)
+        raise LoadError(path, f"could not parse {ext} file: {type(exc).__name__}: {exc}") from exc
+    if not any(block.text.strip() for block in blocks):
+        raise EmptyDocumentError(path, "no text")
+    resolved = str(path.resolve())
+    return [
+        SourceDoc(
+            doc_id=resolved,
+            source=resolved,
+            title=(title or "").strip() or path.stem,
+            blocks=blocks,
+            sha256=hashlib.sha256(data).hexdigest(),
+            group=group,
+        )
+    ]

@@ -1,0 +1,107 @@
+"""Chunker: sentence boundaries, token budget, overlap, pages, headings, stable ids."""
+
+import pytest
+
+from ingest.chunk import Chunker, SentenceSplitter, chunk_id
+from ingest.types import Block, SourceDoc
+
+
+def char_count(texts):
+    """A stand-in token counter: one token per non-space character."""
+    return [len(t.replace(" ", "")) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def splitter():
+    return SentenceSplitter()
+
+
+def doc(blocks, doc_id="/docs/규정.txt"):
+    return SourceDoc(doc_id=doc_id, source=doc_id, title="규정", blocks=blocks, sha256="0" * 64)
+
+
+def test_splitter_ends_sentences_at_korean_endings_and_newlines(splitter):
+    text = "연차휴가는 15일이다. 병가는 60일 이내이다.\n별표 1"
+    spans = [text[s.start : s.end] for s in splitter.split(text)]
+    assert spans == ["연차휴가는 15일이다.", "병가는 60일 이내이다.", "별표 1"]
+
+
+def test_chunks_respect_budget_and_are_exact_substrings(splitter):
+    sentences = [f"제{i}조 직원은 회사의 규정을 {i}번 지켜야 한다." for i in range(1, 30)]
+    text = " ".join(sentences)
+    chunker = Chunker(char_count, max_tokens=60, overlap_tokens=20, splitter=splitter)
+    chunks = chunker.chunk(doc([Block(text, page=1)]))
+    assert len(chunks) > 3
+    for c in chunks:
+        assert char_count([c.text])[0] <= 60
+        assert c.text in text
+        assert c.text.endswith("한다.")  # cut at sentence ends only
+    # Every sentence is in some chunk.
+    assert all(any(s in c.text for c in chunks) for s in sentences)
+
+
+def test_overlap_repeats_trailing_sentence(splitter):
+    text = " ".join(f"문장 번호 {i}번입니다." for i in range(10))
+    chunker = Chunker(char_count, max_tokens=30, overlap_tokens=10, splitter=splitter)
+    chunks = chunker.chunk(doc([Block(text)]))
+    for prev, nxt in zip(chunks, chunks[1:]):
+        last_sentence = prev.text.split(" 문장")[-1]
+        assert last_sentence.split("번호")[-1] in nxt.text
+
+
+def test_no_overlap_when_zero(splitter):
+    text = " ".join(f"문장 번호 {i}번입니다." for i in range(10))
+    chunks = Chunker(char_count, max_tokens=30, overlap_tokens=0, splitter=splitter).chunk(
+        doc([Block(text)])
+    )
+    assert "".join(c.text.replace(" ", "") for c in chunks) == text.replace(" ", "")
+
+
+def test_chunks_never_cross_pages_and_keep_headings(splitter):
+    blocks = [
+        Block("1쪽의 첫 문장이다. 1쪽의 둘째 문장이다.", page=1, heading="제1장 총칙"),
+        Block("2쪽의 문장이다.", page=2, heading="제1장 총칙"),
+        Block("2쪽 휴가 규정이다.", page=2, heading="제2장 휴가"),
+    ]
+    chunks = Chunker(char_count, max_tokens=500, overlap_tokens=0, splitter=splitter).chunk(
+        doc(blocks)
+    )
+    assert [(c.page, c.heading) for c in chunks] == [
+        (1, "제1장 총칙"), (2, "제1장 총칙"), (2, "제2장 휴가"),
+    ]
+    assert [c.position for c in chunks] == [0, 1, 2]
+
+
+def test_overlong_sentence_is_cut_at_words(splitter):
+    text = " ".join(["가나다라마바사"] * 40) + "."
+    chunks = Chunker(char_count, max_tokens=50, overlap_tokens=0, splitter=splitter).chunk(
+        doc([Block(text)])
+    )
+    assert len(chunks) >= 6
+    assert all(char_count([c.text])[0] <= 50 for c in chunks)
+
+
+def test_single_overlong_word_is_cut(splitter):
+    text = "https://example.com/" + "a" * 300
+    chunks = Chunker(char_count, max_tokens=50, overlap_tokens=0, splitter=splitter).chunk(
+        doc([Block(text)])
+    )
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_chunk_ids_are_stable_and_content_addressed(splitter):
+    chunker = Chunker(char_count, max_tokens=40, overlap_tokens=0, splitter=splitter)
+    d = doc([Block("연차는 15일이다. 병가는 60일이다. 재택은 불가하다.")])
+    first = [c.chunk_id for c in chunker.chunk(d)]
+    assert first == [c.chunk_id for c in chunker.chunk(d)]
+    assert first[0].startswith("/docs/규정.txt#0000-")
+    assert chunk_id("a", 1, "가") != chunk_id("a", 1, "나")
+
+
+def test_empty_blocks_give_no_chunks(splitter):
+    assert Chunker(char_count, splitter=splitter).chunk(doc([Block("   \n ")])) == []
+
+
+def test_overlap_must_be_smaller_than_budget():
+    with pytest.raises(ValueError, match="overlap_tokens"):
+        Chunker(char_count, max_tokens=10, overlap_tokens=10)
