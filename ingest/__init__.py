@@ -1,0 +1,14 @@
+"""Reading documents and building the index: files → SourceDoc → Chunk → generation."""
+
+from .build import IndexBuilder, IngestReport, expand_paths
+from .chunk import Chunker, SentenceSplitter, chunk_id
+from .errors import IndexLockedError, IngestError, LoadError, UnsupportedFileType
+from .load import LoadLimits, load_file
+from .manifest import ChangePlan, DocEntry, Manifest, plan_changes
+from .types import Block, SourceDoc
+
+__all__ = [
+    "Block", "ChangePlan", "Chunker", "DocEntry", "IndexBuilder", "IndexLockedError",
+    "IngestError", "IngestReport", "LoadError", "LoadLimits", "Manifest", "SentenceSplitter",
+    "SourceDoc", "UnsupportedFileType", "chunk_id", "expand_paths", "load_file", "plan_changes",
+]

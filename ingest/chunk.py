@@ -36,8 +36,9 @@ class SentenceSplitter:
     split("연차는 15일이다. 병가는 없다.\\n별표") -> [Span(0, 10), Span(11, 18), Span(19, 21)]
     """
 
-    def __init__(self) -> None:
-        self._kiwi = None  # Kiwi takes about a second to load: only when first needed
+    def __init__(self, kiwi=None) -> None:
+        # Kiwi costs ~2 s and ~400 MB: share the tokenizer's instance, or load on first use.
+        self._kiwi = kiwi
 
     def split(self, text: str) -> list[Span]:
         if self._kiwi is None:

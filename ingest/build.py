@@ -1,0 +1,346 @@
+"""Incremental index builds: read files, re-chunk and re-embed only what changed, swap atomically.
+
+A build writes a complete new generation beside the live one and publishes it by renaming the
+CURRENT pointer; a crash anywhere leaves the previous generation live and the next build
+removes the debris. One writer at a time holds `INDEX_DIR/.lock`; readers never take it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from retrieval.bm25 import BM25Index
+from retrieval.dense import DenseIndex
+from retrieval.embed import Embedder
+from retrieval.errors import EmbeddingModelMismatch
+from retrieval.store import (
+    IndexGeneration,
+    cleanup_generations,
+    current_generation_path,
+    new_generation_path,
+    publish,
+)
+from retrieval.types import Chunk
+
+from .chunk import Chunker
+from .errors import IndexLockedError, LoadError
+from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
+from .manifest import DocEntry, Manifest, now_iso, plan_changes
+from .types import SourceDoc
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total), e.g. progress("embed", 64, 300)."""
+
+EMBED_BATCH = 32
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; `to_dict()` is the CLI's `--json` contract."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+            "failed": self.failed,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Files named directly plus every regular file under named folders, sorted.
+
+    Hidden files and folders are skipped; a path that does not exist is reported as failed.
+    expand_paths([Path("docs")]) -> ([docs/a.txt, docs/sub/b.pdf], [])
+    """
+    files: list[Path] = []
+    failed: list[dict[str, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        elif path.is_file():
+            files.append(path)
+        else:
+            failed.append({"path": str(path), "error": f"{path}: no such file or directory"})
+    return files, failed
+
+
+class IndexBuilder:
+    """Builds and updates the index in `index_dir`.
+
+    Args:
+        index_dir: where generations and CURRENT live.
+        embedder: any `Embedder`; its `model_id` is recorded and must match on later builds.
+        tokenizer: BM25 tokenizer with `tokenize_many` and `config()`.
+        chunker: sizes chunks with the same embedder's tokenizer.
+        bm25_params: {"k1": .., "b": ..}.
+        limits: bounds on input files.
+        lock_timeout: seconds to wait for another writer before IndexLockedError.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        tokenizer,
+        chunker: Chunker,
+        bm25_params: dict[str, float] | None = None,
+        limits: LoadLimits | None = None,
+        lock_timeout: float = 0.0,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.chunker = chunker
+        self.bm25_params = bm25_params or {"k1": 1.2, "b": 0.75}
+        self.limits = limits or LoadLimits()
+        self.lock_timeout = lock_timeout
+
+    # ----------------------------------------------------------------- public verbs
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        group: str = "public",
+        *,
+        sync: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Add or replace the documents under `paths`; with `sync`, drop those whose files are gone."""
+        started = time.perf_counter()
+        progress = progress or (lambda stage, done, total: None)
+        with self._lock():
+            old = None if rebuild else self._open_current()
+            report = IngestReport()
+            files, report.failed = expand_paths(paths)
+            loaded, read_sources = self._load(files, group, report, progress)
+            indexed = old.manifest_obj.docs if old else {}
+            plan = plan_changes(
+                indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
+            )
+            report.added, report.updated = len(plan.add), len(plan.update)
+            report.unchanged, report.deleted = len(plan.unchanged), len(plan.delete)
+            if plan.changes_index or old is None:
+                drop = set(plan.delete) | {d.doc_id for d in plan.update}
+                report.embedded, total = self._write_generation(
+                    old, drop, plan.add + plan.update, progress
+                )
+                report.chunks = total
+            else:
+                report.chunks = len(old.generation.chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete(self, doc_ids: Iterable[str]) -> list[str]:
+        """Remove documents by id; returns the ids that were indexed (and are now gone)."""
+        with self._lock():
+            old = self._open_current()
+            if old is None:
+                return []
+            present = [d for d in doc_ids if d in old.manifest_obj.docs]
+            if present:
+                self._write_generation(old, set(present), [], lambda *a: None)
+            return present
+
+    # ----------------------------------------------------------------- steps
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the single-writer lock; readers never take it."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.index_dir / ".lock", timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IndexLockedError(
+                f"{self.index_dir}: another ingest holds the index lock; try again when it ends"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _open_current(self) -> _Current | None:
+        path = current_generation_path(self.index_dir)
+        if path is None:
+            return None
+        generation = IndexGeneration.load(path)
+        manifest = Manifest.from_dict(generation.manifest)
+        wanted = self._build_config()
+        if manifest.build_config() != wanted:
+            raise EmbeddingModelMismatch(
+                f"{self.index_dir}: the index was built with {manifest.build_config()} but the "
+                f"settings now say {wanted}; re-ingest everything with --rebuild"
+            )
+        return _Current(generation, manifest)
+
+    def _load(
+        self, files: list[Path], group: str, report: IngestReport, progress: Progress
+    ) -> tuple[list[SourceDoc], set[str]]:
+        loaded: list[SourceDoc] = []
+        read_sources: set[str] = set()
+        for i, path in enumerate(files, 1):
+            try:
+                docs = load_file(path, group, limits=self.limits)
+            except LoadError as exc:
+                log.warning("skipped %s", exc)
+                report.failed.append({"path": str(path), "error": str(exc)})
+            else:
+                loaded.extend(docs)
+                read_sources.add(str(path.resolve()))
+            progress("read", i, len(files))
+        return _dedupe(loaded, report), read_sources
+
+    def _write_generation(
+        self,
+        old: _Current | None,
+        drop: set[str],
+        new_docs: list[SourceDoc],
+        progress: Progress,
+    ) -> tuple[int, int]:
+        """Write old-minus-drop plus new_docs as a new generation and publish it.
+
+        Returns (number of texts embedded, total chunks).
+        """
+        kept_rows: list[int] = []
+        docs: dict[str, DocEntry] = {}
+        if old is not None:
+            kept_rows = [
+                i for i, c in enumerate(old.generation.chunks) if c.doc_id not in drop
+            ]
+            docs = {d: e for d, e in old.manifest_obj.docs.items() if d not in drop}
+
+        new_chunks: list[Chunk] = []
+        for i, doc in enumerate(new_docs, 1):
+            chunks = self.chunker.chunk(doc)
+            new_chunks.extend(chunks)
+            docs[doc.doc_id] = DocEntry(
+                doc_id=doc.doc_id,
+                source=doc.source,
+                title=doc.title,
+                sha256=doc.sha256,
+                group=doc.group,
+                chunk_ids=[c.chunk_id for c in chunks],
+                pages=doc.pages,
+                ingested_at=now_iso(),
+            )
+            progress("chunk", i, len(new_docs))
+
+        vectors, embedded = self._vectors_for(old, new_chunks, progress)
+        tokens = self.tokenizer.tokenize_many([c.text for c in new_chunks])
+
+        chunks = [old.generation.chunks[i] for i in kept_rows] if old else []
+        chunks += new_chunks
+        dense = DenseIndex(self._dim(old, vectors))
+        if old is not None and kept_rows:
+            dense.add(old.generation.dense.vectors(kept_rows))
+        if len(new_chunks):
+            dense.add(vectors)
+        old_tokens = old.generation.bm25.token_lists if old else []
+        bm25 = BM25Index.build(
+            [old_tokens[i] for i in kept_rows] + tokens, **self.bm25_params
+        )
+        manifest = Manifest(**self._build_config(), docs=docs, created_at=now_iso())
+        gen_path = new_generation_path(self.index_dir)
+        progress("write", 0, 1)
+        IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25)
+        publish(self.index_dir, gen_path)
+        cleanup_generations(self.index_dir, keep=2)
+        progress("write", 1, 1)
+        log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), embedded)
+        return embedded, len(chunks)
+
+    def _vectors_for(
+        self, old: _Current | None, chunks: list[Chunk], progress: Progress
+    ) -> tuple[np.ndarray, int]:
+        """Vectors for new chunks, reusing the old generation's for identical texts."""
+        reuse: dict[str, int] = {}
+        if old is not None:
+            reuse = {text_key(c.text): i for i, c in enumerate(old.generation.chunks)}
+        keys = [text_key(c.text) for c in chunks]
+        todo = sorted({k: c.text for k, c in zip(keys, chunks, strict=True) if k not in reuse}.items())
+        fresh: dict[str, np.ndarray] = {}
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start : start + EMBED_BATCH]
+            vecs = self.embedder.embed_documents([text for _, text in batch])
+            fresh.update(zip((k for k, _ in batch), vecs, strict=True))
+            progress("embed", min(start + EMBED_BATCH, len(todo)), len(todo))
+        if not chunks:
+            return np.zeros((0, 0), dtype=np.float32), 0
+        reused_rows = [reuse[k] for k in keys if k not in fresh]
+        reused = dict(zip(
+            (k for k in keys if k not in fresh),
+            old.generation.dense.vectors(reused_rows) if reused_rows else [],
+            strict=True,
+        ))
+        rows = [fresh[k] if k in fresh else reused[k] for k in keys]
+        return np.asarray(rows, dtype=np.float32), len(todo)
+
+    def _dim(self, old: _Current | None, vectors: np.ndarray) -> int:
+        if old is not None:
+            return old.manifest_obj.embedding["dim"]
+        return vectors.shape[1] if vectors.size else self.embedder.dim
+
+    def _build_config(self) -> dict[str, dict]:
+        return {
+            "embedding": {"model_id": self.embedder.model_id, "dim": self.embedder.dim},
+            "tokenizer": self.tokenizer.config(),
+            "bm25": dict(self.bm25_params),
+            "chunking": {
+                "max_tokens": self.chunker.max_tokens,
+                "overlap_tokens": self.chunker.overlap_tokens,
+            },
+        }
+
+
+@dataclass
+class _Current:
+    generation: IndexGeneration
+    manifest_obj: Manifest
+
+
+def _dedupe(docs: list[SourceDoc], report: IngestReport) -> list[SourceDoc]:
+    """Keep the first of several documents claiming one doc id (e.g. two JSONL files)."""
+    seen: dict[str, SourceDoc] = {}
+    for doc in docs:
+        if doc.doc_id in seen:
+            report.failed.append({
+                "path": doc.source,
+                "error": f"{doc.source}: document id {doc.doc_id!r} already read from "
+                f"{seen[doc.doc_id].source}; skipped",
+            })
+            continue
+        seen[doc.doc_id] = doc
+    return list(seen.values())
+
+
+__all__ = ["IndexBuilder", "IngestReport", "SUPPORTED_EXTENSIONS", "expand_paths"]

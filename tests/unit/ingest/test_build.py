@@ -1,0 +1,282 @@
+"""IndexBuilder: incremental ingest, deletion, sync, bad files, crash safety, single writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.build import IndexBuilder
+from ingest.chunk import Chunker, SentenceSplitter
+from ingest.errors import IndexLockedError
+from retrieval.errors import EmbeddingModelMismatch
+from retrieval.store import IndexGeneration, current_generation_path, open_index
+from retrieval.tokenize import KiwiTokenizer
+from tests.fakes import HashEmbedder
+
+
+class CountingEmbedder(HashEmbedder):
+    """HashEmbedder that remembers how many texts it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+    def count_tokens_many(self, texts):
+        return [self.count_tokens(t) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return KiwiTokenizer()
+
+
+@pytest.fixture
+def embedder():
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def builder(tmp_path, embedder, tokenizer):
+    def make(index_dir: Path = tmp_path / "index", emb=None, max_tokens=10) -> IndexBuilder:
+        emb = emb or embedder
+        chunker = Chunker(
+            emb.count_tokens_many, max_tokens=max_tokens, overlap_tokens=4,
+            splitter=SentenceSplitter(tokenizer.kiwi),
+        )
+        return IndexBuilder(index_dir, emb, tokenizer, chunker)
+
+    return make
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "휴가.txt").write_text(
+        "연차휴가는 15일이다. 3년 이상 근무하면 2년마다 1일을 더한다. 총 휴가는 25일이 한도이다.",
+        encoding="utf-8",
+    )
+    (folder / "보안.md").write_text(
+        "# 보안\n\nUSB 사용은 금지한다. 비밀번호는 90일마다 바꾼다.", encoding="utf-8"
+    )
+    (folder / "복지.txt").write_text("식대는 월 20만원이다. 건강검진은 50만원까지 지원한다.", encoding="cp949")
+    return folder
+
+
+def chunk_ids(index_dir: Path) -> list[str]:
+    return [c.chunk_id for c in open_index(index_dir).chunks]
+
+
+def test_first_ingest_indexes_every_file(builder, docs, tmp_path):
+    report = builder().ingest([docs], group="hr")
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (3, 0, 0, 0)
+    assert report.failed == []
+    generation = open_index(tmp_path / "index")
+    assert report.chunks == len(generation.chunks) > 3
+    assert {c.group for c in generation.chunks} == {"hr"}
+    assert len(generation.dense) == len(generation.bm25) == len(generation.chunks)
+    manifest = generation.manifest
+    assert manifest["schema_version"] == 1
+    assert manifest["embedding"]["model_id"] == "test-hash-bigram-256"
+    assert set(manifest["docs"]) == {str(p.resolve()) for p in docs.iterdir()}
+
+
+def test_reingest_unchanged_embeds_nothing_and_keeps_generation(builder, docs, embedder, tmp_path):
+    builder().ingest([docs])
+    before = current_generation_path(tmp_path / "index")
+    embedder.embedded.clear()
+    report = builder().ingest([docs])
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 3)
+    assert embedder.embedded == []
+    assert current_generation_path(tmp_path / "index") == before
+
+
+def test_changed_file_replaces_its_chunks_and_embeds_only_new_text(builder, docs, embedder, tmp_path):
+    index = tmp_path / "index"
+    builder().ingest([docs])
+    old_ids = set(chunk_ids(index))
+    embedder.embedded.clear()
+    (docs / "보안.md").write_text("# 보안\n\nUSB 사용은 허용한다. 비밀번호는 90일마다 바꾼다.", encoding="utf-8")
+    report = builder().ingest([docs])
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
+    texts = [c.text for c in open_index(index).chunks]
+    assert any("허용한다" in t for t in texts) and not any("금지한다" in t for t in texts)
+    assert embedder.embedded and all("허용" in t or "비밀번호" in t for t in embedder.embedded)
+    new_ids = set(chunk_ids(index))
+    kept = {i for i in old_ids if "보안.md" not in i}
+    assert kept <= new_ids  # other documents' chunk ids are untouched
+
+
+def test_vectors_of_kept_chunks_survive_rebuilds(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder().ingest([docs])
+    first = open_index(index)
+    (docs / "새문서.txt").write_text("출장비는 실비로 정산한다.", encoding="utf-8")
+    builder().ingest([docs])
+    second = open_index(index)
+    rows1 = {c.chunk_id: i for i, c in enumerate(first.chunks)}
+    for i, c in enumerate(second.chunks):
+        if c.chunk_id in rows1:
+            assert (second.dense.vectors([i]) == first.dense.vectors([rows1[c.chunk_id]])).all()
+
+
+def test_delete_removes_document(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    b = builder()
+    b.ingest([docs])
+    target = str((docs / "휴가.txt").resolve())
+    assert b.delete([target, "/no/such/doc"]) == [target]
+    generation = open_index(index)
+    assert all(c.doc_id != target for c in generation.chunks)
+    assert target not in generation.manifest["docs"]
+    assert b.delete([target]) == []
+
+
+def test_sync_removes_documents_whose_files_are_gone(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder().ingest([docs])
+    (docs / "복지.txt").unlink()
+    report = builder().ingest([docs])
+    assert report.deleted == 0  # without --sync nothing is removed
+    report = builder().ingest([docs], sync=True)
+    assert report.deleted == 1
+    assert not any("복지.txt" in d for d in open_index(index).manifest["docs"])
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(builder, docs, tmp_path):
+    (docs / "빈파일.txt").write_bytes(b"")
+    (docs / "이상한.xyz").write_text("무엇", encoding="utf-8")
+    (docs / "바이너리.txt").write_bytes(bytes(range(256)) * 20)
+    report = builder().ingest([docs, tmp_path / "없는경로"])
+    assert report.added == 3
+    failed = {Path(f["path"]).name: f["error"] for f in report.failed}
+    assert set(failed) == {"빈파일.txt", "이상한.xyz", "바이너리.txt", "없는경로"}
+    for name, error in failed.items():
+        assert name in error  # every message names its file
+
+
+def test_a_file_that_turns_bad_keeps_its_old_chunks(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder().ingest([docs])
+    (docs / "휴가.txt").write_bytes(b"")
+    report = builder().ingest([docs], sync=True)
+    assert len(report.failed) == 1 and report.deleted == 0
+    assert any("15일" in c.text for c in open_index(index).chunks)
+
+
+def test_jsonl_corpus_lines_are_documents(builder, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [
+        {"id": "규정-1", "text": "연차휴가는 15일이다.", "metadata": {"page": 3}},
+        {"id": "규정-2", "text": "재택근무는 주 2일까지 허용한다.", "metadata": {}},
+    ]
+    corpus.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    index = tmp_path / "index"
+    builder().ingest([corpus])
+    generation = open_index(index)
+    assert {c.doc_id: c.page for c in generation.chunks} == {"규정-1": 3, "규정-2": None}
+    corpus.write_text(json.dumps(lines[0], ensure_ascii=False), encoding="utf-8")
+    report = builder().ingest([corpus])
+    assert (report.unchanged, report.deleted) == (1, 1)
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("fail_at", ["chunks.jsonl", "dense.faiss", "manifest.json", "publish"])
+def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
+    builder, docs, tmp_path, monkeypatch, fail_at
+):
+    index = tmp_path / "index"
+    builder().ingest([docs])
+    live = current_generation_path(index)
+    before = chunk_ids(index)
+    (docs / "추가.txt").write_text("출장비는 실비로 정산한다.", encoding="utf-8")
+
+    import ingest.build as build_module
+
+    real_write, real_publish = IndexGeneration.write, build_module.publish
+
+    def failing_write(path, manifest, chunks, dense, bm25):
+        if fail_at == "publish":
+            return real_write(path, manifest, chunks, dense, bm25)
+        # Write for real, then break the generation the way a crash at `fail_at` would.
+        real_write(path, manifest, chunks, dense, bm25)
+        names = ["chunks.jsonl", "dense.faiss", "manifest.json"]
+        for name in names[names.index(fail_at) :]:
+            target = Path(path) / name
+            if target.exists():
+                target.unlink()
+        raise Boom(f"crash while writing {fail_at}")
+
+    def failing_publish(index_dir, gen_path):
+        raise Boom("crash before the CURRENT swap")
+
+    monkeypatch.setattr(IndexGeneration, "write", staticmethod(failing_write))
+    monkeypatch.setattr(build_module, "publish", failing_publish)
+    with pytest.raises(Boom):
+        builder().ingest([docs])
+    # The previous generation is still live and whole.
+    assert current_generation_path(index) == live
+    assert chunk_ids(index) == before
+
+    monkeypatch.setattr(IndexGeneration, "write", staticmethod(real_write))
+    monkeypatch.setattr(build_module, "publish", real_publish)
+    report = builder().ingest([docs])
+    assert report.added == 1
+    after = open_index(index)
+    assert any("출장비" in c.text for c in after.chunks)
+    assert len({c.chunk_id for c in after.chunks}) == len(after.chunks)  # no duplicates
+    gens = sorted(p.name for p in index.iterdir() if p.name.startswith("gen-"))
+    assert all((index / g / "manifest.json").exists() for g in gens)  # debris cleaned
+
+
+def test_final_index_equals_clean_rebuild_after_a_crash(builder, docs, tmp_path, monkeypatch):
+    index, clean = tmp_path / "index", tmp_path / "clean"
+    builder(index).ingest([docs])
+    (docs / "추가.txt").write_text("출장비는 실비로 정산한다.", encoding="utf-8")
+    monkeypatch.setattr(IndexGeneration, "write", staticmethod(lambda *a: (_ for _ in ()).throw(Boom())))
+    with pytest.raises(Boom):
+        builder(index).ingest([docs])
+    monkeypatch.undo()
+    builder(index).ingest([docs])
+    builder(clean).ingest([docs])
+    assert sorted(chunk_ids(index)) == sorted(chunk_ids(clean))
+
+
+def test_second_writer_is_refused_while_lock_is_held(builder, docs, tmp_path):
+    from filelock import FileLock
+
+    index = tmp_path / "index"
+    index.mkdir()
+    with FileLock(index / ".lock"):
+        with pytest.raises(IndexLockedError, match="lock"):
+            builder(index).ingest([docs])
+
+
+def test_readers_do_not_need_the_lock(builder, docs, tmp_path):
+    from filelock import FileLock
+
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    with FileLock(index / ".lock"):
+        assert len(open_index(index).chunks) > 0
+
+
+def test_changing_the_embedding_model_requires_rebuild(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    other = CountingEmbedder()
+    other.model_id = "another-model"
+    with pytest.raises(EmbeddingModelMismatch, match="--rebuild"):
+        builder(index, emb=other).ingest([docs])
+    report = builder(index, emb=other).ingest([docs], rebuild=True)
+    assert report.added == 3
+    assert open_index(index).manifest["embedding"]["model_id"] == "another-model"

@@ -1,0 +1,116 @@
+"""Rank fusion: RRF and normalized weighted sums, with deterministic ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from retrieval.fusion import min_max_normalize, reciprocal_rank_fusion, weighted_fusion, z_score
+
+
+@pytest.mark.parametrize(
+    ("lists", "expected_rows"),
+    [
+        ([], []),
+        ([[], []], []),
+        ([[3, 1, 2], []], [3, 1, 2]),
+        ([[], [5, 4]], [5, 4]),
+        ([[3, 1], [1, 7]], [1, 3, 7]),
+        # 1 and 2 tie on score (ranks 1+2 each); both reached rank 1 -> row id decides.
+        ([[1, 2], [2, 1]], [1, 2]),
+        # A duplicate inside one list counts once, at its best position.
+        ([[4, 4, 4, 6], [6]], [6, 4]),
+    ],
+    ids=["no-legs", "all-empty", "second-empty", "first-empty", "overlap", "tie-row-id", "dup"],
+)
+def test_rrf_order(lists: list[list[int]], expected_rows: list[int]) -> None:
+    assert [row for row, _ in reciprocal_rank_fusion(lists)] == expected_rows
+
+
+def test_rrf_ties_prefer_the_better_best_rank() -> None:
+    # k=0: row 9 -> 1/1, row 5 -> 1/1, row 1 -> 1/2 + 1/2. All tie at 1.0; rows 5 and 9
+    # reached rank 1 somewhere, row 1 only rank 2, so row 1 goes last despite its low id.
+    fused = reciprocal_rank_fusion([[9, 1], [5, 1]], k=0)
+    assert fused == [(5, 1.0), (9, 1.0), (1, 1.0)]
+
+
+def test_rrf_scores() -> None:
+    fused = dict(reciprocal_rank_fusion([[3, 1], [1, 7]], k=60))
+    assert fused[1] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[3] == pytest.approx(1 / 61)
+    assert fused[7] == pytest.approx(1 / 62)
+
+
+def test_rrf_weights() -> None:
+    fused = reciprocal_rank_fusion([[1], [2]], k=0, weights=[1.0, 3.0])
+    assert fused == [(2, 3.0), (1, 1.0)]
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[1], [2]], weights=[1.0])
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[1]], k=-1)
+
+
+@given(st.lists(st.lists(st.integers(0, 30), max_size=20), max_size=4), st.integers(0, 100))
+def test_rrf_properties(lists: list[list[int]], k: int) -> None:
+    fused = reciprocal_rank_fusion(lists, k=k)
+    rows = [row for row, _ in fused]
+    assert len(rows) == len(set(rows))
+    assert set(rows) == {row for ranked in lists for row in ranked}
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)
+    assert reciprocal_rank_fusion(lists, k=k) == fused
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [([], []), ([5.0], [1.0]), ([2.0, 2.0], [1.0, 1.0]), ([2.0, 4.0, 3.0], [0.0, 1.0, 0.5])],
+)
+def test_min_max_normalize(scores: list[float], expected: list[float]) -> None:
+    np.testing.assert_allclose(min_max_normalize(scores), expected)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [([], []), ([5.0], [0.0]), ([1.0, 2.0, 3.0], [-1.224744871, 0.0, 1.224744871])],
+)
+def test_z_score(scores: list[float], expected: list[float]) -> None:
+    np.testing.assert_allclose(z_score(scores), expected)
+
+
+def test_weighted_fusion_docstring_example() -> None:
+    fused = weighted_fusion([[(1, 9.0), (2, 3.0)], [(2, 0.8), (5, 0.2)]], weights=[0.3, 0.7])
+    assert [row for row, _ in fused] == [2, 1, 5]
+    np.testing.assert_allclose([s for _, s in fused], [0.7, 0.3, 0.0])
+
+
+@pytest.mark.parametrize("norm", ["minmax", "zscore", "none"])
+@pytest.mark.parametrize(
+    "legs",
+    [[], [[], []], [[(1, 2.0), (2, 1.0)], []], [[], [(4, 0.9)]], [[(1, 1.0), (1, 0.5)], [(1, 0.2)]]],
+    ids=["no-legs", "all-empty", "second-empty", "first-empty", "dup"],
+)
+def test_weighted_fusion_edge_cases(legs, norm) -> None:
+    fused = weighted_fusion(legs, norm=norm)
+    rows = [row for row, _ in fused]
+    assert len(rows) == len(set(rows))
+    assert set(rows) == {row for leg in legs for row, _ in leg}
+
+
+def test_weighted_fusion_absence_never_beats_presence() -> None:
+    # Row 1 appears in both legs, row 2 only in the first with the same score there.
+    fused = weighted_fusion([[(1, 5.0), (2, 5.0)], [(1, 0.1)]], norm="minmax")
+    assert fused[0][0] == 1
+
+
+def test_weighted_fusion_ties_by_best_rank_then_row() -> None:
+    fused = weighted_fusion([[(7, 1.0), (3, 0.0)], [(3, 1.0), (7, 0.0)]])
+    assert [row for row, _ in fused] == [3, 7]
+
+
+def test_weighted_fusion_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        weighted_fusion([[(1, 1.0)]], norm="softmax")
+    with pytest.raises(ValueError):
+        weighted_fusion([[(1, 1.0)]], weights=[1.0, 2.0])
