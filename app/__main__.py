@@ -1,0 +1,5 @@
+"""`python -m app` runs the chulcheo CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,273 @@
+"""The `chulcheo` command line: a thin adapter over `Pipeline`.
+
+Exit codes: 0 everything asked for was done; 1 the command ran but some inputs failed (listed
+in the output, e.g. unreadable files); 2 nothing was done (bad arguments, no index, missing
+model, index locked by another writer, settings that disagree with the index).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest.errors import IngestError
+from retrieval.errors import RetrievalError
+
+from .models import ModelError, list_models, pull
+from .settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="chulcheo (출처): 근거를 밝히는 사내 문서 질의응답")
+docs_app = typer.Typer(no_args_is_help=True, help="List and delete indexed documents.")
+models_app = typer.Typer(no_args_is_help=True, help="Provision the offline models.")
+app.add_typer(docs_app, name="docs")
+app.add_typer(models_app, name="models")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # one error per line, never wrapped
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index directory (default: env CHULCHEO_INDEX_DIR or settings)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
+STAGES = {"read": "파일 읽기", "chunk": "청크 분할", "embed": "임베딩", "write": "색인 저장"}
+
+
+def _settings(index: Path | None) -> Settings:
+    return Settings(index_dir=index) if index else Settings()
+
+
+def _pipeline(index: Path | None):
+    from .pipeline import Pipeline  # heavy imports only for commands that need them
+
+    return Pipeline(_settings(index))
+
+
+def _emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _fatal_errors() -> Iterator[None]:
+    """Known errors become one clear line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except (IngestError, RetrievalError, ModelError, ValueError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from exc
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress callback (stage, done, total) when on a terminal, else a no-op."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+# --------------------------------------------------------------------------- ingest
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.")],
+    group: Annotated[str, typer.Option("--group", help="Access group of these documents.")] = "public",
+    sync: Annotated[bool, typer.Option("--sync", help="Also remove documents whose files are gone from the given folders.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a fresh index (needed after changing model or chunk settings).")] = False,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add, update (and with --sync remove) documents in the index."""
+    with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
+        report = _pipeline(index).ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        for failure in report.failed:
+            err.print(f"[yellow]failed:[/yellow] {failure['error']}", highlight=False)
+        out.print(
+            f"추가 {report.added} · 갱신 {report.updated} · 변경 없음 {report.unchanged} · "
+            f"삭제 {report.deleted} · 실패 {len(report.failed)} · 청크 {report.chunks} "
+            f"({report.seconds:.1f}s)"
+        )
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+# --------------------------------------------------------------------------- search
+def hit_to_dict(hit) -> dict[str, Any]:
+    """The `search --json` shape of one hit."""
+    c = hit.chunk
+    return {
+        "rank": hit.rank,
+        "chunk_id": c.chunk_id,
+        "doc_id": c.doc_id,
+        "source": c.source,
+        "page": c.page,
+        "score": round(float(hit.score), 6),
+        "text": c.text,
+        "title": c.title,
+        "group": c.group,
+    }
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="The question or keywords.")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Number of hits.")] = 10,
+    mode: Annotated[str, typer.Option("--mode", help="hybrid | bm25 | dense")] = "hybrid",
+    queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"qid","query"} lines; one JSON line out per query.')] = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the index (hybrid BM25 + dense by default)."""
+    if mode not in ("hybrid", "bm25", "dense"):
+        err.print(f"error: --mode must be hybrid, bm25 or dense, not {mode!r}")
+        raise typer.Exit(EXIT_FAILED)
+    if (query is None) == (queries is None):
+        err.print("error: give either a QUERY or --queries FILE.jsonl")
+        raise typer.Exit(EXIT_FAILED)
+    with _fatal_errors():
+        pipeline = _pipeline(index)
+        if queries is not None:
+            raise typer.Exit(_search_batch(pipeline, queries, k, mode))
+        hits = pipeline.search(query, k, mode=mode)
+    if as_json:
+        _emit({"query": query, "hits": [hit_to_dict(h) for h in hits]})
+        return
+    if not hits:
+        out.print("검색 결과가 없습니다.")
+        return
+    table = Table("#", "점수", "출처", "내용", show_lines=True)
+    for h in hits:
+        where = Path(h.chunk.source).name + (f" p.{h.chunk.page}" if h.chunk.page else "")
+        text = h.chunk.text if len(h.chunk.text) <= 200 else h.chunk.text[:200] + "…"
+        table.add_row(str(h.rank), f"{h.score:.4f}", where, text)
+    out.print(table)
+
+
+def _search_batch(pipeline, path: Path, k: int, mode: str) -> int:
+    """One JSON line per query line; a bad line gets an error line and exit code 1."""
+    status = EXIT_OK
+    with path.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                qid, query = item["qid"], item["query"]
+                if not isinstance(query, str):
+                    raise TypeError("query is not a string")
+            except (ValueError, KeyError, TypeError) as exc:
+                _emit({"qid": None, "line": n, "error": f"{path}:{n}: bad query line ({exc})"})
+                status = EXIT_PARTIAL
+                continue
+            hits = pipeline.search(query, k, mode=mode)
+            _emit({"qid": qid, "query": query, "hits": [hit_to_dict(h) for h in hits]})
+    return status
+
+
+# --------------------------------------------------------------------------- docs
+@docs_app.command("list")
+def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """List indexed documents."""
+    with _fatal_errors():
+        docs = _pipeline(index).documents()
+    if as_json:
+        _emit({"documents": [
+            {"doc_id": d.doc_id, "source": d.source, "title": d.title, "group": d.group,
+             "sha256": d.sha256, "chunks": len(d.chunk_ids), "pages": d.pages,
+             "ingested_at": d.ingested_at}
+            for d in docs
+        ]})
+        return
+    table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각")
+    table.columns[0].overflow = "fold"  # the full id is what `docs delete` takes
+    for d in docs:
+        table.add_row(d.doc_id, d.title, d.group, str(len(d.chunk_ids)), d.ingested_at)
+    out.print(table)
+    out.print(f"문서 {len(docs)}개")
+
+
+@docs_app.command("delete")
+def docs_delete(
+    doc_ids: Annotated[list[str], typer.Argument(help="Document ids (or file paths) to remove.")],
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove documents from the index."""
+    with _fatal_errors():
+        deleted = _pipeline(index).delete(doc_ids)
+    missing = [d for d in doc_ids if d not in deleted and str(Path(d).resolve()) not in deleted]
+    if as_json:
+        _emit({"deleted": deleted, "missing": missing})
+    else:
+        for d in deleted:
+            out.print(f"삭제: {d}", highlight=False)
+        for d in missing:
+            err.print(f"[yellow]not indexed:[/yellow] {d}", highlight=False)
+    raise typer.Exit(EXIT_PARTIAL if missing else EXIT_OK)
+
+
+# --------------------------------------------------------------------------- models
+@models_app.command("pull")
+def models_pull(
+    names: Annotated[list[str] | None, typer.Argument(help="Model names (default: all default models).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download, reassemble and verify the offline models (idempotent)."""
+    settings = Settings()
+    with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
+        results = pull(names or None, settings.model_dir, progress=progress)
+    if as_json:
+        _emit({"models": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            out.print(f"{r.name}: {r.status} → {r.path}", highlight=False)
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """Show the registered models and whether they are provisioned."""
+    settings = Settings()
+    statuses = list_models(settings.model_dir)
+    if as_json:
+        _emit({"model_dir": str(settings.model_dir), "models": [s.to_dict() for s in statuses]})
+        return
+    table = Table("이름", "종류", "설치됨", "경로")
+    for s in statuses:
+        table.add_row(s.name, s.kind, "예" if s.present else "아니오", str(s.path))
+    out.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Model loading bars from transformers/huggingface_hub would mix into our own output.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    app()

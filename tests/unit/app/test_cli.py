@@ -1,0 +1,169 @@
+"""The CLI's --json contracts and exit codes, with a fast fake embedder in place of the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import app.pipeline as pipeline_module
+from app.cli import app
+from tests.fakes import HashEmbedder
+
+runner = CliRunner()
+
+
+class FakeModel(HashEmbedder):
+    def count_tokens_many(self, texts):
+        return [self.count_tokens(t) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def shared_kiwi():
+    from kiwipiepy import Kiwi
+
+    return Kiwi()
+
+
+@pytest.fixture(autouse=True)
+def fast_models(monkeypatch, shared_kiwi):
+    """Each CLI call builds a fresh pipeline; share one Kiwi and use the fake embedder."""
+    import kiwipiepy
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    monkeypatch.setattr(pipeline_module, "make_embedder", lambda settings: FakeModel())
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch):
+    path = tmp_path / "index"
+    monkeypatch.setenv("CHULCHEO_INDEX_DIR", str(path))
+    monkeypatch.setenv("CHULCHEO_CHUNK__MAX_TOKENS", "40")
+    monkeypatch.setenv("CHULCHEO_CHUNK__OVERLAP_TOKENS", "5")
+    return path
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "휴가.txt").write_text("연차휴가는 15일이다. 병가는 연간 60일 이내이다.", encoding="utf-8")
+    (folder / "보안.md").write_text("# 보안\n\nUSB 메모리 사용은 금지한다.", encoding="utf-8")
+    return folder
+
+
+def run(*args: str):
+    result = runner.invoke(app, list(args))
+    return result
+
+
+def json_out(result) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_ingest_json_contract(index, docs):
+    result = run("ingest", str(docs), "--json")
+    assert result.exit_code == 0, result.output
+    data = json_out(result)
+    assert set(data) == {"added", "updated", "unchanged", "deleted", "failed", "chunks", "seconds"}
+    assert (data["added"], data["updated"], data["unchanged"], data["deleted"]) == (2, 0, 0, 0)
+    assert data["failed"] == [] and data["chunks"] >= 2 and isinstance(data["seconds"], float)
+    again = json_out(run("ingest", str(docs), "--json"))
+    assert (again["added"], again["unchanged"]) == (0, 2)
+
+
+def test_ingest_bad_file_exits_1_and_names_it(index, docs):
+    (docs / "손상.pdf").write_bytes(b"%PDF-1.4 broken")
+    result = run("ingest", str(docs), "--json")
+    assert result.exit_code == 1
+    data = json_out(result)
+    assert data["added"] == 2
+    assert [Path(f["path"]).name for f in data["failed"]] == ["손상.pdf"]
+    assert "손상.pdf" in data["failed"][0]["error"]
+
+
+def test_ingest_human_output_lists_failures(index, docs):
+    (docs / "빈.txt").write_bytes(b"")
+    result = run("ingest", str(docs))
+    assert result.exit_code == 1
+    assert "빈.txt" in result.output and "추가 2" in result.output
+
+
+def test_index_option_overrides_env(tmp_path, index, docs):
+    other = tmp_path / "other"
+    assert run("ingest", str(docs), "--index", str(other), "--json").exit_code == 0
+    assert (other / "CURRENT").exists() and not index.exists()
+
+
+def test_search_json_contract(index, docs):
+    run("ingest", str(docs))
+    for mode in ("hybrid", "bm25", "dense"):
+        result = run("search", "연차휴가 일수", "--k", "2", "--mode", mode, "--json")
+        assert result.exit_code == 0, result.output
+        data = json_out(result)
+        assert data["query"] == "연차휴가 일수"
+        hits = data["hits"]
+        assert 1 <= len(hits) <= 2
+        assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+        assert {"rank", "chunk_id", "doc_id", "source", "page", "score", "text"} <= set(hits[0])
+    top = json_out(run("search", "연차휴가 일수", "--mode", "bm25", "--json"))["hits"][0]
+    assert "15일" in top["text"] and top["doc_id"].endswith("휴가.txt")
+
+
+def test_search_batch_writes_one_line_per_query(index, docs, tmp_path):
+    run("ingest", str(docs))
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        '{"qid": "q1", "query": "USB 메모리"}\n\n{"qid": 2, "query": "병가 기간"}\nnot json\n',
+        encoding="utf-8",
+    )
+    result = run("search", "--queries", str(queries), "--k", "1")
+    lines = [json.loads(x) for x in result.stdout.strip().splitlines()]
+    assert [x["qid"] for x in lines] == ["q1", 2, None]
+    assert "USB" in lines[0]["hits"][0]["text"]
+    assert "q.jsonl:4" in lines[2]["error"]
+    assert result.exit_code == 1
+
+
+def test_search_needs_query_or_file(index):
+    assert run("search").exit_code == 2
+    assert run("search", "질문", "--mode", "fuzzy").exit_code == 2
+
+
+def test_search_without_index_is_a_clear_error(index):
+    result = run("search", "안녕하세요")
+    assert result.exit_code == 2
+    assert "no index" in result.output and "chulcheo ingest" in result.output
+
+
+def test_docs_list_and_delete(index, docs):
+    run("ingest", str(docs), "--group", "hr")
+    listed = json_out(run("docs", "list", "--json"))["documents"]
+    assert {Path(d["doc_id"]).name for d in listed} == {"휴가.txt", "보안.md"}
+    assert all(d["group"] == "hr" and d["chunks"] >= 1 and len(d["sha256"]) == 64 for d in listed)
+    target = str(docs / "휴가.txt")  # a path works as well as the id
+    result = run("docs", "delete", target, "없는문서", "--json")
+    assert result.exit_code == 1
+    data = json_out(result)
+    assert data == {"deleted": [str((docs / "휴가.txt").resolve())], "missing": ["없는문서"]}
+    remaining = json_out(run("docs", "list", "--json"))["documents"]
+    assert [Path(d["doc_id"]).name for d in remaining] == ["보안.md"]
+    hits = json_out(run("search", "연차휴가", "--json"))["hits"]
+    assert all("휴가.txt" not in h["doc_id"] for h in hits)
+
+
+def test_ingest_sync_deletes_missing(index, docs):
+    run("ingest", str(docs))
+    (docs / "보안.md").unlink()
+    data = json_out(run("ingest", str(docs), "--sync", "--json"))
+    assert data["deleted"] == 1
+
+
+def test_models_list_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHULCHEO_MODEL_DIR", str(tmp_path / "models"))
+    data = json_out(run("models", "list", "--json"))
+    assert data["model_dir"] == str(tmp_path / "models")
+    names = {m["name"]: m for m in data["models"]}
+    assert "embeddinggemma-300m" in names and names["embeddinggemma-300m"]["present"] is False
