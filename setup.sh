@@ -9,8 +9,9 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "chulcheo needs Python >= 3.11"'
 
-if [ ! -x .venv/bin/python ]; then
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   echo "==> creating .venv"
+  rm -rf .venv  # a half-made venv (e.g. no ensurepip) would fail later in a confusing way
   "$PYTHON" -m venv .venv
 fi
 VPY=.venv/bin/python
@@ -27,7 +28,11 @@ if [ "${1:-}" = "--install-only" ]; then
   exit 0
 fi
 
-echo "==> indexing the sample documents in sample_corpus/"
-.venv/bin/chulcheo ingest sample_corpus
+# The sample gets its own index so a re-run never mixes it into a real one.
+SAMPLE_INDEX=var/sample-index
+echo "==> indexing the sample documents in sample_corpus/ into $SAMPLE_INDEX"
+.venv/bin/chulcheo ingest sample_corpus --index "$SAMPLE_INDEX"
 echo "==> sample search: 연차휴가는 며칠인가요?"
-.venv/bin/chulcheo search "연차휴가는 며칠인가요?" --k 3
+.venv/bin/chulcheo search "연차휴가는 며칠인가요?" --k 3 --index "$SAMPLE_INDEX"
+echo
+echo "Done. Try: .venv/bin/chulcheo search \"USB 메모리를 써도 되나요?\" --index $SAMPLE_INDEX"

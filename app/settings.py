@@ -19,10 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
-def default_model_dir() -> Path:
-    """~/.cache/chulcheo/models on Linux: models live outside the git tree."""
-    return Path(platformdirs.user_cache_dir("chulcheo")) / "models"
+from .models import default_model_dir
 
 
 def default_index_dir() -> Path:
@@ -96,7 +93,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("CHULCHEO_CONFIG", "chulcheo.toml"))
+        explicit = os.environ.get("CHULCHEO_CONFIG")
+        toml_path = Path(explicit or "chulcheo.toml")
+        if explicit and not toml_path.is_file():
+            raise ValueError(f"CHULCHEO_CONFIG={explicit}: no such settings file")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))

@@ -29,6 +29,7 @@ from retrieval.store import (
     current_generation_path,
     new_generation_path,
     publish,
+    read_manifest,
 )
 from retrieval.types import Chunk
 
@@ -83,16 +84,20 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]
     """
     files: list[Path] = []
     failed: list[dict[str, str]] = []
+    def unreadable(exc: OSError) -> None:
+        failed.append({"path": str(exc.filename), "error": f"{exc.filename}: cannot read folder ({exc.strerror})"})
+
     for path in paths:
         if path.is_dir():
-            for root, dirs, names in os.walk(path):
+            for root, dirs, names in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
         elif path.is_file():
             files.append(path)
         else:
             failed.append({"path": str(path), "error": f"{path}: no such file or directory"})
-    return files, failed
+    unique = {str(f.resolve()): f for f in reversed(files)}  # a file named twice is read once
+    return sorted(unique.values()), failed
 
 
 class IndexBuilder:
@@ -150,14 +155,16 @@ class IndexBuilder:
             )
             report.added, report.updated = len(plan.add), len(plan.update)
             report.unchanged, report.deleted = len(plan.unchanged), len(plan.delete)
+            if rebuild:  # everything not read again is gone from the fresh index
+                report.deleted = len(set(self._indexed_ids()) - {d.doc_id for d in loaded})
             if plan.changes_index or old is None:
                 drop = set(plan.delete) | {d.doc_id for d in plan.update}
-                report.embedded, total = self._write_generation(
+                report.embedded, report.chunks = self._write_generation(
                     old, drop, plan.add + plan.update, progress
                 )
-                report.chunks = total
             else:
                 report.chunks = len(old.generation.chunks)
+            self._cleanup()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -170,6 +177,7 @@ class IndexBuilder:
             present = [d for d in doc_ids if d in old.manifest_obj.docs]
             if present:
                 self._write_generation(old, set(present), [], lambda *a: None)
+            self._cleanup()
             return present
 
     # ----------------------------------------------------------------- steps
@@ -188,6 +196,18 @@ class IndexBuilder:
             yield
         finally:
             lock.release()
+
+    def _indexed_ids(self) -> list[str]:
+        """Doc ids of the live generation, whatever settings built it."""
+        path = current_generation_path(self.index_dir)
+        return list(read_manifest(path)["docs"]) if path else []
+
+    def _cleanup(self) -> None:
+        """Remove old and crashed generations; a failure here never undoes a publish."""
+        try:
+            cleanup_generations(self.index_dir, keep=2)
+        except OSError as exc:
+            log.warning("%s: could not remove old generations: %s", self.index_dir, exc)
 
     def _open_current(self) -> _Current | None:
         path = current_generation_path(self.index_dir)
@@ -212,7 +232,7 @@ class IndexBuilder:
             try:
                 docs = load_file(path, group, limits=self.limits)
             except LoadError as exc:
-                log.warning("skipped %s", exc)
+                log.debug("skipped %s", exc)  # the report carries it to the user
                 report.failed.append({"path": str(path), "error": str(exc)})
             else:
                 loaded.extend(docs)
@@ -274,7 +294,6 @@ class IndexBuilder:
         progress("write", 0, 1)
         IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25)
         publish(self.index_dir, gen_path)
-        cleanup_generations(self.index_dir, keep=2)
         progress("write", 1, 1)
         log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), embedded)
         return embedded, len(chunks)
@@ -312,7 +331,12 @@ class IndexBuilder:
 
     def _build_config(self) -> dict[str, dict]:
         return {
-            "embedding": {"model_id": self.embedder.model_id, "dim": self.embedder.dim},
+            "embedding": {
+                "model_id": self.embedder.model_id,
+                "dim": self.embedder.dim,
+                # Truncation changes vectors: a different limit must not mix with old ones.
+                "max_seq_length": getattr(self.embedder, "max_seq_length", None),
+            },
             "tokenizer": self.tokenizer.config(),
             "bm25": dict(self.bm25_params),
             "chunking": {

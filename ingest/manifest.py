@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .types import SourceDoc
+from retrieval.store import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
+from .types import SourceDoc
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Manifest:
 
 @dataclass
 class ChangePlan:
-    """Doc ids to add (new), update (changed content or group), keep (unchanged) and delete."""
+    """Doc ids to add (new), update (changed content, group or source file), keep and delete."""
 
     add: list[SourceDoc] = field(default_factory=list)
     update: list[SourceDoc] = field(default_factory=list)
@@ -115,7 +115,7 @@ def plan_changes(
         old = indexed.get(doc.doc_id)
         if old is None:
             plan.add.append(doc)
-        elif old.sha256 != doc.sha256 or old.group != doc.group:
+        elif (old.sha256, old.group, old.source) != (doc.sha256, doc.group, doc.source):
             plan.update.append(doc)
         else:
             plan.unchanged.append(doc.doc_id)
@@ -126,9 +126,17 @@ def plan_changes(
             continue
         if entry.source in read_sources:
             plan.delete.append(doc_id)
-        elif roots and _under_any(Path(entry.source), roots) and not Path(entry.source).exists():
+        elif roots and _under_any(Path(entry.source), roots) and _gone(Path(entry.source)):
             plan.delete.append(doc_id)
     return plan
+
+
+def _gone(path: Path) -> bool:
+    """True only when the file is known not to exist; an unreadable path is kept."""
+    try:
+        return not path.exists()
+    except OSError:
+        return False
 
 
 def _under_any(path: Path, roots: list[Path]) -> bool:

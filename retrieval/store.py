@@ -64,7 +64,7 @@ class IndexGeneration:
                 version, unreadable files, or row counts that disagree.
         """
         path = Path(path)
-        manifest = _read_manifest(path)
+        manifest = read_manifest(path)
         chunks = _read_chunks(path / CHUNKS_FILE)
         dense = DenseIndex.load(path / DENSE_FILE)
         bm25 = BM25Index.load(path / BM25_DIR)
@@ -238,7 +238,8 @@ def _generation_dirs(index_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """manifest.json of a generation, checked for completeness and schema version."""
     try:
         manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

@@ -167,3 +167,44 @@ def test_models_list_json(tmp_path, monkeypatch):
     assert data["model_dir"] == str(tmp_path / "models")
     names = {m["name"]: m for m in data["models"]}
     assert "embeddinggemma-300m" in names and names["embeddinggemma-300m"]["present"] is False
+
+
+def test_file_names_with_brackets_are_printed_verbatim(index, docs):
+    (docs / "[최종] 규정.txt").write_bytes(b"")
+    result = run("ingest", str(docs))
+    assert "[최종] 규정.txt" in result.output
+
+
+def test_k_and_mode_default_to_settings(index, docs, monkeypatch):
+    run("ingest", str(docs))
+    monkeypatch.setenv("CHULCHEO_RETRIEVAL__K", "1")
+    hits = json_out(run("search", "휴가", "--json"))["hits"]
+    assert len(hits) == 1
+
+
+def test_bad_settings_are_one_clear_line(index, monkeypatch):
+    monkeypatch.setenv("CHULCHEO_CHUNK__MAX_TOKENS", "-5")
+    result = run("docs", "list")
+    assert result.exit_code == 2
+    assert "chunk.max_tokens" in result.output and "Traceback" not in result.output
+
+
+def test_query_with_other_embedding_model_is_refused(index, docs, monkeypatch):
+    run("ingest", str(docs))
+
+    other = FakeModel()
+    other.model_id = "some-other-model"
+    monkeypatch.setattr(pipeline_module, "make_embedder", lambda settings: other)
+    result = run("search", "휴가")
+    assert result.exit_code == 2 and "some-other-model" in result.output
+
+
+def test_delete_by_jsonl_path_removes_all_its_lines(index, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        '{"id": "a", "text": "연차휴가는 15일이다."}\n{"id": "b", "text": "병가는 60일이다."}\n',
+        encoding="utf-8",
+    )
+    run("ingest", str(corpus))
+    data = json_out(run("docs", "delete", str(corpus), "--json"))
+    assert sorted(data["deleted"]) == ["a", "b"] and data["missing"] == []

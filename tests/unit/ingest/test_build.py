@@ -280,3 +280,39 @@ def test_changing_the_embedding_model_requires_rebuild(builder, docs, tmp_path):
     report = builder(index, emb=other).ingest([docs], rebuild=True)
     assert report.added == 3
     assert open_index(index).manifest["embedding"]["model_id"] == "another-model"
+
+
+def test_a_file_named_twice_is_read_once(builder, docs):
+    report = builder().ingest([docs, docs / "휴가.txt"])
+    assert report.added == 3 and report.failed == []
+
+
+def test_moved_jsonl_line_takes_its_new_source(builder, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    line = '{"id": "x", "text": "연차휴가는 15일이다."}\n'
+    (a / "x.jsonl").write_text(line, encoding="utf-8")
+    index = tmp_path / "index"
+    builder(index).ingest([a])
+    (b / "z.jsonl").write_text(line, encoding="utf-8")
+    (a / "x.jsonl").unlink()
+    assert builder(index).ingest([b]).updated == 1
+    assert builder(index).ingest([a], sync=True).deleted == 0
+    assert open_index(index).chunks[0].source == str((b / "z.jsonl").resolve())
+
+
+def test_rebuild_reports_what_it_dropped(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    report = builder(index).ingest([docs / "휴가.txt"], rebuild=True)
+    assert (report.added, report.deleted) == (1, 2)
+
+
+def test_noop_ingest_still_cleans_crash_debris(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    debris = index / "gen-000099"
+    debris.mkdir()
+    (debris / "chunks.jsonl").write_text("", encoding="utf-8")
+    assert builder(index).ingest([docs]).unchanged == 3
+    assert not debris.exists()
