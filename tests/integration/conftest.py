@@ -13,6 +13,13 @@ KORQUAD = Path(__file__).resolve().parents[3] / "shared/data/korquad_v1/KorQuAD_
 
 
 @pytest.fixture(scope="session")
+def korquad_path() -> Path:
+    if not KORQUAD.exists():
+        pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
+    return KORQUAD
+
+
+@pytest.fixture(scope="session")
 def real_settings(tmp_path_factory) -> Settings:
     """Default settings (default embedding model) with a fresh index directory."""
     settings = Settings(index_dir=tmp_path_factory.mktemp("index"))

@@ -15,8 +15,6 @@ from app.pipeline import Pipeline
 from ingest.korquad import load_korquad, write_jsonl
 from retrieval.metrics import dedupe, summarize
 
-from .conftest import KORQUAD
-
 pytestmark = pytest.mark.integration
 
 QUESTIONS = 200
@@ -24,10 +22,8 @@ PARAGRAPHS = 300
 
 
 @pytest.fixture(scope="module")
-def korquad_index(real_settings, tmp_path_factory):
-    if not KORQUAD.exists():
-        pytest.skip(f"KorQuAD dev set not found at {KORQUAD}")
-    corpus, questions = load_korquad(KORQUAD)
+def korquad_index(real_settings, korquad_path, tmp_path_factory):
+    corpus, questions = load_korquad(korquad_path)
     rng = random.Random(2)
     sample = rng.sample(questions, QUESTIONS)
     gold = {pid for q in sample for pid in q["gold_ids"]}
