@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -148,8 +149,8 @@ class IndexBuilder:
             old = None if rebuild else self._open_current()
             report = IngestReport()
             files, report.failed = expand_paths(paths)
-            loaded, read_sources = self._load(files, group, report, progress)
             indexed = old.manifest_obj.docs if old else {}
+            loaded, read_sources = self._load(files, group, indexed, report, progress)
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )
@@ -162,8 +163,8 @@ class IndexBuilder:
                 report.embedded, report.chunks = self._write_generation(
                     old, drop, plan.add + plan.update, progress
                 )
-            else:
-                report.chunks = len(old.generation.chunks)
+            else:  # nothing changed: the old generation's vectors are never even loaded
+                report.chunks = sum(len(d.chunk_ids) for d in old.manifest_obj.docs.values())
             self._cleanup()
         report.seconds = time.perf_counter() - started
         return report
@@ -213,24 +214,28 @@ class IndexBuilder:
         path = current_generation_path(self.index_dir)
         if path is None:
             return None
-        generation = IndexGeneration.load(path)
-        manifest = Manifest.from_dict(generation.manifest)
+        manifest = Manifest.from_dict(read_manifest(path))
         wanted = self._build_config()
         if manifest.build_config() != wanted:
             raise EmbeddingModelMismatch(
                 f"{self.index_dir}: the index was built with {manifest.build_config()} but the "
                 f"settings now say {wanted}; re-ingest everything with --rebuild"
             )
-        return _Current(generation, manifest)
+        return _Current(path, manifest)
 
     def _load(
-        self, files: list[Path], group: str, report: IngestReport, progress: Progress
+        self,
+        files: list[Path],
+        group: str,
+        indexed: dict[str, DocEntry],
+        report: IngestReport,
+        progress: Progress,
     ) -> tuple[list[SourceDoc], set[str]]:
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
         for i, path in enumerate(files, 1):
             try:
-                docs = load_file(path, group, limits=self.limits)
+                docs = _unchanged(path, group, indexed) or load_file(path, group, limits=self.limits)
             except LoadError as exc:
                 log.debug("skipped %s", exc)  # the report carries it to the user
                 report.failed.append({"path": str(path), "error": str(exc)})
@@ -348,8 +353,34 @@ class IndexBuilder:
 
 @dataclass
 class _Current:
-    generation: IndexGeneration
+    """The live generation: its manifest at once, its chunks and vectors only when needed."""
+
+    path: Path
     manifest_obj: Manifest
+
+    @cached_property
+    def generation(self) -> IndexGeneration:
+        return IndexGeneration.load(self.path)
+
+
+def _unchanged(path: Path, group: str, indexed: dict[str, DocEntry]) -> list[SourceDoc]:
+    """An already indexed file whose bytes and group are unchanged, without parsing it again.
+
+    Returns [] (parse it) for new or changed files and for JSONL corpora, whose documents are
+    lines. The placeholder has no blocks: an unchanged document is never re-chunked.
+    """
+    resolved = str(path.resolve())
+    entry = indexed.get(resolved)
+    if entry is None or entry.group != group or entry.source != resolved:
+        return []
+    try:
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return []  # let the loader report it
+    if digest != entry.sha256:
+        return []
+    return [SourceDoc(resolved, resolved, entry.title, [], digest, group)]
 
 
 def _dedupe(docs: list[SourceDoc], report: IngestReport) -> list[SourceDoc]:

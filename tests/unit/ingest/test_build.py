@@ -316,3 +316,17 @@ def test_noop_ingest_still_cleans_crash_debris(builder, docs, tmp_path):
     (debris / "chunks.jsonl").write_text("", encoding="utf-8")
     assert builder(index).ingest([docs]).unchanged == 3
     assert not debris.exists()
+
+
+def test_unchanged_files_are_not_parsed_again(builder, docs, tmp_path, monkeypatch):
+    import ingest.build as build_module
+
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    parsed = []
+    real = build_module.load_file
+    monkeypatch.setattr(build_module, "load_file", lambda p, *a, **k: parsed.append(p.name) or real(p, *a, **k))
+    (docs / "보안.md").write_text("# 보안\n\nUSB 사용은 허용한다.", encoding="utf-8")
+    report = builder(index).ingest([docs])
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert parsed == ["보안.md"]
