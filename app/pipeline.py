@@ -14,7 +14,7 @@ from ingest.load import LoadLimits
 from ingest.manifest import DocEntry, Manifest
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
-from retrieval.retriever import HybridRetriever, SearchFilters
+from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
 from retrieval.store import current_generation_path, open_index, read_manifest
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
@@ -166,12 +166,21 @@ class Pipeline:
                         "Configure the same model or re-ingest with --rebuild"
                     )
                 tokenizer = tokenizer_from_config(generation.manifest["tokenizer"])
-                r = self.settings.retrieval
                 self._retriever = HybridRetriever(
-                    generation, self.embedder, tokenizer, rrf_k=r.rrf_k, candidates=r.candidates
+                    generation, self.embedder, tokenizer, fusion=self.fusion_config()
                 )
                 self._retriever_path = generation.path
             return self._retriever
+
+    def fusion_config(self) -> FusionConfig:
+        r = self.settings.retrieval
+        return FusionConfig(
+            method=r.fusion,
+            rrf_k=r.rrf_k,
+            weights=(r.bm25_weight, r.dense_weight),
+            norm=r.norm,
+            candidates=r.candidates,
+        )
 
     def search(
         self,

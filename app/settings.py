@@ -56,7 +56,11 @@ class RetrievalSettings(BaseModel):
 
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     k: int = Field(10, ge=1)
+    fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = Field(60, ge=1)
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    norm: Literal["minmax", "zscore"] = "minmax"
     candidates: int = Field(50, ge=1)
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)

@@ -8,7 +8,7 @@ from .dense import DenseIndex
 from .embed import Embedder
 from .errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError, RetrievalError
 from .fusion import min_max_normalize, reciprocal_rank_fusion, weighted_fusion, z_score
-from .retriever import HybridRetriever, Mode, SearchFilters
+from .retriever import FUSIONS, FusionConfig, HybridRetriever, Mode, SearchFilters
 from .store import (
     SCHEMA_VERSION,
     IndexGeneration,
@@ -30,6 +30,8 @@ __all__ = [
     "Embedder",
     "EmbeddingModelMismatch",
     "Hit",
+    "FUSIONS",
+    "FusionConfig",
     "HybridRetriever",
     "IndexCorruptError",
     "IndexGeneration",

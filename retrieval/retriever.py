@@ -1,4 +1,4 @@
-"""Hybrid search over one index generation: BM25 + dense, fused by reciprocal rank."""
+"""Hybrid search over one index generation: BM25 + dense, fused by rank (RRF) or by score."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from .errors import EmbeddingModelMismatch
-from .fusion import reciprocal_rank_fusion
+from .fusion import Norm, reciprocal_rank_fusion, weighted_fusion
 from .store import IndexGeneration
 from .tokenize import Tokenizer
 from .types import Chunk, Hit
@@ -22,6 +22,42 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = get_args(Mode)
+Fusion = Literal["rrf", "weighted"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How hybrid mode merges the BM25 and dense legs.
+
+    method "rrf": sum of weight / (rrf_k + rank) per leg; "weighted": weighted sum of
+    per-leg normalized scores (norm "minmax" or "zscore"). weights = (bm25, dense).
+    candidates: depth of each leg before fusion (at least k).
+    FusionConfig(method="weighted", weights=(0.6, 0.4), norm="zscore")
+    """
+
+    method: Fusion = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)
+    norm: Norm = "minmax"
+    candidates: int = 50
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.method!r}; expected one of {FUSIONS}")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if self.rrf_k < 1:
+            raise ValueError(f"rrf_k must be >= 1, got {self.rrf_k}")
+        if len(self.weights) != 2 or min(self.weights) < 0:
+            raise ValueError(f"weights must be two non-negative numbers (bm25, dense), got {self.weights}")
+
+    def fuse(self, bm25: list[tuple[int, float]], dense: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if self.method == "rrf":
+            return reciprocal_rank_fusion(
+                [[row for row, _ in bm25], [row for row, _ in dense]], k=self.rrf_k, weights=self.weights
+            )
+        return weighted_fusion([bm25, dense], weights=self.weights, norm=self.norm)
 
 
 @dataclass(frozen=True)
@@ -51,8 +87,8 @@ class HybridRetriever:
 
     Filters become a boolean row mask applied inside each leg before its top-k cut, so a
     filtered search never returns a chunk outside the filter and still fills k when it can.
-    Hybrid mode fuses the BM25 and dense candidate lists (depth max(candidates, k)) with
-    reciprocal rank fusion.
+    Hybrid mode fuses the BM25 and dense candidate lists (depth max(candidates, k)) as
+    `fusion` says (reciprocal rank fusion by default).
     """
 
     def __init__(
@@ -61,8 +97,7 @@ class HybridRetriever:
         embedder: Embedder,
         tokenizer: Tokenizer,
         *,
-        rrf_k: int = 60,
-        candidates: int = 50,
+        fusion: FusionConfig | None = None,
     ):
         """Raises:
         EmbeddingModelMismatch: the embedder's dim differs from the index's.
@@ -72,13 +107,10 @@ class HybridRetriever:
                 f"index {generation.path} holds {generation.dense.dim}-dim vectors but embedder "
                 f"{embedder.model_id!r} makes {embedder.dim}-dim ones; rebuild the index or configure its model"
             )
-        if candidates < 1:
-            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        self.fusion = fusion or FusionConfig()
         self.generation = generation
         self.embedder = embedder
         self.tokenizer = tokenizer
-        self.rrf_k = rrf_k
-        self.candidates = candidates
         chunks = generation.chunks
         self._rows = len(chunks)
         self._group_rows = _rows_by(chunks, lambda c: c.group)
@@ -90,12 +122,18 @@ class HybridRetriever:
         self._cache_lock = threading.Lock()
 
     def search(
-        self, query: str, k: int = 10, filters: SearchFilters | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        mode: Mode = "hybrid",
+        fusion: FusionConfig | None = None,
     ) -> list[Hit]:
         """Best k chunks for `query`, ranked 1..n (n <= k).
 
-        Hit.score is the fused RRF score in hybrid mode, the BM25 score or the cosine
-        similarity in the single-leg modes. A blank query returns [].
+        Hit.score is the fused score in hybrid mode, the BM25 score or the cosine
+        similarity in the single-leg modes. A blank query returns []. `fusion` overrides
+        the retriever's fusion for this call (the evaluation compares methods this way).
         Example: search("연차휴가는 며칠?", k=3, filters=SearchFilters(groups={"public"})).
 
         Raises:
@@ -113,9 +151,10 @@ class HybridRetriever:
         elif mode == "dense":
             ranked = self._dense_leg(query, k, allowed)
         else:
-            depth = max(self.candidates, k)
-            legs = [self._bm25_leg(query, depth, allowed), self._dense_leg(query, depth, allowed)]
-            ranked = reciprocal_rank_fusion([[row for row, _ in leg] for leg in legs], k=self.rrf_k)[:k]
+            fusion = fusion or self.fusion
+            depth = max(fusion.candidates, k)
+            bm25 = self._bm25_leg(query, depth, allowed)
+            ranked = fusion.fuse(bm25, self._dense_leg(query, depth, allowed))[:k]
         chunks = self.generation.chunks
         return [Hit(chunk=chunks[row], score=score, rank=rank) for rank, (row, score) in enumerate(ranked, 1)]
 

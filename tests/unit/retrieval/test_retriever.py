@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from retrieval.errors import EmbeddingModelMismatch
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.retriever import HybridRetriever, SearchFilters
+from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
 from retrieval.store import IndexGeneration, new_generation_path, open_index, publish
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Chunk, Hit
@@ -73,7 +73,7 @@ def generation(index_dir: Path) -> IndexGeneration:
 def retriever(generation: IndexGeneration, kiwi: KiwiTokenizer) -> HybridRetriever:
     # Rebuilt from the manifest as a reader would; sharing the loaded Kiwi saves ~2 s.
     tokenizer = tokenizer_from_config(generation.manifest["tokenizer"], kiwi=kiwi.kiwi)
-    return HybridRetriever(generation, HashEmbedder(), tokenizer, candidates=5)
+    return HybridRetriever(generation, HashEmbedder(), tokenizer, fusion=FusionConfig(candidates=5))
 
 
 def _assert_ranked(hits: list[Hit], k: int) -> None:
@@ -108,10 +108,10 @@ def test_finds_the_right_chunk(retriever: HybridRetriever, mode: str, query: str
 
 def test_hybrid_score_is_the_rrf_of_both_legs(retriever: HybridRetriever, generation: IndexGeneration) -> None:
     query = "휴가 승인"
-    depth = max(retriever.candidates, 4)
+    depth = max(retriever.fusion.candidates, 4)
     bm25 = generation.bm25.search(retriever.tokenizer.tokenize(query), depth)
     dense = generation.dense.search(HashEmbedder().embed_query(query), depth)
-    expected = reciprocal_rank_fusion([[r for r, _ in bm25], [r for r, _ in dense]], k=retriever.rrf_k)[:4]
+    expected = reciprocal_rank_fusion([[r for r, _ in bm25], [r for r, _ in dense]], k=retriever.fusion.rrf_k)[:4]
     hits = retriever.search(query, k=4)
     assert [(CHUNKS.index(h.chunk), h.score) for h in hits] == expected
 
@@ -233,3 +233,25 @@ def test_empty_generation_searches_to_nothing(tmp_path: Path) -> None:
     retriever = HybridRetriever(gen, HashEmbedder(), KiwiTokenizer())
     for mode in MODES:
         assert retriever.search("휴가", k=3, mode=mode) == []
+
+
+def test_weighted_fusion_follows_the_heavier_leg(retriever):
+    from retrieval.retriever import FusionConfig
+
+    query = "연차휴가 일수"
+    bm25_first = retriever.search(query, 1, mode="bm25")[0].chunk.chunk_id
+    dense_first = retriever.search(query, 1, mode="dense")[0].chunk.chunk_id
+    only_bm25 = FusionConfig(method="weighted", weights=(1.0, 0.0))
+    only_dense = FusionConfig(method="weighted", weights=(0.0, 1.0), norm="zscore")
+    assert retriever.search(query, 1, fusion=only_bm25)[0].chunk.chunk_id == bm25_first
+    assert retriever.search(query, 1, fusion=only_dense)[0].chunk.chunk_id == dense_first
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(method="max"), dict(candidates=0), dict(rrf_k=0), dict(weights=(1.0, -1.0))]
+)
+def test_fusion_config_rejects_bad_values(bad):
+    from retrieval.retriever import FusionConfig
+
+    with pytest.raises(ValueError):
+        FusionConfig(**bad)
