@@ -36,6 +36,8 @@ docs_app = typer.Typer(no_args_is_help=True, help="List and delete indexed docum
 models_app = typer.Typer(no_args_is_help=True, help="Provision the offline models.")
 app.add_typer(docs_app, name="docs")
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a question set.")
+app.add_typer(eval_app, name="eval")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # one error per line, never wrapped
@@ -274,6 +276,63 @@ def models_list(as_json: JsonOpt = False) -> None:
     for s in statuses:
         table.add_row(s.name, s.kind, "예" if s.present else "아니오", Text(str(s.path)))
     out.print(table)
+
+
+# --------------------------------------------------------------------------- eval
+@eval_app.command("retrieval")
+def eval_retrieval(
+    corpus: Annotated[Path | None, typer.Option("--corpus", help='Corpus JSONL, lines {"id", "text", "metadata"} (as ingest reads).')] = None,
+    qa: Annotated[Path | None, typer.Option("--qa", help='Questions JSONL, lines {"qid", "query", "gold_ids": [doc id, ...]}.')] = None,
+    dataset: Annotated[tuple[str, Path] | None, typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset instead of --corpus/--qa: korquad FILE.json.")] = None,
+    distractors: Annotated[Path | None, typer.Option("--distractors", help="Extra corpus JSONL pooled into the corpus (ids must not collide).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N questions after a seeded shuffle (default: all).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")] = 13,
+    k: Annotated[int, typer.Option("--k", min=1, help="Documents ranked per question.")] = 10,
+    modes: Annotated[str | None, typer.Option("--modes", help="Comma list of bm25-whitespace, bm25, dense, hybrid-rrf, hybrid-weighted (default: all).")] = None,
+    fusion_grid: Annotated[bool, typer.Option("--fusion-grid", help="Also score a grid of weighted and RRF fusions (one query embedding each).")] = False,
+    index: Annotated[Path | None, typer.Option("--index", help="Where to index the eval corpus (default: a cache dir keyed by corpus and settings).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score hit@1, recall@5/10, MRR@10, nDCG@10 and latency of every search mode."""
+    if (dataset is None) == (corpus is None and qa is None) or (dataset is None and None in (corpus, qa)):
+        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
+        raise typer.Exit(EXIT_FAILED)
+    with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
+        from .evaluate import EVAL_MODES, add_distractors, load_dataset, load_jsonl_set, read_corpus_jsonl, run_retrieval_eval
+
+        chosen = [m.strip() for m in modes.split(",") if m.strip()] if modes else list(EVAL_MODES)
+        unknown = [m for m in chosen if m not in EVAL_MODES] or ([] if chosen else ["(none)"])
+        if unknown:
+            raise ValueError(f"--modes: unknown mode {unknown[0]!r}; expected some of {', '.join(EVAL_MODES)}")
+        eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
+        if distractors is not None:
+            eval_set = add_distractors(eval_set, read_corpus_jsonl(distractors), str(distractors))
+        result = run_retrieval_eval(
+            _settings(None), eval_set, index=index, k=k, modes=chosen, limit=limit, seed=seed,
+            grid=fusion_grid, progress=progress,
+        )
+    for warning in result["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if as_json:
+        _emit(result)
+        return
+    out.print(Text(
+        f"{result['dataset']} · 문서 {result['corpus_size']} · 청크 {result['chunks']} · "
+        f"질문 {result['questions']} · k={result['k']} · 임베딩 {result['index']['embedded']}"
+    ))
+    table = Table("mode", "hit@1", "R@5", "R@10", "MRR@10", "nDCG@10", "p50 ms", "p95 ms")
+    for mode, m in result["modes"].items():
+        table.add_row(mode, *_metric_cells(m), f"{m['latency_ms_p50']:.1f}", f"{m['latency_ms_p95']:.1f}")
+    out.print(table)
+    if "grid" in result:
+        grid = Table("fusion", "hit@1", "R@5", "R@10", "MRR@10", "nDCG@10")
+        for row in result["grid"]:
+            grid.add_row(row["name"], *_metric_cells(row))
+        out.print(grid)
+
+
+def _metric_cells(metrics: dict[str, Any]) -> list[str]:
+    return [f"{metrics[name]:.3f}" for name in ("hit@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")]
 
 
 def main() -> None:

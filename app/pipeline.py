@@ -93,6 +93,7 @@ class Pipeline:
             chunker,
             bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
             limits=limits,
+            context_prefix=s.chunk.context_prefix,
         )
 
     def ingest(

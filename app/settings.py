@@ -40,6 +40,8 @@ class ChunkSettings(BaseModel):
 
     max_tokens: int = Field(256, ge=16)
     overlap_tokens: int = Field(32, ge=0)
+    # Index each chunk under its document title and heading (the quoted text is unchanged).
+    context_prefix: bool = False
 
     @model_validator(mode="after")
     def _overlap_smaller(self) -> ChunkSettings:

@@ -34,7 +34,7 @@ from retrieval.store import (
 )
 from retrieval.types import Chunk
 
-from .chunk import Chunker
+from .chunk import Chunker, index_text
 from .errors import IndexLockedError, LoadError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
 from .manifest import DocEntry, Manifest, now_iso, plan_changes
@@ -112,6 +112,7 @@ class IndexBuilder:
         bm25_params: {"k1": .., "b": ..}.
         limits: bounds on input files.
         lock_timeout: seconds to wait for another writer before IndexLockedError.
+        context_prefix: index each chunk under its document title and heading (`index_text`).
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class IndexBuilder:
         bm25_params: dict[str, float] | None = None,
         limits: LoadLimits | None = None,
         lock_timeout: float = 0.0,
+        context_prefix: bool = False,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -131,6 +133,7 @@ class IndexBuilder:
         self.bm25_params = bm25_params or {"k1": 1.2, "b": 0.75}
         self.limits = limits or LoadLimits()
         self.lock_timeout = lock_timeout
+        self.context_prefix = context_prefix
 
     # ----------------------------------------------------------------- public verbs
     def ingest(
@@ -281,7 +284,7 @@ class IndexBuilder:
             progress("chunk", i, len(new_docs))
 
         vectors, embedded = self._vectors_for(old, new_chunks, progress)
-        tokens = self.tokenizer.tokenize_many([c.text for c in new_chunks])
+        tokens = self.tokenizer.tokenize_many([self._index_text(c) for c in new_chunks])
 
         chunks = [old.generation.chunks[i] for i in kept_rows] if old else []
         chunks += new_chunks
@@ -309,9 +312,10 @@ class IndexBuilder:
         """Vectors for new chunks, reusing the old generation's for identical texts."""
         reuse: dict[str, int] = {}
         if old is not None:
-            reuse = {text_key(c.text): i for i, c in enumerate(old.generation.chunks)}
-        keys = [text_key(c.text) for c in chunks]
-        todo = sorted({k: c.text for k, c in zip(keys, chunks, strict=True) if k not in reuse}.items())
+            reuse = {text_key(self._index_text(c)): i for i, c in enumerate(old.generation.chunks)}
+        texts = [self._index_text(c) for c in chunks]
+        keys = [text_key(t) for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in reuse}.items())
         fresh: dict[str, np.ndarray] = {}
         for start in range(0, len(todo), EMBED_BATCH):
             batch = todo[start : start + EMBED_BATCH]
@@ -328,6 +332,9 @@ class IndexBuilder:
         ))
         rows = [fresh[k] if k in fresh else reused[k] for k in keys]
         return np.asarray(rows, dtype=np.float32), len(todo)
+
+    def _index_text(self, chunk: Chunk) -> str:
+        return index_text(chunk, self.context_prefix)
 
     def _dim(self, old: _Current | None, vectors: np.ndarray) -> int:
         if old is not None:
@@ -347,6 +354,7 @@ class IndexBuilder:
             "chunking": {
                 "max_tokens": self.chunker.max_tokens,
                 "overlap_tokens": self.chunker.overlap_tokens,
+                "context_prefix": self.context_prefix,
             },
         }
 

@@ -54,6 +54,22 @@ class SentenceSplitter:
         return spans
 
 
+def index_text(chunk: Chunk, with_context: bool) -> str:
+    """The text a chunk is embedded and BM25-indexed under; `chunk.text` itself stays a quote.
+
+    With context, the document title and section heading come first, so a chunk that says
+    "it" still matches questions naming its subject:
+    index_text(Chunk(..., title="취업규칙", heading="제2장 휴가", text="15일을 준다."), True)
+    -> "취업규칙 · 제2장 휴가\n15일을 준다."
+    A title that merely repeats the document id (JSONL lines without a title) is left out,
+    and a heading equal to the title is not repeated.
+    """
+    if not with_context:
+        return chunk.text
+    parts = list(dict.fromkeys(p for p in (chunk.title, chunk.heading) if p and p != chunk.doc_id))
+    return f"{' · '.join(parts)}\n{chunk.text}" if parts else chunk.text
+
+
 def chunk_id(doc_id: str, position: int, text: str) -> str:
     """Stable id from doc id, position and content: chunk_id("a.txt", 3, "가") -> "a.txt#0003-<8 hex>"."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]

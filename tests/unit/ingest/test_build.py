@@ -330,3 +330,18 @@ def test_unchanged_files_are_not_parsed_again(builder, docs, tmp_path, monkeypat
     report = builder(index).ingest([docs])
     assert (report.updated, report.unchanged) == (1, 2)
     assert parsed == ["보안.md"]
+
+
+def test_context_prefix_indexes_title_but_keeps_quotes_exact(tmp_path, embedder, tokenizer):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "출장규정.md").write_text("# 출장비\n\n실비로 정산한다.", encoding="utf-8")
+    chunker = Chunker(embedder.count_tokens_many, max_tokens=50, overlap_tokens=0,
+                      splitter=SentenceSplitter(tokenizer.kiwi))
+    b = IndexBuilder(tmp_path / "index", embedder, tokenizer, chunker, context_prefix=True)
+    b.ingest([folder])
+    generation = open_index(tmp_path / "index")
+    assert generation.chunks[0].text == "실비로 정산한다."
+    assert "출장비" in generation.bm25.token_lists[0]  # the heading is searchable
+    assert embedder.embedded == ["출장비\n실비로 정산한다."]  # title == heading: said once
+    assert generation.manifest["chunking"]["context_prefix"] is True

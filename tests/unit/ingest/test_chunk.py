@@ -105,3 +105,15 @@ def test_empty_blocks_give_no_chunks(splitter):
 def test_overlap_must_be_smaller_than_budget():
     with pytest.raises(ValueError, match="overlap_tokens"):
         Chunker(char_count, max_tokens=10, overlap_tokens=10)
+
+
+def test_index_text_puts_title_and_heading_first():
+    from ingest.chunk import index_text
+    from retrieval.types import Chunk
+
+    c = Chunk(chunk_id="d#0", doc_id="/d/규정.md", text="15일을 준다.", source="/d/규정.md",
+              title="취업규칙", heading="제2장 휴가")
+    assert index_text(c, False) == "15일을 준다."
+    assert index_text(c, True) == "취업규칙 · 제2장 휴가\n15일을 준다."
+    jsonl_line = Chunk(chunk_id="q1#0", doc_id="q1", text="본문", source="/c.jsonl", title="q1")
+    assert index_text(jsonl_line, True) == "본문"

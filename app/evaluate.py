@@ -1,0 +1,421 @@
+"""Retrieval evaluation: questions with gold document ids, searched in every mode over their corpus.
+
+    eval_set = load_jsonl_set(Path("corpus.jsonl"), Path("qa.jsonl"))
+    run_retrieval_eval(Settings(), eval_set, k=10)["modes"]["bm25"]
+    -> {"hit@1": 0.9, "recall@5": 0.97, ..., "latency_ms_p50": 3.1, "latency_ms_p95": 5.0, "n": 300}
+
+Retrieval is over chunks; a question's ranking is the order in which documents first appear
+among its chunk hits, and gold ids are document ids (a corpus line's "id"). The corpus is
+indexed through the ordinary incremental ingest into a directory keyed by its content and the
+index settings, so running the same evaluation again embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from ingest.build import IngestReport, Progress
+from ingest.korquad import load_korquad, write_jsonl
+from retrieval.bm25 import BM25Index
+from retrieval.errors import EmbeddingModelMismatch
+from retrieval.metrics import dedupe, summarize
+from retrieval.retriever import FusionConfig, HybridRetriever
+from retrieval.tokenize import WhitespaceTokenizer
+
+from .pipeline import Pipeline
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVAL_MODES: tuple[str, ...] = ("bm25-whitespace", "bm25", "dense", "hybrid-rrf", "hybrid-weighted")
+DATASETS: tuple[str, ...] = ("korquad",)
+CORPUS_FILE = "eval_corpus.jsonl"
+DEPTH_FACTOR = 3  # chunks retrieved per wanted document, so multi-chunk docs don't starve the top k
+
+GRID_BM25_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
+GRID_NORMS = ("minmax", "zscore")
+GRID_RRF_KS = (10, 30, 60)
+
+Row = dict[str, Any]
+Run = tuple[list[str], set[str]]  # (ranked doc ids, gold ids)
+
+
+class EvalInputError(ValueError):
+    """An evaluation input is unusable; the message names the file (and line) and the reason."""
+
+
+@dataclass
+class EvalSet:
+    """A corpus ({"id", "text", "metadata"} rows) and questions ({"qid", "query", "gold_ids"})."""
+
+    name: str
+    corpus: list[Row]
+    questions: list[Row]
+
+
+# --------------------------------------------------------------------------- inputs
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, Row]]:
+    """(line number, object) for each non-blank line; a bad line raises naming path:line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EvalInputError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise EvalInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        yield number, obj
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def read_corpus_jsonl(path: Path) -> list[Row]:
+    """Corpus lines {"id", "text", "metadata"} (the format ingest reads), validated.
+
+    Raises:
+        EvalInputError: "corpus.jsonl:3: missing or non-string 'id'", duplicate ids, no lines.
+    """
+    rows: list[Row] = []
+    first: dict[str, int] = {}
+    for n, obj in _jsonl_objects(path):
+        doc_id, text, metadata = obj.get("id"), obj.get("text"), obj.get("metadata") or {}
+        if not _text(doc_id):
+            raise EvalInputError(f"{path}:{n}: missing or non-string 'id'")
+        if not _text(text):
+            raise EvalInputError(f"{path}:{n}: missing, empty or non-string 'text'")
+        if not isinstance(metadata, dict):
+            raise EvalInputError(f"{path}:{n}: 'metadata' must be an object")
+        if doc_id in first:
+            raise EvalInputError(f"{path}:{n}: duplicate id {doc_id!r} (first on line {first[doc_id]})")
+        first[doc_id] = n
+        rows.append({"id": doc_id, "text": text, "metadata": metadata})
+    if not rows:
+        raise EvalInputError(f"{path}: no corpus lines")
+    return rows
+
+
+def read_qa_jsonl(path: Path) -> list[Row]:
+    """Question lines {"qid", "query", "gold_ids": [doc id, ...]}, validated.
+
+    Raises:
+        EvalInputError: "qa.jsonl:2: 'gold_ids' must be a non-empty list of document ids", ...
+    """
+    questions: list[Row] = []
+    first: dict[str | int, int] = {}
+    for n, obj in _jsonl_objects(path):
+        qid, query, gold = obj.get("qid"), obj.get("query"), obj.get("gold_ids")
+        if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+            raise EvalInputError(f"{path}:{n}: missing 'qid' (a string or an integer)")
+        if not _text(query):
+            raise EvalInputError(f"{path}:{n}: missing, empty or non-string 'query'")
+        if not isinstance(gold, list) or not gold or not all(_text(g) for g in gold):
+            raise EvalInputError(f"{path}:{n}: 'gold_ids' must be a non-empty list of document ids")
+        if qid in first:
+            raise EvalInputError(f"{path}:{n}: duplicate qid {qid!r} (first on line {first[qid]})")
+        first[qid] = n
+        questions.append({"qid": qid, "query": query, "gold_ids": list(gold)})
+    if not questions:
+        raise EvalInputError(f"{path}: no question lines")
+    return questions
+
+
+def load_jsonl_set(corpus: Path, qa: Path) -> EvalSet:
+    return EvalSet(f"jsonl:{Path(qa).name}", read_corpus_jsonl(corpus), read_qa_jsonl(qa))
+
+
+def load_dataset(name: str, path: Path) -> EvalSet:
+    """A built-in dataset: "korquad" reads a KorQuAD 1.0 (SQuAD-format) JSON file.
+
+    Raises:
+        EvalInputError: unknown name, or a file that is not in the dataset's format.
+    """
+    if name != "korquad":
+        raise EvalInputError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
+    try:
+        corpus, questions = load_korquad(path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EvalInputError(
+            f"{path}: not a KorQuAD (SQuAD-format) JSON file ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not corpus or not questions:
+        raise EvalInputError(f"{path}: no paragraphs or no questions")
+    return EvalSet(f"korquad:{Path(path).name}", corpus, questions)
+
+
+def add_distractors(eval_set: EvalSet, distractors: list[Row], origin: str = "distractors") -> EvalSet:
+    """The set with `distractors` pooled into its corpus.
+
+    Raises:
+        EvalInputError: a distractor id is already a corpus id (named in the message).
+    """
+    ids = {row["id"] for row in eval_set.corpus}
+    for row in distractors:
+        if row["id"] in ids:
+            raise EvalInputError(
+                f"{origin}: id {row['id']!r} is already in the corpus; distractor ids must not collide"
+            )
+    return replace(eval_set, corpus=eval_set.corpus + distractors)
+
+
+def sample_questions(questions: Sequence[Row], limit: int | None, seed: int) -> list[Row]:
+    """The first `limit` questions (all when None) after a shuffle seeded by `seed`."""
+    chosen = list(questions)
+    random.Random(seed).shuffle(chosen)
+    return chosen[:limit] if limit else chosen
+
+
+def count_missing_gold(questions: Sequence[Row], corpus: Sequence[Row]) -> int:
+    """Questions with at least one gold id that no corpus row has."""
+    ids = {row["id"] for row in corpus}
+    return sum(1 for q in questions if not set(q["gold_ids"]) <= ids)
+
+
+# --------------------------------------------------------------------------- index
+def index_settings(settings: Settings) -> Row:
+    """The settings that decide what the index holds (part of the cache key)."""
+    chunking = {f"chunk_{name}": value for name, value in settings.chunk.model_dump().items()}
+    return {
+        "embedding_model": settings.embedding.model,
+        "max_seq_length": settings.embedding.max_seq_length,
+        **chunking,  # every chunk setting changes what is indexed
+        "bm25_k1": settings.retrieval.bm25_k1,
+        "bm25_b": settings.retrieval.bm25_b,
+    }
+
+
+def eval_index_dir(settings: Settings, corpus: Sequence[Row]) -> Path:
+    """user cache dir/eval/<hash of the corpus rows and index settings>, e.g. ~/.cache/chulcheo/eval/3f9a…"""
+    digest = hashlib.sha256(json.dumps(index_settings(settings), sort_keys=True).encode("utf-8"))
+    for row in corpus:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
+    return Path(platformdirs.user_cache_dir("chulcheo")) / "eval" / digest.hexdigest()[:16]
+
+
+def index_corpus(
+    pipeline: Pipeline,
+    corpus: Sequence[Row],
+    *,
+    rebuild_on_mismatch: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Write `corpus` as one JSONL file in the pipeline's index dir and ingest it (incrementally).
+
+    rebuild_on_mismatch: start over when the directory was built with other model or chunk
+    settings (for our own cache directories; a user's directory gets the usual error).
+
+    Raises:
+        EvalInputError: a line failed to ingest, or the index holds documents not in `corpus`.
+    """
+    pipeline.index_dir.mkdir(parents=True, exist_ok=True)
+    path = write_jsonl(list(corpus), pipeline.index_dir / CORPUS_FILE)
+    try:
+        report = pipeline.ingest([path], progress=progress)
+    except EmbeddingModelMismatch:
+        if not rebuild_on_mismatch:
+            raise
+        log.info("%s was built with other settings; rebuilding it", pipeline.index_dir)
+        report = pipeline.ingest([path], rebuild=True, progress=progress)
+    if report.failed:
+        raise EvalInputError(report.failed[0]["error"])
+    extra = {d.doc_id for d in pipeline.documents()} - {row["id"] for row in corpus}
+    if extra:
+        raise EvalInputError(
+            f"{pipeline.index_dir} also holds {len(extra)} documents that are not in the evaluation "
+            f"corpus (e.g. {min(extra)!r}); give an empty or dedicated --index directory"
+        )
+    return report
+
+
+# --------------------------------------------------------------------------- evaluation
+def _scores(runs: Sequence[Run]) -> Row:
+    return {name: round(value, 4) for name, value in summarize(runs).items()} | {"n": len(runs)}
+
+
+def _latency(seconds: Sequence[float]) -> Row:
+    p50, p95 = np.percentile(np.asarray(seconds) * 1000.0, [50, 95]) if seconds else (0.0, 0.0)
+    return {"latency_ms_p50": round(float(p50), 2), "latency_ms_p95": round(float(p95), 2)}
+
+
+def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, depth: int) -> Callable[[str], list[str]]:
+    """query -> doc ids of the top `depth` chunks (in chunk order) for one evaluation mode."""
+    chunks = retriever.generation.chunks
+    if mode == "bm25-whitespace":
+        index = retriever.generation.bm25
+        tokenizer = WhitespaceTokenizer()
+        baseline = BM25Index.build(tokenizer.tokenize_many(c.text for c in chunks), k1=index.k1, b=index.b)
+        return lambda q: [chunks[row].doc_id for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
+    if mode in ("bm25", "dense"):
+        return lambda q: [h.chunk.doc_id for h in retriever.search(q, depth, mode=mode)]
+    fusion = replace(pipeline.fusion_config(), method=mode.removeprefix("hybrid-"))
+    return lambda q: [h.chunk.doc_id for h in retriever.search(q, depth, mode="hybrid", fusion=fusion)]
+
+
+def evaluate_modes(
+    pipeline: Pipeline,
+    questions: Sequence[Row],
+    *,
+    k: int = 10,
+    modes: Sequence[str] = EVAL_MODES,
+    progress: Progress | None = None,
+) -> dict[str, Row]:
+    """{mode: metrics + latency} for each mode; each query is searched (and embedded) per mode.
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if unknown:
+        raise ValueError(f"unknown evaluation mode {unknown[0]!r}; expected some of {', '.join(EVAL_MODES)}")
+    retriever = pipeline.retriever()
+    progress = progress or (lambda stage, done, total: None)
+    results: dict[str, Row] = {}
+    for mode in modes:
+        search = _mode_search(pipeline, retriever, mode, DEPTH_FACTOR * k)
+        runs: list[Run] = []
+        seconds: list[float] = []
+        for i, q in enumerate(questions, 1):
+            started = time.perf_counter()
+            ids = search(q["query"])
+            seconds.append(time.perf_counter() - started)
+            runs.append((dedupe(ids)[:k], set(q["gold_ids"])))
+            progress(f"평가 {mode}", i, len(questions))
+        results[mode] = _scores(runs) | _latency(seconds)
+        log.info("%s: %s", mode, results[mode])
+    return results
+
+
+def grid_configs(candidates: int) -> list[FusionConfig]:
+    """Weighted fusion over bm25 weights × norms (dense = 1 - bm25), then RRF over k (equal weights)."""
+    weighted = [
+        FusionConfig(method="weighted", weights=(w, round(1.0 - w, 2)), norm=norm, candidates=candidates)
+        for norm in GRID_NORMS
+        for w in GRID_BM25_WEIGHTS
+    ]
+    rrf = [FusionConfig(method="rrf", rrf_k=rrf_k, candidates=candidates) for rrf_k in GRID_RRF_KS]
+    return weighted + rrf
+
+
+def grid_point(config: FusionConfig) -> Row:
+    """The describing keys of one grid row, e.g. {"name": "weighted 0.3/0.7 zscore", ...}."""
+    bm25, dense = config.weights
+    if config.method == "rrf":
+        name, norm, rrf_k = f"rrf k={config.rrf_k}", None, config.rrf_k
+    else:
+        name, norm, rrf_k = f"weighted {bm25:g}/{dense:g} {config.norm}", config.norm, None
+    return {"name": name, "method": config.method, "weights": [bm25, dense], "norm": norm, "rrf_k": rrf_k}
+
+
+def fusion_grid(
+    pipeline: Pipeline,
+    questions: Sequence[Row],
+    *,
+    k: int = 10,
+    progress: Progress | None = None,
+) -> list[Row]:
+    """One row (grid_point + metrics) per `grid_configs` fusion; each query is embedded once.
+
+    The BM25 and dense legs (depth max(candidates, 3k)) are computed once per query and every
+    configuration fuses those same two lists in-process.
+    """
+    retriever = pipeline.retriever()
+    generation = retriever.generation
+    configs = grid_configs(pipeline.settings.retrieval.candidates)
+    depth = DEPTH_FACTOR * k
+    leg_depth = max(pipeline.settings.retrieval.candidates, depth)
+    progress = progress or (lambda stage, done, total: None)
+    runs: list[list[Run]] = [[] for _ in configs]
+    for i, q in enumerate(questions, 1):
+        vector = retriever.embedder.embed_query(q["query"])
+        bm25 = generation.bm25.search(retriever.tokenizer.tokenize(q["query"]), leg_depth)
+        dense = generation.dense.search(vector, leg_depth)
+        gold = set(q["gold_ids"])
+        for config, config_runs in zip(configs, runs, strict=True):
+            ids = [generation.chunks[row].doc_id for row, _ in config.fuse(bm25, dense)[:depth]]
+            config_runs.append((dedupe(ids)[:k], gold))
+        progress("융합 그리드", i, len(questions))
+    return [grid_point(c) | _scores(r) for c, r in zip(configs, runs, strict=True)]
+
+
+def settings_summary(pipeline: Pipeline) -> Row:
+    """The retrieval and chunk settings the numbers were measured with."""
+    r = pipeline.settings.retrieval
+    return index_settings(pipeline.settings) | {
+        "embedding_model_id": pipeline.embedder.model_id,
+        "candidates": r.candidates,
+        "rrf_k": r.rrf_k,
+        "weights": [r.bm25_weight, r.dense_weight],
+        "norm": r.norm,
+    }
+
+
+def run_retrieval_eval(
+    settings: Settings,
+    eval_set: EvalSet,
+    *,
+    index: Path | None = None,
+    k: int = 10,
+    modes: Sequence[str] = EVAL_MODES,
+    limit: int | None = None,
+    seed: int = 13,
+    grid: bool = False,
+    progress: Progress | None = None,
+) -> Row:
+    """Index the set's corpus (into `index` or a cache dir keyed by its content) and evaluate.
+
+    Returns the `chulcheo eval retrieval --json` object (see README, "Evaluating retrieval").
+    """
+    questions = sample_questions(eval_set.questions, limit, seed)
+    index_dir = index or eval_index_dir(settings, eval_set.corpus)
+    pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
+    report = index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
+    result: Row = {
+        "dataset": eval_set.name,
+        "corpus_size": len(eval_set.corpus),
+        "chunks": report.chunks,
+        "questions": len(questions),
+        "k": k,
+        "seed": seed,
+        "modes": evaluate_modes(pipeline, questions, k=k, modes=modes, progress=progress),
+    }
+    if grid:
+        result["grid"] = fusion_grid(pipeline, questions, k=k, progress=progress)
+    missing = count_missing_gold(questions, eval_set.corpus)
+    result["questions_with_missing_gold"] = missing
+    result["warnings"] = [f"{missing} questions have gold ids missing from the corpus"] if missing else []
+    result["index"] = {"dir": str(index_dir), "embedded": report.embedded, "seconds": round(report.seconds, 3)}
+    result["settings"] = settings_summary(pipeline)
+    return result
+
+
+__all__ = [
+    "DATASETS",
+    "EVAL_MODES",
+    "EvalInputError",
+    "EvalSet",
+    "add_distractors",
+    "evaluate_modes",
+    "fusion_grid",
+    "load_dataset",
+    "load_jsonl_set",
+    "read_corpus_jsonl",
+    "read_qa_jsonl",
+    "run_retrieval_eval",
+]
