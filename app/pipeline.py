@@ -79,7 +79,7 @@ class Pipeline:
             self._count_tokens,
             max_tokens=s.chunk.max_tokens,
             overlap_tokens=s.chunk.overlap_tokens,
-            splitter=SentenceSplitter(tokenizer.kiwi),
+            splitter=SentenceSplitter(lambda: tokenizer.kiwi),  # loaded only if text is chunked
         )
         limits = LoadLimits(
             max_file_bytes=int(s.limits.max_file_mb * MB),

@@ -37,7 +37,7 @@ from retrieval.types import Chunk
 from .chunk import Chunker, index_text
 from .errors import IndexLockedError, LoadError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
-from .manifest import DocEntry, Manifest, now_iso, plan_changes
+from .manifest import DocEntry, Manifest, config_differences, now_iso, plan_changes
 from .types import SourceDoc
 
 log = logging.getLogger(__name__)
@@ -218,11 +218,11 @@ class IndexBuilder:
         if path is None:
             return None
         manifest = Manifest.from_dict(read_manifest(path))
-        wanted = self._build_config()
-        if manifest.build_config() != wanted:
+        differences = config_differences(manifest.build_config(), self._build_config())
+        if differences:
             raise EmbeddingModelMismatch(
-                f"{self.index_dir}: the index was built with {manifest.build_config()} but the "
-                f"settings now say {wanted}; re-ingest everything with --rebuild"
+                f"{self.index_dir}: the index was built with other settings "
+                f"({'; '.join(differences)}); re-ingest everything with --rebuild"
             )
         return _Current(path, manifest)
 

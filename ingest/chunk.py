@@ -37,7 +37,9 @@ class SentenceSplitter:
     """
 
     def __init__(self, kiwi=None) -> None:
-        # Kiwi costs ~2 s and ~400 MB: share the tokenizer's instance, or load on first use.
+        """kiwi: a loaded Kiwi, a zero-argument function returning one (shared and loaded only
+        when a text is split), or None to load a private one on first use. Kiwi costs ~2 s
+        and ~400 MB, so share the BM25 tokenizer's."""
         self._kiwi = kiwi
 
     def split(self, text: str) -> list[Span]:
@@ -45,6 +47,8 @@ class SentenceSplitter:
             from kiwipiepy import Kiwi
 
             self._kiwi = Kiwi()
+        elif callable(self._kiwi) and not hasattr(self._kiwi, "split_into_sents"):
+            self._kiwi = self._kiwi()
         lines = [(m.start(), m.group()) for m in _LINE.finditer(text) if m.group().strip()]
         spans: list[Span] = []
         for (offset, _line), sents in zip(

@@ -16,6 +16,27 @@ from retrieval.store import SCHEMA_VERSION
 
 from .types import SourceDoc
 
+# Build settings introduced after schema version 1, with the value older indexes were built with.
+ADDED_LATER: dict[str, dict[str, Any]] = {
+    "embedding": {"max_seq_length": None},
+    "chunking": {"context_prefix": False},
+}
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Readable differences of two build configs.
+
+    config_differences({"chunking": {"max_tokens": 256}}, {"chunking": {"max_tokens": 200}})
+    -> ["chunking.max_tokens: index 256, settings 200"]
+    """
+    out = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                out.append(f"{section}.{key}: index {a.get(key)!r}, settings {b.get(key)!r}")
+    return out
+
 
 @dataclass
 class DocEntry:
@@ -44,12 +65,19 @@ class Manifest:
     created_at: str = ""
 
     def build_config(self) -> dict[str, Any]:
-        """The settings that, when changed, make existing chunks or vectors invalid."""
-        return {
+        """The settings that, when changed, make existing chunks or vectors invalid.
+
+        Keys added after an index was built read as the value that reproduces the old
+        behaviour, so an upgrade alone never invalidates an index.
+        """
+        config = {
             "embedding": self.embedding,
             "tokenizer": self.tokenizer,
             "bm25": self.bm25,
             "chunking": self.chunking,
+        }
+        return {
+            section: {**ADDED_LATER.get(section, {}), **values} for section, values in config.items()
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -72,3 +72,18 @@ def test_manifest_round_trip():
     again = Manifest.from_dict(m.to_dict())
     assert again == m
     assert again.to_dict()["schema_version"] == 1
+
+
+def test_keys_added_later_do_not_invalidate_old_indexes():
+    from ingest.manifest import config_differences
+
+    old = Manifest(embedding={"model_id": "m", "dim": 8}, tokenizer={"name": "kiwi"},
+                   bm25={"k1": 1.2, "b": 0.75}, chunking={"max_tokens": 64, "overlap_tokens": 8})
+    now = {"embedding": {"model_id": "m", "dim": 8, "max_seq_length": None},
+           "tokenizer": {"name": "kiwi"}, "bm25": {"k1": 1.2, "b": 0.75},
+           "chunking": {"max_tokens": 64, "overlap_tokens": 8, "context_prefix": False}}
+    assert config_differences(old.build_config(), now) == []
+    now["chunking"]["context_prefix"] = True
+    assert config_differences(old.build_config(), now) == [
+        "chunking.context_prefix: index False, settings True"
+    ]
