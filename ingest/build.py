@@ -161,7 +161,7 @@ class IndexBuilder:
             report.unchanged, report.deleted = len(plan.unchanged), len(plan.delete)
             if rebuild:  # everything not read again is gone from the fresh index
                 report.deleted = len(set(self._indexed_ids()) - {d.doc_id for d in loaded})
-            if plan.changes_index or old is None:
+            if plan.changes_index or old is None or old.rescore_bm25:
                 drop = set(plan.delete) | {d.doc_id for d in plan.update}
                 report.embedded, report.chunks = self._write_generation(
                     old, drop, plan.add + plan.update, progress
@@ -219,12 +219,16 @@ class IndexBuilder:
             return None
         manifest = Manifest.from_dict(read_manifest(path))
         differences = config_differences(manifest.build_config(), self._build_config())
+        # BM25 parameters need no re-embedding: the next generation rebuilds BM25 from the
+        # stored token lists. Anything else (model, chunking, tokenizer) invalidates chunks.
+        rescore = any(d.startswith("bm25.") for d in differences)
+        differences = [d for d in differences if not d.startswith("bm25.")]
         if differences:
             raise EmbeddingModelMismatch(
                 f"{self.index_dir}: the index was built with other settings "
                 f"({'; '.join(differences)}); re-ingest everything with --rebuild"
             )
-        return _Current(path, manifest)
+        return _Current(path, manifest, rescore_bm25=rescore)
 
     def _load(
         self,
@@ -365,6 +369,7 @@ class _Current:
 
     path: Path
     manifest_obj: Manifest
+    rescore_bm25: bool = False  # BM25 k1/b changed: write a generation even if no doc did
 
     @cached_property
     def generation(self) -> IndexGeneration:

@@ -345,3 +345,16 @@ def test_context_prefix_indexes_title_but_keeps_quotes_exact(tmp_path, embedder,
     assert "출장비" in generation.bm25.token_lists[0]  # the heading is searchable
     assert embedder.embedded == ["출장비\n실비로 정산한다."]  # title == heading: said once
     assert generation.manifest["chunking"]["context_prefix"] is True
+
+
+def test_new_bm25_parameters_rescore_without_reembedding(builder, docs, embedder, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    embedder.embedded.clear()
+    b = builder(index)
+    b.bm25_params = {"k1": 0.9, "b": 0.5}
+    report = b.ingest([docs])
+    assert report.unchanged == 3 and embedder.embedded == []
+    generation = open_index(index)
+    assert (generation.bm25.k1, generation.bm25.b) == (0.9, 0.5)
+    assert generation.manifest["bm25"] == {"k1": 0.9, "b": 0.5}
