@@ -55,6 +55,9 @@ class Pipeline:
     """
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(settings.retrieval.faiss_threads)  # process-wide by design
         self.settings = settings
         self._embedder = embedder
         self._retriever: HybridRetriever | None = None

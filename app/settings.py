@@ -64,6 +64,9 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0)
     norm: Literal["minmax", "zscore"] = "minmax"
     candidates: int = Field(50, ge=1)
+    # Threads per FAISS query. One: the server runs requests in parallel, and on 2 shared
+    # cores a multi-threaded scan was 7x slower at 10k chunks (docs/benchmarks.md).
+    faiss_threads: int = Field(1, ge=1)
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
 

@@ -1,13 +1,16 @@
-"""BM25 over Kiwi tokens: finds the right Korean chunk, honours the row mask, persists."""
+"""BM25 over Kiwi tokens: finds the right Korean chunk, honours the row mask, persists,
+and scores exactly as rank_bm25 (with the positive idf) would."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.bm25 import BM25Index
+from retrieval.bm25 import BM25Index, _PositiveIdfBM25
 from retrieval.errors import IndexCorruptError
 from retrieval.tokenize import KiwiTokenizer
 
@@ -152,3 +155,66 @@ def test_masked_search_equals_filtering_the_full_ranking(corpus, query, k, data)
     expected = [(row, score) for row, score in full if allowed[row]][:k]
     assert index.search(query, k, allowed=allowed) == expected
     assert all(set(query) & set(corpus[row]) for row, _ in full)
+
+
+def reference_scores(corpus: list[list[str]], query: list[str], k1: float = 1.2, b: float = 0.75) -> np.ndarray:
+    """rank_bm25's own get_scores, the loop over every row that the sparse matrix replaces."""
+    if not any(corpus):
+        return np.zeros(len(corpus))
+    return _PositiveIdfBM25(corpus, k1=k1, b=b).get_scores(query)
+
+
+def test_score_matches_the_formula_by_hand() -> None:
+    # idf = log(1 + (2 - 1 + 0.5) / (1 + 0.5)) = log 2; avgdl = 1.5; row 0: tf 2, dl 2.
+    one = math.log(2) * 2 * 2.2 / (2 + 1.2 * (1 - 0.75 + 0.75 * 2 / 1.5))
+    index = BM25Index.build([["휴가", "휴가"], ["출장"]])
+    assert np.allclose(index.scores(["휴가"]), [one, 0.0])
+    assert np.allclose(index.scores(["휴가", "없는말", "휴가"]), [2 * one, 0.0])
+
+
+KOREAN_QUERIES = [
+    "연차휴가 며칠 받나요?",
+    "휴가 휴가 휴가 결혼",  # repeated term: rank_bm25 adds it once per occurrence
+    "출장비 영수증 법인카드 한도 300만원",
+    "우주선 발사",  # no known term
+    "",
+]
+
+
+@pytest.mark.parametrize("query", KOREAN_QUERIES, ids=["leave", "repeated", "many-terms", "unknown", "empty"])
+def test_scores_equal_rank_bm25_on_korean_text(index: BM25Index, kiwi: KiwiTokenizer, query: str) -> None:
+    tokens = kiwi.tokenize(query)
+    expected = reference_scores(index.token_lists, tokens)
+    got = index.scores(tokens)
+    assert got.dtype == np.float64 and got.shape == (len(TEXTS),)
+    assert np.allclose(got, expected, rtol=1e-6, atol=0)
+
+
+def test_loaded_index_scores_like_the_built_one(tmp_path, index: BM25Index, kiwi: KiwiTokenizer) -> None:
+    index.save(tmp_path / "bm25")
+    tokens = kiwi.tokenize("경조휴가 결혼 휴가")
+    assert np.array_equal(BM25Index.load(tmp_path / "bm25").scores(tokens), index.scores(tokens))
+
+
+TERMS = st.sampled_from(["휴가", "출장", "연차", "15", "일", "ai", "결혼", "만원"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    corpus=st.lists(st.lists(TERMS, max_size=12), max_size=25),
+    query=st.lists(st.one_of(TERMS, st.sampled_from(["없음", "우주선"])), max_size=6),
+    k1=st.floats(min_value=0.1, max_value=3.0),
+    b=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_scores_equal_rank_bm25_on_random_corpora(corpus, query, k1, b) -> None:
+    # Covers empty corpora, empty rows, empty queries, unknown and repeated query terms.
+    got = BM25Index.build(corpus, k1=k1, b=b).scores(query)
+    assert got.shape == (len(corpus),)
+    assert np.allclose(got, reference_scores(corpus, query, k1, b), rtol=1e-6, atol=0)
+
+
+def test_stats_report_the_compact_matrix() -> None:
+    stats = BM25Index.build([["휴가", "휴가", "연차"], ["출장"], []]).stats()
+    # 3 non-zeros * (4-byte float32 + 4-byte int32 row id) + 4 column pointers * 4 bytes.
+    assert stats == {"rows": 3, "terms": 3, "nnz": 3, "matrix_bytes": 3 * 8 + 4 * 4}
+    assert BM25Index.build([]).stats() == {"rows": 0, "terms": 0, "nnz": 0, "matrix_bytes": 0}
