@@ -294,16 +294,21 @@ def eval_retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Score hit@1, recall@5/10, MRR@10, nDCG@10 and latency of every search mode."""
-    if (dataset is None) == (corpus is None and qa is None) or (dataset is None and None in (corpus, qa)):
+    given = (corpus is not None, qa is not None, dataset is not None)
+    if given not in ((True, True, False), (False, False, True)):
         err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
         raise typer.Exit(EXIT_FAILED)
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
-        from .evaluate import EVAL_MODES, add_distractors, load_dataset, load_jsonl_set, read_corpus_jsonl, run_retrieval_eval
+        from .evaluate import (  # heavy imports only when evaluating
+            add_distractors,
+            load_dataset,
+            load_jsonl_set,
+            parse_modes,
+            read_corpus_jsonl,
+            run_retrieval_eval,
+        )
 
-        chosen = [m.strip() for m in modes.split(",") if m.strip()] if modes else list(EVAL_MODES)
-        unknown = [m for m in chosen if m not in EVAL_MODES] or ([] if chosen else ["(none)"])
-        if unknown:
-            raise ValueError(f"--modes: unknown mode {unknown[0]!r}; expected some of {', '.join(EVAL_MODES)}")
+        chosen = parse_modes(modes)  # before indexing, which may take minutes
         eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
         if distractors is not None:
             eval_set = add_distractors(eval_set, read_corpus_jsonl(distractors), str(distractors))

@@ -26,6 +26,7 @@ import numpy as np
 import platformdirs
 
 from ingest.build import IngestReport, Progress
+from ingest.chunk import index_text
 from ingest.korquad import load_korquad, write_jsonl
 from retrieval.bm25 import BM25Index
 from retrieval.errors import EmbeddingModelMismatch
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 EVAL_MODES: tuple[str, ...] = ("bm25-whitespace", "bm25", "dense", "hybrid-rrf", "hybrid-weighted")
 DATASETS: tuple[str, ...] = ("korquad",)
 CORPUS_FILE = "eval_corpus.jsonl"
+EMBEDDING_MODES = ("dense", "hybrid-rrf", "hybrid-weighted")
+WARM_UP = "연차휴가는 며칠인가요?"
 DEPTH_FACTOR = 3  # chunks retrieved per wanted document, so multi-chunk docs don't starve the top k
 
 GRID_BM25_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -189,21 +192,22 @@ def count_missing_gold(questions: Sequence[Row], corpus: Sequence[Row]) -> int:
 
 
 # --------------------------------------------------------------------------- index
-def index_settings(settings: Settings) -> Row:
-    """The settings that decide what the index holds (part of the cache key)."""
+def chunk_settings(settings: Settings) -> Row:
+    """The settings that decide which chunks and vectors the index holds (the cache key).
+
+    BM25 k1/b are not among them: a change only rescores the same index (nothing is re-embedded).
+    """
     chunking = {f"chunk_{name}": value for name, value in settings.chunk.model_dump().items()}
     return {
         "embedding_model": settings.embedding.model,
         "max_seq_length": settings.embedding.max_seq_length,
         **chunking,  # every chunk setting changes what is indexed
-        "bm25_k1": settings.retrieval.bm25_k1,
-        "bm25_b": settings.retrieval.bm25_b,
     }
 
 
 def eval_index_dir(settings: Settings, corpus: Sequence[Row]) -> Path:
-    """user cache dir/eval/<hash of the corpus rows and index settings>, e.g. ~/.cache/chulcheo/eval/3f9a…"""
-    digest = hashlib.sha256(json.dumps(index_settings(settings), sort_keys=True).encode("utf-8"))
+    """user cache dir/eval/<hash of the corpus rows and chunk settings>, e.g. ~/.cache/chulcheo/eval/3f9a…"""
+    digest = hashlib.sha256(json.dumps(chunk_settings(settings), sort_keys=True).encode("utf-8"))
     for row in corpus:
         digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
     return Path(platformdirs.user_cache_dir("chulcheo")) / "eval" / digest.hexdigest()[:16]
@@ -259,8 +263,11 @@ def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, dept
     chunks = retriever.generation.chunks
     if mode == "bm25-whitespace":
         index = retriever.generation.bm25
+        # The same text the index's own BM25 leg tokenized (title/heading prefix included if set).
+        with_context = bool(retriever.generation.manifest["chunking"].get("context_prefix", False))
         tokenizer = WhitespaceTokenizer()
-        baseline = BM25Index.build(tokenizer.tokenize_many(c.text for c in chunks), k1=index.k1, b=index.b)
+        texts = [index_text(c, with_context) for c in chunks]
+        baseline = BM25Index.build(tokenizer.tokenize_many(texts), k1=index.k1, b=index.b)
         return lambda q: [chunks[row].doc_id for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
     if mode in ("bm25", "dense"):
         return lambda q: [h.chunk.doc_id for h in retriever.search(q, depth, mode=mode)]
@@ -281,11 +288,13 @@ def evaluate_modes(
     Raises:
         ValueError: an unknown mode.
     """
-    unknown = [m for m in modes if m not in EVAL_MODES]
-    if unknown:
-        raise ValueError(f"unknown evaluation mode {unknown[0]!r}; expected some of {', '.join(EVAL_MODES)}")
+    _check_modes(modes)
     retriever = pipeline.retriever()
     progress = progress or (lambda stage, done, total: None)
+    # Kiwi and the embedding model load on first use: keep that out of the first timed query.
+    retriever.tokenizer.tokenize(WARM_UP)
+    if any(m in EMBEDDING_MODES for m in modes):
+        retriever.embedder.embed_query(WARM_UP)
     results: dict[str, Row] = {}
     for mode in modes:
         search = _mode_search(pipeline, retriever, mode, DEPTH_FACTOR * k)
@@ -300,6 +309,26 @@ def evaluate_modes(
         results[mode] = _scores(runs) | _latency(seconds)
         log.info("%s: %s", mode, results[mode])
     return results
+
+
+def parse_modes(text: str | None) -> list[str]:
+    """"bm25, dense" -> ["bm25", "dense"]; None -> every mode.
+
+    Raises:
+        ValueError: an unknown mode, or none named.
+    """
+    if text is None:
+        return list(EVAL_MODES)
+    modes = list(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    _check_modes(modes)
+    return modes
+
+
+def _check_modes(modes: Sequence[str]) -> None:
+    unknown = [m for m in modes if m not in EVAL_MODES]
+    if unknown or not modes:
+        shown = repr(unknown[0]) if unknown else "none"
+        raise ValueError(f"unknown evaluation mode {shown}; expected some of {', '.join(EVAL_MODES)}")
 
 
 def grid_configs(candidates: int) -> list[FusionConfig]:
@@ -357,7 +386,9 @@ def fusion_grid(
 def settings_summary(pipeline: Pipeline) -> Row:
     """The retrieval and chunk settings the numbers were measured with."""
     r = pipeline.settings.retrieval
-    return index_settings(pipeline.settings) | {
+    return chunk_settings(pipeline.settings) | {
+        "bm25_k1": r.bm25_k1,
+        "bm25_b": r.bm25_b,
         "embedding_model_id": pipeline.embedder.model_id,
         "candidates": r.candidates,
         "rrf_k": r.rrf_k,
@@ -415,6 +446,7 @@ __all__ = [
     "fusion_grid",
     "load_dataset",
     "load_jsonl_set",
+    "parse_modes",
     "read_corpus_jsonl",
     "read_qa_jsonl",
     "run_retrieval_eval",

@@ -43,6 +43,9 @@ class HashEmbedder:
         punctuation = sum(1 for char in text if unicodedata.category(char)[0] in "PS")
         return len(text.split()) + punctuation
 
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(t) for t in texts]
+
     def _embed(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
         normalized = " ".join(text.lower().split())

@@ -15,25 +15,12 @@ from tests.fakes import HashEmbedder
 runner = CliRunner()
 
 
-class FakeModel(HashEmbedder):
-    def count_tokens_many(self, texts):
-        return [self.count_tokens(t) for t in texts]
-
-
-@pytest.fixture(scope="module")
-def shared_kiwi():
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
+FakeModel = HashEmbedder
 
 
 @pytest.fixture(autouse=True)
-def fast_models(monkeypatch, shared_kiwi):
-    """Each CLI call builds a fresh pipeline; share one Kiwi and use the fake embedder."""
-    import kiwipiepy
-
-    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
-    monkeypatch.setattr(pipeline_module, "make_embedder", lambda settings: FakeModel())
+def fast_models(use_model):
+    use_model(FakeModel)
 
 
 @pytest.fixture

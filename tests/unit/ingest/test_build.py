@@ -27,9 +27,6 @@ class CountingEmbedder(HashEmbedder):
         self.embedded.extend(texts)
         return super().embed_documents(texts)
 
-    def count_tokens_many(self, texts):
-        return [self.count_tokens(t) for t in texts]
-
 
 @pytest.fixture(scope="module")
 def tokenizer():
