@@ -28,10 +28,11 @@ if [ "${1:-}" = "--install-only" ]; then
   exit 0
 fi
 
-# The sample gets its own index so a re-run never mixes it into a real one.
+# The sample gets its own index so a re-run never mixes it into a real one; it is rebuilt
+# each run (seconds), so changed chunk or model settings never block the demo.
 SAMPLE_INDEX=var/sample-index
 echo "==> indexing the sample documents in sample_corpus/ into $SAMPLE_INDEX"
-.venv/bin/chulcheo ingest sample_corpus --index "$SAMPLE_INDEX"
+.venv/bin/chulcheo ingest sample_corpus --index "$SAMPLE_INDEX" --rebuild
 echo "==> sample search: 연차휴가는 며칠인가요?"
 .venv/bin/chulcheo search "연차휴가는 며칠인가요?" --k 3 --index "$SAMPLE_INDEX"
 echo

@@ -120,6 +120,7 @@ def test_whitespace_baseline_indexes_the_context_prefix_when_the_index_does(file
     # "급여 규정" is only in 급여's title: with context_prefix the baseline must see it too.
     qa = write_jsonl(tmp_path / "title.jsonl", [{"qid": "t", "query": "규정", "gold_ids": ["급여"]}])
     args = ["--corpus", str(files[0]), "--qa", str(qa), "--modes", "bm25-whitespace", "--json"]
+    monkeypatch.setenv("CHULCHEO_CHUNK__CONTEXT_PREFIX", "false")
     assert evaluate(*args)[1]["modes"]["bm25-whitespace"]["hit@1"] == 0.0
     monkeypatch.setenv("CHULCHEO_CHUNK__CONTEXT_PREFIX", "true")
     assert evaluate(*args)[1]["modes"]["bm25-whitespace"]["hit@1"] == 1.0
