@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
@@ -15,7 +16,7 @@ from ingest.manifest import DocEntry, Manifest
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
 from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
-from retrieval.store import current_generation_path, open_index, read_manifest
+from retrieval.store import IndexGeneration, current_generation_path, read_manifest
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
 
@@ -23,6 +24,8 @@ from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MB = 1024 * 1024
 
@@ -129,52 +132,53 @@ class Pipeline:
     # ------------------------------------------------------------------ reading
     def documents(self) -> list[DocEntry]:
         """Indexed documents from the live manifest, without loading vectors."""
-        for attempt in range(3):
-            path = current_generation_path(self.index_dir)
-            if path is None:
-                return []
-            try:
-                data = read_manifest(path)
-            except IndexCorruptError:
-                if attempt == 2:  # a concurrent writer's cleanup, or real damage
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-                continue
-            return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
-        return []
+        data = self._read_live(read_manifest)
+        if data is None:
+            return []
+        return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
 
     def retriever(self) -> HybridRetriever:
         """The retriever over the live generation, reloaded when a new one was published."""
         with self._lock:
-            for attempt in range(3):
-                path = current_generation_path(self.index_dir)
-                if path is None:
-                    raise IndexNotFoundError(
-                        f"{self.index_dir}: no index yet; run `chulcheo ingest PATH` first"
-                    )
-                if path == self._retriever_path and self._retriever is not None:
-                    return self._retriever
-                try:
-                    generation = open_index(self.index_dir)
-                except (IndexCorruptError, FileNotFoundError):
-                    # A writer may have published and cleaned up between our reads: retry.
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
-                    continue
-                built_with = generation.manifest["embedding"]["model_id"]
-                if built_with != self.embedder.model_id:
-                    raise EmbeddingModelMismatch(
-                        f"{self.index_dir}: the index was built with embedding model {built_with!r} "
-                        f"but {self.embedder.model_id!r} is configured; queries would not match. "
-                        "Configure the same model or re-ingest with --rebuild"
-                    )
-                tokenizer = tokenizer_from_config(generation.manifest["tokenizer"])
-                self._retriever = HybridRetriever(
-                    generation, self.embedder, tokenizer, fusion=self.fusion_config()
+            path = current_generation_path(self.index_dir)
+            if path is not None and path == self._retriever_path and self._retriever is not None:
+                return self._retriever
+            generation = self._read_live(IndexGeneration.load)
+            if generation is None:
+                raise IndexNotFoundError(
+                    f"{self.index_dir}: no index yet; run `chulcheo ingest PATH` first"
                 )
-                self._retriever_path = generation.path
+            built_with = generation.manifest["embedding"]["model_id"]
+            if built_with != self.embedder.model_id:
+                raise EmbeddingModelMismatch(
+                    f"{self.index_dir}: the index was built with embedding model {built_with!r} "
+                    f"but {self.embedder.model_id!r} is configured; queries would not match. "
+                    "Configure the same model or re-ingest with --rebuild"
+                )
+            tokenizer = tokenizer_from_config(generation.manifest["tokenizer"])
+            self._retriever = HybridRetriever(
+                generation, self.embedder, tokenizer, fusion=self.fusion_config()
+            )
+            self._retriever_path = generation.path
             return self._retriever
+
+    def _read_live(self, load: Callable[[Path], T]) -> T | None:
+        """load(path of the live generation), or None when there is no index yet.
+
+        A writer may publish and clean up between reading CURRENT and reading the generation,
+        so a vanished or incomplete generation is retried twice before the error stands.
+        """
+        for attempt in range(3):
+            path = current_generation_path(self.index_dir)
+            if path is None:
+                return None
+            try:
+                return load(path)
+            except (IndexCorruptError, FileNotFoundError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
 
     def fusion_config(self) -> FusionConfig:
         r = self.settings.retrieval

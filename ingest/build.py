@@ -97,7 +97,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]
             files.append(path)
         else:
             failed.append({"path": str(path), "error": f"{path}: no such file or directory"})
-    unique = {str(f.resolve()): f for f in reversed(files)}  # a file named twice is read once
+    unique = {str(f.resolve()): f for f in files}  # a file named twice is read once
     return sorted(unique.values()), failed
 
 
