@@ -75,6 +75,26 @@ class RetrievalSettings(BaseModel):
     bm25_b: float = Field(0.75, ge=0, le=1)
 
 
+class GenerationSettings(BaseModel):
+    """Which local LLM writes the draft answers, and how it samples."""
+
+    backend: Literal["llama_cpp", "transformers", "openai_compat"] = "llama_cpp"
+    # llama_cpp: a registered name (`chulcheo models list`) or a .gguf path;
+    # transformers: a checkpoint directory or a .gguf path; openai_compat: the server's model name.
+    model: str = "qwen2.5-coder-1.5b-instruct"
+    context_size: int = Field(4096, ge=512)
+    threads: int | None = Field(None, ge=1)  # None: all cores
+    temperature: float = Field(0.1, ge=0)  # low: answers must stick to the sources
+    top_p: float = Field(0.9, gt=0, le=1)
+    repeat_penalty: float = Field(1.1, ge=1)
+    max_tokens: int = Field(256, ge=1)
+    seed: int | None = 0
+    # openai_compat only: e.g. http://gpu-box:8000/v1 (vLLM, llama.cpp server, TGI, Ollama).
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key: str | None = None
+    timeout_s: float = Field(120, gt=0)
+
+
 class LimitSettings(BaseModel):
     """Bounds on what a single input file may cost."""
 
@@ -96,6 +116,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     limits: LimitSettings = LimitSettings()
+    generation: GenerationSettings = GenerationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,1 +1,13 @@
-"""prompts: filled in by later issues."""
+"""Korean prompt templates and the builders that number sources and fit them to the window."""
+
+from .build import QAPrompt, build_condense_messages, build_qa_messages, fit_passages, passage_title
+from .templates import ABSTAIN
+
+__all__ = [
+    "ABSTAIN",
+    "QAPrompt",
+    "build_condense_messages",
+    "build_qa_messages",
+    "fit_passages",
+    "passage_title",
+]

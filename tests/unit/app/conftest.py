@@ -1,4 +1,4 @@
-"""Shared fixtures for CLI-level tests: one Kiwi for the whole run, a fake embedding model."""
+"""Shared fixtures for CLI-level tests: a fake embedding model (shared_kiwi is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from collections.abc import Callable
 import pytest
 
 import app.pipeline as pipeline_module
-
-
-@pytest.fixture(scope="session")
-def shared_kiwi():
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
 
 
 @pytest.fixture

@@ -1,0 +1,142 @@
+"""The individual checks of a claim sentence against a span of source text.
+
+Each check is a pure function over Kiwi analyses (`Analysis`), so it can be tested alone:
+  coverage(analyze("연차휴가는 15일이다"), analyze("연차휴가는 15일을 준다")) -> 1.0
+  negation_count(analyze("재택근무는 허용되지 않는다")) -> 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Content morphemes: nouns, proper nouns, numerals, foreign words, hanja, verb/adjective stems, roots.
+CONTENT_TAGS = frozenset({"NNG", "NNP", "NR", "SL", "SH", "VV", "VA", "XR", "SN"})
+ENTITY_TAGS = frozenset({"NNP", "SL", "SH"})
+# Stems that carry grammar rather than content ("하다", "되다", "있다", "같다", "이다").
+LIGHT_STEMS = frozenset({"하", "되", "있", "같", "이", "보", "주", "받", "않", "없", "말", "아니", "것", "수", "등", "때"})
+# Negation markers, as (form, tag) pairs and noun forms.
+NEGATION_MORPHEMES = frozenset(
+    {("않", "VX"), ("안", "MAG"), ("못", "MAG"), ("못하", "VX"), ("없", "VA"), ("아니", "VCN"),
+     ("말", "VX"), ("금하", "VV"), ("불가", "XR")}
+)
+NEGATION_NOUNS = frozenset(
+    {"불가", "불가능", "금지", "불허", "불인정", "불가하", "미지급", "미적용", "미해당", "미실시",
+     "불이행", "비해당", "제외", "불필요", "무효", "없음", "미만"}
+)
+NEGATION_PREFIXES = frozenset({"불", "미", "비", "무"})  # XPN: 불+허용, 미+지급 ...
+
+
+@dataclass(frozen=True)
+class Morph:
+    form: str
+    tag: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A text and its Kiwi morphemes (offsets into `text`)."""
+
+    text: str
+    morphs: tuple[Morph, ...]
+
+    def content(self) -> list[Morph]:
+        """Content morphemes worth checking: "연차휴가는 15일을 준다" -> 연차, 휴가, 15."""
+        return [
+            m for m in self.morphs
+            # Numbers and negation have their own checks; here they would only add noise.
+            if m.tag in CONTENT_TAGS and m.tag != "SN" and m.form not in LIGHT_STEMS
+            and m.form not in NEGATION_NOUNS
+        ]
+
+    def entities(self) -> list[Morph]:
+        return [m for m in self.morphs if m.tag in ENTITY_TAGS and len(m.form) > 1]
+
+    def slice(self, start: int, end: int) -> Analysis:
+        """The analysis of text[start:end] (offsets rebased), without re-running Kiwi."""
+        morphs = tuple(
+            Morph(m.form, m.tag, m.start - start, m.end - start)
+            for m in self.morphs
+            if m.start >= start and m.end <= end
+        )
+        return Analysis(self.text[start:end], morphs)
+
+
+def analyze(kiwi, text: str) -> Analysis:  # kiwi: kiwipiepy.Kiwi
+    """Kiwi morphemes of `text` with character offsets."""
+    tokens = kiwi.tokenize(text)
+    return Analysis(text, tuple(Morph(t.form, t.tag, t.start, t.start + t.len) for t in tokens))
+
+
+def _key(m: Morph) -> str:
+    return m.form.lower()
+
+
+def covered(claim_morph: Morph, evidence: Analysis, evidence_keys: set[str]) -> bool:
+    """A content morpheme is covered when the evidence has it as a morpheme or, for a noun of
+    two or more characters, inside its text (compounds split differently: 재택근무 / 재택+근무)."""
+    key = _key(claim_morph)
+    if key in evidence_keys:
+        return True
+    if claim_morph.tag.startswith("N") or claim_morph.tag in ("SL", "SH", "XR"):
+        return len(key) >= 2 and key in evidence.text.lower()
+    return False
+
+
+def coverage(claim: Analysis, evidence: Analysis, given: Iterable[str] = ()) -> float:
+    """Share of the claim's content morphemes found in the evidence, weighted by length.
+
+    `given` are morpheme forms taken for granted (e.g. the question's own words, which an
+    answer may repeat); they leave the denominator. No content at all -> 1.0.
+    """
+    given_keys = {g.lower() for g in given}
+    keys = {_key(m) for m in evidence.morphs}
+    content = claim.content()
+    if all(_key(m) in given_keys for m in content):
+        given_keys = set()  # a sentence made only of the question's words must be in the source
+    total = hit = 0.0
+    for m in content:
+        if _key(m) in given_keys and not covered(m, evidence, keys):
+            continue
+        weight = min(len(m.form), 4)
+        total += weight
+        if covered(m, evidence, keys):
+            hit += weight
+    return 1.0 if total == 0 else hit / total
+
+
+def uncovered(claim: Analysis, evidence: Analysis) -> list[str]:
+    keys = {_key(m) for m in evidence.morphs}
+    return [m.form for m in claim.content() if not covered(m, evidence, keys)]
+
+
+def negation_count(analysis: Analysis) -> int:
+    """How many negation markers the text carries (않/못/안/없/아니/말, 불가/금지/불허, 불-/미- ...)."""
+    count = 0
+    for m in analysis.morphs:
+        if (m.form, m.tag) in NEGATION_MORPHEMES:
+            count += 1
+        elif m.tag.startswith("NN") and m.form in NEGATION_NOUNS:
+            count += 1
+        elif m.tag == "XPN" and m.form in NEGATION_PREFIXES:
+            count += 1
+    return count
+
+
+def negation_consistent(claim: Analysis, evidence: Analysis) -> bool:
+    """Same polarity: both affirm or both deny (parity of markers; "않으면 안 된다" affirms)."""
+    return negation_count(claim) % 2 == negation_count(evidence) % 2
+
+
+def missing_entities(claim: Analysis, evidence: Analysis, given: Iterable[str] = ()) -> list[str]:
+    """Proper nouns / foreign words / hanja of the claim that the evidence never mentions."""
+    text = evidence.text.lower()
+    given_text = " ".join(given).lower()
+    out = []
+    for m in claim.entities():
+        key = m.form.lower()
+        if key not in text and key not in given_text:
+            out.append(m.form)
+    return out

@@ -1,0 +1,230 @@
+"""The factual-consistency checker: every answer sentence must be backed by a source span.
+
+checker = GroundingChecker(kiwi)
+checker.ground("연차휴가는 16일입니다.", [Passage("p1", "연차휴가는 15일을 준다.")])
+  -> Grounded(answer=<abstained or quoted>, sentences=[SentenceCheck(supported=False, reasons=["numbers"])])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.chunk import SentenceSplitter
+from prompts.templates import ABSTAIN
+
+from .checks import (
+    Analysis,
+    analyze,
+    coverage,
+    missing_entities,
+    negation_consistent,
+)
+from .numbers import Quantity, extract_quantities
+from .split import split_draft, strip_markers
+from .types import Citation, Grounded, Passage, SentenceCheck
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[list[str]], np.ndarray]  # texts -> L2-normalized rows
+
+
+@dataclass(frozen=True)
+class GroundingConfig:
+    """Thresholds of the checker (chosen on the corruption benchmark, docs/benchmarks.md)."""
+
+    min_coverage: float = 0.75  # share of the sentence's content morphemes found in the span
+    weak_coverage: float = 0.5  # below min_coverage, similarity may still carry the sentence
+    min_similarity: float = 0.8
+    unsupported: str = "remove"  # or "mark": keep unsupported sentences, flagged
+    extractive_min_coverage: float = 0.5  # question coverage a quoted source sentence needs
+    extractive_max_sentences: int = 2
+    window: int = 2  # a span is up to this many adjacent source sentences
+
+
+@dataclass
+class _Window:
+    passage: int
+    start: int
+    end: int
+    analysis: Analysis
+    sentences: list[Analysis]
+    quantities: list[Quantity]
+
+
+@dataclass
+class _Prepared:
+    passage: Passage
+    analysis: Analysis
+    context: Analysis | None
+    windows: list[_Window]
+
+
+class GroundingChecker:
+    """Checks draft sentences against passages and writes the cited answer."""
+
+    def __init__(self, kiwi, *, embed: EmbedFn | None = None, config: GroundingConfig | None = None) -> None:
+        self.kiwi = kiwi
+        self.embed = embed
+        self.config = config or GroundingConfig()
+        self.splitter = SentenceSplitter(kiwi)
+
+    # ------------------------------------------------------------------ preparation
+    def prepare(self, passages: Sequence[Passage]) -> list[_Prepared]:
+        """Analyse each passage once: morphemes, sentence spans and windows of adjacent sentences."""
+        prepared = []
+        for i, p in enumerate(passages):
+            analysis = analyze(self.kiwi, p.text)
+            spans = self.splitter.split(p.text) or []
+            sents = [analysis.slice(s.start, s.end) for s in spans]
+            windows = []
+            for a in range(len(spans)):
+                for b in range(a, min(a + self.config.window, len(spans))):
+                    start, end = spans[a].start, spans[b].end
+                    windows.append(
+                        _Window(i, start, end, analysis.slice(start, end), sents[a : b + 1],
+                                extract_quantities(p.text[start:end]))
+                    )
+            context = analyze(self.kiwi, p.context) if p.context else None
+            prepared.append(_Prepared(p, analysis, context, windows))
+        return prepared
+
+    # ------------------------------------------------------------------ one sentence
+    def check_sentence(
+        self, sentence: str, prepared: Sequence[_Prepared], given: Sequence[str] = ()
+    ) -> tuple[SentenceCheck, _Window | None]:
+        """Verdict on one sentence and the span that supports it best (None if no passage)."""
+        claim = analyze(self.kiwi, sentence)
+        quantities = extract_quantities(sentence)
+        if not claim.content() and not quantities:
+            return SentenceCheck(sentence, False, 0.0, reasons=["no_content"]), None
+        best: tuple[tuple[float, ...], _Window, Analysis, int] | None = None
+        for prep in prepared:
+            for w in prep.windows:
+                evidence = _with_context(w.analysis, prep.context)
+                # Rank spans by what they really contain; the question's words count only in the verdict.
+                raw = coverage(claim, evidence)
+                missing = [q for q in quantities if not any(q.matches(h) for h in w.quantities)]
+                key = (raw - 0.5 * len(missing) / max(len(quantities), 1), -len(w.sentences), w.start - w.end)
+                if best is None or key > best[0]:
+                    best = (key, w, evidence, len(missing))
+        if best is None:
+            return SentenceCheck(sentence, False, 0.0, reasons=["coverage"]), None
+        _, w, evidence, n_missing = best
+        cov = coverage(claim, evidence, given)
+        prep = prepared[w.passage]
+        reasons = []
+        if n_missing:
+            reasons.append("numbers")
+        predicate = max(w.sentences, key=lambda s: coverage(claim, s, given))
+        if not negation_consistent(claim, predicate):
+            reasons.append("negation")
+        whole = _with_context(prep.analysis, prep.context)
+        if missing_entities(claim, whole, given):
+            reasons.append("entities")
+        similarity = None
+        ok_cov = cov >= self.config.min_coverage
+        if not ok_cov and cov >= self.config.weak_coverage and self.embed is not None and not reasons:
+            vecs = self.embed([sentence, w.analysis.text])
+            similarity = float(np.dot(vecs[0], vecs[1]))
+            ok_cov = similarity >= self.config.min_similarity
+        if not ok_cov:
+            reasons.append("coverage")
+        score = cov if similarity is None else (cov + similarity) / 2
+        return SentenceCheck(sentence, not reasons, round(score, 4), reasons=reasons,
+                             coverage=round(cov, 4), similarity=similarity, passage=w.passage), w
+
+    # ------------------------------------------------------------------ whole answer
+    def ground(self, draft: str, passages: Sequence[Passage], question: str = "") -> Grounded:
+        """Check every sentence of `draft`; cite the supported, drop (or mark) the rest; fall
+        back to quoting the sources, or abstain, when nothing is supported."""
+        prepared = self.prepare(passages)
+        given = [m.form for m in analyze(self.kiwi, question).content()] if question else []
+        numbering = _Numbering(passages)
+        checks: list[SentenceCheck] = []
+        abstain_draft = ABSTAIN.rstrip(".") in strip_markers(draft)
+        for sentence in [] if abstain_draft else split_draft(self.splitter, draft):
+            check, window = self.check_sentence(sentence, prepared, given)
+            if check.supported and window is not None:
+                n = numbering.cite(window)
+                check = SentenceCheck(**{**check.__dict__, "citations": [n]})
+            checks.append(check)
+        kept = [c for c in checks if c.supported]
+        if kept:
+            shown = checks if self.config.unsupported == "mark" else kept
+            return Grounded(_render(shown), False, "generated", checks, numbering.citations)
+        extractive = self.extract(question, prepared, given, numbering) if question else []
+        if extractive:
+            return Grounded(_render(extractive), False, "extractive", checks + extractive, numbering.citations)
+        return Grounded(ABSTAIN, True, "abstained", checks, [])
+
+    def extract(
+        self, question: str, prepared: Sequence[_Prepared], given: Sequence[str], numbering: _Numbering
+    ) -> list[SentenceCheck]:
+        """The source sentences that best cover the question, quoted verbatim and cited."""
+        q = analyze(self.kiwi, question)
+        scored = []
+        for prep in prepared:
+            for w in prep.windows:
+                if len(w.sentences) != 1:
+                    continue
+                cov = coverage(q, _with_context(w.analysis, prep.context))
+                scored.append((cov, -w.passage, w))
+        scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        out = []
+        for cov, _, w in scored[: self.config.extractive_max_sentences]:
+            if cov < self.config.extractive_min_coverage:
+                break
+            n = numbering.cite(w)
+            out.append(SentenceCheck(w.analysis.text.strip(), True, round(cov, 4), [n], [], round(cov, 4), None, w.passage))
+        return out
+
+
+def _with_context(window: Analysis, context: Analysis | None) -> Analysis:
+    if context is None:
+        return window
+    shift = len(window.text) + 1
+    morphs = window.morphs + tuple(type(m)(m.form, m.tag, m.start + shift, m.end + shift) for m in context.morphs)
+    return Analysis(window.text + "\n" + context.text, morphs)
+
+
+class _Numbering:
+    """Citations numbered 1, 2, ... in order of first use; one number per (passage, span)."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self.passages = passages
+        self.citations: list[Citation] = []
+        self._by_span: dict[tuple[int, int, int], int] = {}
+
+    def cite(self, w: _Window) -> int:
+        key = (w.passage, w.start, w.end)
+        if key not in self._by_span:
+            p = self.passages[w.passage]
+            n = len(self.citations) + 1
+            raw = p.text[w.start : w.end]
+            lead = len(raw) - len(raw.lstrip())
+            quote = raw.strip()
+            start = w.start + lead
+            self.citations.append(Citation(n, p.doc_id or p.id, p.source, p.page, p.id, quote, start, start + len(quote)))
+            self._by_span[key] = n
+        return self._by_span[key]
+
+
+def _render(checks: Sequence[SentenceCheck]) -> str:
+    """"연차휴가는 15일입니다 [1]." — markers before the closing punctuation; unsupported flagged."""
+    parts = []
+    for c in checks:
+        text = c.text.rstrip()
+        end = len(text)
+        while end > 0 and text[end - 1] in ".!?。":
+            end -= 1
+        body, punct = text[:end].rstrip(), text[end:]
+        if c.supported:
+            marks = "".join(f"[{n}]" for n in c.citations)
+            parts.append(f"{body} {marks}{punct}")
+        else:
+            parts.append(f"[확인되지 않음] {body}{punct}")
+    return " ".join(parts)

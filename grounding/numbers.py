@@ -1,0 +1,134 @@
+"""Numbers with Korean units, normalized so different spellings of one fact compare equal.
+
+extract_quantities("예산은 1,000억원이고 기간은 3년마다 갱신, 증가율 4%")
+  -> [Quantity(1e11, "원"), Quantity(3, "년"), Quantity(4, "%")]
+extract_quantities("1천억 원")            -> [Quantity(1e11, "원")]
+extract_quantities("2024. 1. 1.")         -> [Quantity(2024, "년"), Quantity(1, "월"), Quantity(1, "일")]
+extract_quantities("두 달 동안")          -> [Quantity(2, "개월")]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SMALL = {"십": 10, "백": 100, "천": 1000}
+BIG = {"만": 10**4, "억": 10**8, "조": 10**12}
+
+# Longest spellings first so "개월" wins over "개" and "%p" over "%".
+_UNIT_ALIASES: dict[str, str] = {
+    "퍼센트포인트": "%p", "%p": "%p", "%포인트": "%p", "퍼센트": "%", "프로": "%", "%": "%",
+    "개월": "개월", "달": "개월", "주일": "주", "주": "주", "년도": "년", "년": "년", "해": "년",
+    "월": "월", "일": "일", "시간": "시간", "시": "시", "분": "분", "초": "초",
+    "원": "원", "달러": "달러", "불": "달러", "엔": "엔", "유로": "유로", "위안": "위안",
+    "명": "명", "사람": "명", "개국": "개국", "개소": "개소", "개": "개", "건": "건", "회": "회",
+    "번째": "번째", "번": "번", "차례": "번", "차": "차", "배": "배", "세": "세", "살": "세",
+    "층": "층", "호": "호", "위": "위", "등": "등", "점": "점", "장": "장", "권": "권", "대": "대",
+    "곳": "곳", "가지": "가지", "편": "편", "종": "종", "석": "석", "표": "표", "킬로미터": "km",
+    "km": "km", "kg": "kg", "cm": "cm", "mm": "mm", "m": "m", "g": "g", "톤": "t", "t": "t",
+    "평": "평", "㎡": "㎡", "제곱미터": "㎡", "gb": "gb", "mb": "mb", "tb": "tb", "bp": "bp",
+}
+_UNITS = sorted(_UNIT_ALIASES, key=len, reverse=True)
+_UNIT_RE = "|".join(re.escape(u) for u in _UNITS)
+
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
+# One part: digits, then optional 십/백/천 and 만/억/조 ("1천억", "3만", "2.5조", "1,000억").
+_PART = rf"(?P<num>{_NUM})\s*(?P<small>[십백천])?\s*(?P<big>[만억조])?"
+_PART_RE = re.compile(_PART)
+_UNIT_AFTER = re.compile(rf"\s*(?P<unit>{_UNIT_RE})(?![A-Za-z])", re.IGNORECASE)
+_DATE_RE = re.compile(r"(?<!\d)(\d{4})\s*[./-]\s*(\d{1,2})\s*[./-]\s*(\d{1,2})(?!\d)\.?")
+# Native Korean counts before a counter: "두 달", "세 차례", "한 명".
+_NATIVE = {"한": 1, "두": 2, "세": 3, "네": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8,
+           "아홉": 9, "열": 10, "스무": 20}
+_NATIVE_RE = re.compile(
+    r"(?<![가-힣])(?P<n>다섯|여섯|일곱|여덟|아홉|스무|한|두|세|네|열)\s+"
+    r"(?P<unit>달|해|번|차례|명|사람|개|가지|곳|권|대|장|시간|살)(?![가-힣])"
+)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A normalized number and its unit ("" when the number stands alone)."""
+
+    value: float
+    unit: str
+    text: str = ""
+
+    def matches(self, other: Quantity) -> bool:
+        """Same value, and the same unit unless one side has none (a bare table cell)."""
+        if abs(self.value - other.value) > 1e-9 * max(1.0, abs(self.value)):
+            return False
+        return self.unit == other.unit or not self.unit or not other.unit
+
+
+def _part_value(m: re.Match[str]) -> tuple[float, int]:
+    value = float(m.group("num").replace(",", ""))
+    if m.group("small"):
+        value *= SMALL[m.group("small")]
+    big = BIG[m.group("big")] if m.group("big") else 1
+    return value * big, big
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """All quantities in `text`, in order of appearance (see the module docstring)."""
+    found: list[tuple[int, Quantity]] = []
+    taken: list[tuple[int, int]] = []
+    for m in _DATE_RE.finditer(text):
+        y, mo, d = (int(g) for g in m.groups())
+        if 1 <= mo <= 12 and 1 <= d <= 31:
+            for value, unit in ((y, "년"), (mo, "월"), (d, "일")):
+                found.append((m.start(), Quantity(float(value), unit, m.group(0))))
+            taken.append(m.span())
+    pos = 0
+    while True:
+        m = _PART_RE.search(text, pos)
+        if not m:
+            break
+        pos = m.end()
+        if any(a <= m.start() < b for a, b in taken) or _inside_word_digits(text, m.start()):
+            continue
+        start = m.start()
+        value, big = _part_value(m)
+        end = m.end()
+        # "1조 2,000억": keep adding parts while each one's big unit is smaller than the last.
+        while big > 1:
+            nxt = _PART_RE.match(text, _skip_space(text, end))
+            if not nxt or not nxt.group("big") and not _UNIT_AFTER.match(text, nxt.end()):
+                break
+            part, part_big = _part_value(nxt)
+            if part_big >= big:
+                break
+            value += part
+            big = part_big
+            end = nxt.end()
+        unit = ""
+        u = _UNIT_AFTER.match(text, end)
+        if u:
+            unit = _UNIT_ALIASES[u.group("unit").lower()]
+            end = u.end()
+        pos = end
+        found.append((start, Quantity(value, unit, text[start:end])))
+    for m in _NATIVE_RE.finditer(text):
+        found.append((m.start(), Quantity(float(_NATIVE[m.group("n")]), _UNIT_ALIASES[m.group("unit")], m.group(0))))
+    found.sort(key=lambda item: item[0])
+    return [q for _, q in found]
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i] == " ":
+        i += 1
+    return i
+
+
+def _inside_word_digits(text: str, i: int) -> bool:
+    """Digits glued to Latin letters (model names like "A4", "COVID-19") are identifiers, not counts."""
+    return i > 0 and (text[i - 1].isascii() and text[i - 1].isalpha())
+
+
+def missing_quantities(claim: str, evidence: str) -> list[Quantity]:
+    """Quantities of `claim` that no quantity of `evidence` matches.
+
+    missing_quantities("연차는 16일이다", "연차는 15일을 준다") -> [Quantity(16, "일")]
+    """
+    have = extract_quantities(evidence)
+    return [q for q in extract_quantities(claim) if not any(q.matches(h) for h in have)]

@@ -1,0 +1,111 @@
+"""Build chat messages from retrieved hits, fitted to the model's context window.
+
+build_qa_messages("연차휴가는 며칠인가요?", hits, count_tokens, budget=3000)
+  -> QAPrompt(messages=[system, user], passages=[hit1, hit2, ...])  # [n] = passages[n-1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from generation.types import Message
+from retrieval.types import Hit
+
+from . import templates
+
+CountTokens = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class QAPrompt:
+    """The messages to send and the hits behind each source number ([n] is passages[n-1])."""
+
+    messages: list[Message]
+    passages: list[Hit]
+
+
+def passage_title(hit: Hit) -> str:
+    """"취업규칙.md" or "보고서.pdf, 3쪽" — what the model sees as the source's name."""
+    chunk = hit.chunk
+    title = chunk.source.rsplit("/", 1)[-1]
+    if chunk.page is not None:
+        title += f", {chunk.page}쪽"
+    return title
+
+
+def format_passage(n: int, hit: Hit) -> str:
+    return templates.PASSAGE.format(n=n, title=passage_title(hit), text=hit.chunk.text.strip())
+
+
+def fit_passages(
+    hits: Sequence[Hit], count_tokens: CountTokens, budget: int, min_tokens: int = 48
+) -> list[tuple[Hit, str]]:
+    """Keep hits in rank order while their formatted text fits `budget` tokens.
+
+    The first passage that does not fit whole is cut at a sentence or line boundary if at
+    least `min_tokens` remain; later hits are dropped (a lower rank never displaces a higher).
+    Returns (hit, text shown to the model) pairs.
+    """
+    kept: list[tuple[Hit, str]] = []
+    used = 0
+    for hit in hits:
+        text = format_passage(len(kept) + 1, hit)
+        cost = count_tokens(text) + 1
+        if used + cost <= budget:
+            kept.append((hit, text))
+            used += cost
+            continue
+        left = budget - used
+        if left >= min_tokens:
+            cut = _truncate(text, count_tokens, left - 1)
+            if cut:
+                kept.append((hit, cut))
+        break
+    return kept
+
+
+def _truncate(text: str, count_tokens: CountTokens, budget: int) -> str:
+    """Longest prefix ending at a sentence/line boundary that fits; '' if none."""
+    cuts = [i + 1 for i, ch in enumerate(text) if ch in ".?!\n。"]
+    best = ""
+    for end in cuts:
+        candidate = text[:end].rstrip()
+        if count_tokens(candidate) > budget:
+            break
+        best = candidate
+    return best
+
+
+def build_qa_messages(
+    question: str,
+    hits: Sequence[Hit],
+    count_tokens: CountTokens,
+    context_size: int,
+    reserve_tokens: int = 320,
+) -> QAPrompt:
+    """System + user messages with numbered passages, fitted to `context_size`.
+
+    `reserve_tokens` is kept free for the answer and the chat template's own tokens.
+    """
+    system = templates.SYSTEM
+    frame = templates.QA.format(passages="", question=question)
+    budget = context_size - reserve_tokens - count_tokens(system) - count_tokens(frame)
+    kept = fit_passages(hits, count_tokens, max(budget, 0))
+    passages = "\n\n".join(text for _, text in kept)
+    user = templates.QA.format(passages=passages, question=question)
+    return QAPrompt(
+        messages=[Message("system", system), Message("user", user)],
+        passages=[hit for hit, _ in kept],
+    )
+
+
+def build_condense_messages(question: str, history: Sequence[Message], max_turns: int = 6) -> list[Message]:
+    """Messages asking the model to rewrite a follow-up as a standalone question."""
+    lines = [
+        f"{templates.HISTORY_TURN.get(m.role, m.role)}: {m.content.strip()}"
+        for m in list(history)[-max_turns:]
+        if m.role in ("user", "assistant")
+    ]
+    user = templates.CONDENSE.format(history="\n".join(lines), question=question)
+    return [Message("system", templates.CONDENSE_SYSTEM), Message("user", user)]

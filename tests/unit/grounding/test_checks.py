@@ -1,0 +1,64 @@
+"""The single checks: coverage, negation, entities."""
+
+from __future__ import annotations
+
+import pytest
+
+from grounding.checks import analyze, coverage, missing_entities, negation_consistent, negation_count
+
+
+@pytest.fixture(scope="module")
+def a(shared_kiwi):
+    return lambda text: analyze(shared_kiwi, text)
+
+
+@pytest.mark.parametrize(
+    "text, count",
+    [
+        ("재택근무는 허용된다.", 0),
+        ("재택근무는 허용되지 않는다.", 1),
+        ("재택근무는 불가하다.", 1),
+        ("사내 흡연을 금지한다.", 1),
+        ("USB 메모리를 사용할 수 없다.", 1),
+        ("외부 반출을 할 수 없습니다.", 1),
+        ("그는 회의에 못 갔다.", 1),
+        ("보고서가 아니다.", 1),
+        ("수당은 미지급이다.", 1),
+        ("신고하지 않으면 안 된다.", 2),
+    ],
+)
+def test_negation_markers(a, text, count):
+    assert negation_count(a(text)) == count
+
+
+def test_negation_polarity_compares_parity(a):
+    assert negation_consistent(a("재택근무는 불가합니다."), a("재택근무는 허용되지 않는다."))
+    assert not negation_consistent(a("재택근무는 허용됩니다."), a("재택근무는 허용되지 않는다."))
+    # a double negation affirms
+    assert negation_consistent(a("반드시 신고해야 한다."), a("신고하지 않으면 안 된다."))
+
+
+def test_coverage_counts_content_morphemes(a):
+    assert coverage(a("연차휴가는 15일입니다."), a("연차휴가는 15일을 준다.")) == 1.0
+    assert coverage(a("세종대왕은 한글을 창제했다."), a("연차휴가는 15일을 준다.")) == 0.0
+    partial = coverage(a("연차휴가와 병가를 준다."), a("연차휴가를 준다."))
+    assert 0.0 < partial < 1.0
+
+
+def test_coverage_accepts_compounds_split_differently(a):
+    # Kiwi keeps "재택근무" whole here but the source spaces it; the text still contains it.
+    assert coverage(a("재택근무는 금요일에 한다."), a("재택 근무는 금요일에 한다. 재택근무 신청")) == 1.0
+
+
+def test_question_words_do_not_need_support_unless_alone(a):
+    claim, evidence = a("연차휴가는 유급휴가 15일입니다."), a("출근한 직원에게 15일의 유급휴가를 준다.")
+    assert coverage(claim, evidence) < 1.0
+    assert coverage(claim, evidence, given=["연차", "휴가"]) == 1.0
+    # a sentence made only of the question's words gets no free pass
+    assert coverage(a("연차휴가입니다."), a("병가를 준다."), given=["연차", "휴가"]) == 0.0
+
+
+def test_missing_entities(a):
+    evidence = a("이순신은 한산도 대첩에서 승리했다.")
+    assert missing_entities(a("이순신은 한산도에서 승리했다."), evidence) == []
+    assert missing_entities(a("강감찬은 한산도에서 승리했다."), evidence) == ["강감찬"]

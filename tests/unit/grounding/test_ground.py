@@ -1,0 +1,148 @@
+"""The checker end to end on hand-written Korean cases: citations, removal, fallback, abstention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grounding import GroundingChecker, GroundingConfig, Passage
+from prompts import ABSTAIN
+
+RULES = Passage(
+    "rules#0001",
+    "제12조(연차휴가) 1년간 80퍼센트 이상 출근한 직원에게 15일의 유급휴가를 준다. "
+    "3년 이상 근속한 직원에게는 최초 1년을 초과하는 근속 연수 매 2년에 대하여 1일을 가산한다.",
+    doc_id="취업규칙.md",
+    source="docs/취업규칙.md",
+    page=None,
+    context="취업규칙 연차휴가",
+)
+SECURITY = Passage(
+    "sec#0003",
+    "재택근무는 원칙적으로 허용되지 않는다. 다만 팀장 승인 시 주 1회 가능하다. 사내 자료의 외부 반출을 금지한다.",
+    doc_id="정보보안_정책.html",
+    source="docs/정보보안_정책.html",
+    page=2,
+    context="정보보안 정책",
+)
+BUDGET = Passage("budget#0", "올해 연구개발 예산은 1,000억원이며 2024년 1월 1일부터 집행한다.", doc_id="예산.txt")
+PASSAGES = [RULES, SECURITY, BUDGET]
+
+
+@pytest.fixture(scope="module")
+def checker(shared_kiwi):
+    return GroundingChecker(shared_kiwi)
+
+
+def verdict(checker, sentence, question=""):
+    g = checker.ground(sentence, PASSAGES, question)
+    return g.sentences[0]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "연차휴가는 15일입니다.",
+        "출근율이 80% 이상이면 유급휴가 15일을 받습니다.",  # 퍼센트 -> %
+        "재택근무는 허용되지 않습니다.",
+        "재택근무는 원칙적으로 불가합니다.",  # another negation form, same polarity
+        "팀장 승인을 받으면 주 1회 재택근무가 가능합니다.",
+        "연구개발 예산은 1천억 원입니다.",  # 1,000억원 -> 1천억 원
+        "예산은 2024. 1. 1.부터 집행합니다.",  # date written another way
+        "사내 자료를 외부로 반출하는 것은 금지됩니다.",
+    ],
+)
+def test_paraphrases_that_must_pass(checker, sentence):
+    check = verdict(checker, sentence)
+    assert check.supported, (sentence, check.reasons, check.coverage)
+    assert check.citations == [1]
+
+
+@pytest.mark.parametrize(
+    "sentence, reason",
+    [
+        ("연차휴가는 16일입니다.", "numbers"),  # number changed
+        ("연차휴가는 15주입니다.", "numbers"),  # unit changed
+        ("연구개발 예산은 1조 원입니다.", "numbers"),  # magnitude changed
+        ("예산은 2025년 1월 1일부터 집행합니다.", "numbers"),  # date changed
+        ("재택근무는 허용됩니다.", "negation"),  # negation dropped
+        ("사내 자료의 외부 반출을 금지하지 않는다.", "negation"),  # negation added
+        ("세종대왕은 한글을 창제했습니다.", "coverage"),  # unrelated
+    ],
+)
+def test_corruptions_are_caught(checker, sentence, reason):
+    check = verdict(checker, sentence)
+    assert not check.supported
+    assert reason in check.reasons
+    assert check.citations == []
+
+
+def test_citations_numbered_in_order_of_use_with_exact_quotes(checker):
+    draft = "재택근무는 허용되지 않습니다 [3]. 연차휴가는 15일입니다 [1]. 재택근무는 원칙적으로 불가합니다."
+    g = checker.ground(draft, PASSAGES)
+    assert g.mode == "generated" and not g.abstained
+    assert [s.citations for s in g.sentences] == [[1], [2], [1]]
+    assert [c.n for c in g.citations] == [1, 2]
+    first, second = g.citations
+    assert (first.chunk_id, first.doc_id, first.page) == ("sec#0003", "정보보안_정책.html", 2)
+    assert second.chunk_id == "rules#0001" and second.source == "docs/취업규칙.md"
+    for c in g.citations:
+        passage = next(p for p in PASSAGES if p.id == c.chunk_id)
+        assert passage.text[c.start : c.end] == c.quote
+    assert g.answer == "재택근무는 허용되지 않습니다 [1]. 연차휴가는 15일입니다 [2]. 재택근무는 원칙적으로 불가합니다 [1]."
+
+
+def test_unsupported_sentence_removed_or_marked(shared_kiwi):
+    draft = "연차휴가는 15일입니다. 재택근무는 허용됩니다."
+    removed = GroundingChecker(shared_kiwi).ground(draft, PASSAGES)
+    assert removed.answer == "연차휴가는 15일입니다 [1]."
+    assert [s.supported for s in removed.sentences] == [True, False]
+    marked = GroundingChecker(shared_kiwi, config=GroundingConfig(unsupported="mark")).ground(draft, PASSAGES)
+    assert marked.answer == "연차휴가는 15일입니다 [1]. [확인되지 않음] 재택근무는 허용됩니다."
+
+
+def test_nothing_supported_falls_back_to_quoting_sources(checker):
+    g = checker.ground("연차휴가는 16일입니다.", PASSAGES, question="연차휴가는 며칠인가요?")
+    assert g.mode == "extractive" and not g.abstained
+    quoted = [s for s in g.sentences if s.supported]
+    assert quoted and all(s.text in RULES.text for s in quoted)
+    assert "[1]" in g.answer and g.citations[0].chunk_id == RULES.id
+
+
+def test_abstains_when_sources_do_not_cover_the_question(checker):
+    g = checker.ground("세종대왕은 한글을 창제했습니다.", PASSAGES, question="한글은 누가 만들었나요?")
+    assert g.abstained and g.mode == "abstained"
+    assert g.answer == ABSTAIN and g.citations == []
+
+
+def test_model_abstention_is_kept_when_sources_are_weak(checker):
+    g = checker.ground(ABSTAIN, PASSAGES, question="주차장은 몇 층인가요?")
+    assert g.abstained and g.sentences == []
+
+
+def test_no_passages_abstains(checker):
+    g = checker.ground("연차휴가는 15일입니다.", [], question="연차휴가는 며칠인가요?")
+    assert g.abstained and not g.sentences[0].supported
+
+
+def test_model_markers_and_filler_are_dropped(checker):
+    g = checker.ground("- 연차휴가는 15일입니다.[2][3]\n네.", PASSAGES)
+    assert [s.text for s in g.sentences] == ["연차휴가는 15일입니다.", "네."]
+    assert g.sentences[1].reasons == ["no_content"]
+    assert g.answer == "연차휴가는 15일입니다 [1]."
+
+
+def test_similarity_rescues_a_weakly_covered_paraphrase(shared_kiwi):
+    sentence = "3년 이상 근속하면 2년마다 휴가가 1일씩 늘어납니다."
+    calls = []
+
+    def embed(texts):
+        calls.append(texts)
+        return np.array([[1.0, 0.0], [0.9, np.sqrt(1 - 0.81)]])  # cosine 0.9
+
+    without = GroundingChecker(shared_kiwi).ground(sentence, PASSAGES).sentences[0]
+    assert not without.supported and without.reasons == ["coverage"]
+    assert 0.5 <= without.coverage < 0.75
+    rescued = GroundingChecker(shared_kiwi, embed=embed).ground(sentence, PASSAGES).sentences[0]
+    assert rescued.supported and rescued.similarity == pytest.approx(0.9)
+    assert calls and calls[0][0] == sentence
