@@ -29,6 +29,7 @@ from retrieval.errors import RetrievalError
 from retrieval.retriever import MODES
 
 from .models import ModelError, list_models, pull
+from .schemas import hit_to_dict
 from .settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="chulcheo (출처): 근거를 밝히는 사내 문서 질의응답")
@@ -134,22 +135,6 @@ def ingest(
 
 
 # --------------------------------------------------------------------------- search
-def hit_to_dict(hit) -> dict[str, Any]:
-    """The `search --json` shape of one hit."""
-    c = hit.chunk
-    return {
-        "rank": hit.rank,
-        "chunk_id": c.chunk_id,
-        "doc_id": c.doc_id,
-        "source": c.source,
-        "page": c.page,
-        "score": round(float(hit.score), 6),
-        "text": c.text,
-        "title": c.title,
-        "group": c.group,
-    }
-
-
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="The question or keywords.")] = None,

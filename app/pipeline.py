@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +20,11 @@ from retrieval.store import IndexGeneration, current_generation_path, read_manif
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
 
+from generation.types import GenerationParams, Generator
+from grounding import Answer, Grounded, GroundingChecker, GroundingConfig, Passage
+
+from .answering import AnswerRun, StreamEvent, history_messages, noun_extractor
+from .condense import condense
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
@@ -50,14 +55,29 @@ def make_embedder(settings: Settings) -> Embedder:
     )
 
 
+def make_generator_from_settings(settings: Settings) -> Generator:
+    """The configured LLM; a registered model name resolves to its provisioned file."""
+    from generation.factory import make_generator
+
+    g = settings.generation
+    model = g.model if g.backend == "openai_compat" else resolve_model(g.model, settings.model_dir)
+    return make_generator(
+        g.backend, model, context_size=g.context_size, threads=g.threads,
+        base_url=g.base_url, api_key=g.api_key, timeout_s=g.timeout_s,
+    )
+
+
 class Pipeline:
     """Builds everything from settings by plain constructor injection.
 
     Pipeline(Settings()).search("연차휴가는 며칠인가요?") -> [Hit(...), ...]
-    Pass `embedder=` to use another model (tests use a fast deterministic one).
+    Pipeline(Settings()).ask("연차휴가는 며칠인가요?") -> Answer(answer="… 15일입니다 [1].", ...)
+    Pass `embedder=` / `generator=` to use other models (tests use fast deterministic ones).
     """
 
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None
+    ) -> None:
         import faiss
 
         faiss.omp_set_num_threads(settings.retrieval.faiss_threads)  # process-wide by design
@@ -66,6 +86,9 @@ class Pipeline:
         self._retriever: HybridRetriever | None = None
         self._retriever_path: Path | None = None
         self._lock = threading.Lock()
+        self._generator = generator
+        self._checker: GroundingChecker | None = None
+        self._kiwi = None
 
     @property
     def index_dir(self) -> Path:
@@ -200,6 +223,86 @@ class Pipeline:
     ) -> list[Hit]:
         r = self.settings.retrieval
         return self.retriever().search(query, k or r.k, filters, mode=mode or r.mode)
+
+    # ------------------------------------------------------------------ answering
+    @property
+    def generator(self) -> Generator:
+        """The configured LLM, loaded on first use (llama.cpp by default)."""
+        if self._generator is None:
+            self._generator = make_generator_from_settings(self.settings)
+        return self._generator
+
+    @property
+    def kiwi(self):
+        """One Kiwi for the checker and follow-up rules: the retriever's when it has one."""
+        if self._kiwi is None:
+            try:
+                self._kiwi = self.retriever().tokenizer.kiwi
+            except (AttributeError, IndexNotFoundError):
+                from kiwipiepy import Kiwi
+
+                self._kiwi = Kiwi()
+        return self._kiwi
+
+    @property
+    def checker(self) -> GroundingChecker:
+        if self._checker is None:
+            a = self.settings.answer
+            config = GroundingConfig(
+                min_coverage=a.min_coverage,
+                weak_coverage=a.weak_coverage,
+                min_similarity=a.min_similarity,
+                unsupported=a.unsupported,
+                extractive_min_coverage=a.extractive_min_coverage,
+            )
+            embed = self.embedder.embed_documents if a.similarity else None
+            self._checker = GroundingChecker(self.kiwi, embed=embed, config=config)
+        return self._checker
+
+    def generation_params(self) -> GenerationParams:
+        g = self.settings.generation
+        return GenerationParams(
+            max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p,
+            repeat_penalty=g.repeat_penalty, seed=g.seed,
+        )
+
+    def ask(self, question: str, history=None, groups: Sequence[str] | None = None) -> Answer:
+        """Answer from the indexed documents; every sentence checked and cited, or abstain.
+
+        history: earlier turns as Message or {"role", "content"}; groups: the asker's access
+        groups (None = no group filter).
+        """
+        final = None
+        for event in self.stream(question, history, groups):
+            final = event.answer or final
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history=None, groups: Sequence[str] | None = None) -> Iterator[StreamEvent]:
+        """Like `ask`, yielding each checked sentence as soon as it is complete, then the Answer."""
+        question = question.strip()
+        if not question:
+            raise ValueError("question: empty; ask something about the indexed documents")
+        started = time.perf_counter()
+        a = self.settings.answer
+        timings: dict[str, float] = {}
+        turns = history_messages(history, a.max_history_turns)
+        query, how = question, "none"
+        if turns and a.condense != "off":
+            llm = self.generator if a.condense == "llm" else None
+            query, how = condense(question, turns, noun_extractor(self.kiwi), llm)
+            timings["condense"] = time.perf_counter() - started
+        t = time.perf_counter()
+        filters = SearchFilters(groups=set(groups)) if groups is not None else None
+        hits = self.search(query, a.k, filters=filters)
+        timings["retrieve"] = time.perf_counter() - t
+        log.info("ask: %r -> query %r (%s), %d hits", question, query, how, len(hits))
+        run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started)
+        yield from run.stream()
+
+    def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Grounded:
+        """Check any text against given passages (no retrieval, no LLM)."""
+        return self.checker.ground(answer, passages, question)
 
     # ------------------------------------------------------------------ helpers
     def _count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -95,6 +95,21 @@ class GenerationSettings(BaseModel):
     timeout_s: float = Field(120, gt=0)
 
 
+class AnswerSettings(BaseModel):
+    """How answers are drafted and checked (the grounding step)."""
+
+    k: int = Field(5, ge=1)  # passages retrieved and offered to the model
+    unsupported: Literal["remove", "mark"] = "remove"
+    # Embedding similarity lets a paraphrase with coverage between weak and min pass.
+    similarity: bool = True
+    min_coverage: float = Field(0.75, ge=0, le=1)
+    weak_coverage: float = Field(0.5, ge=0, le=1)
+    min_similarity: float = Field(0.8, ge=-1, le=1)
+    extractive_min_coverage: float = Field(0.5, ge=0, le=1)
+    condense: Literal["llm", "rules", "off"] = "llm"  # follow-ups: rewrite with the LLM, rules as fallback
+    max_history_turns: int = Field(6, ge=0)
+
+
 class LimitSettings(BaseModel):
     """Bounds on what a single input file may cost."""
 
@@ -117,6 +132,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     limits: LimitSettings = LimitSettings()
     generation: GenerationSettings = GenerationSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -113,16 +113,35 @@ def uncovered(claim: Analysis, evidence: Analysis) -> list[str]:
 
 
 def negation_count(analysis: Analysis) -> int:
-    """How many negation markers the text carries (않/못/안/없/아니/말, 불가/금지/불허, 불-/미- ...)."""
+    """How many negation markers bear on the predicates (않/못/안/없/아니/말, 불가/금지/불허, 불-/미- ...).
+
+    A marker inside a noun-modifying clause ("3개월이 지나지 않은 직원은 …", "불가한 업무")
+    describes a noun, not what the sentence asserts, so it is not counted.
+    """
+    morphs = analysis.morphs
     count = 0
-    for m in analysis.morphs:
+    for i, m in enumerate(morphs):
         if (m.form, m.tag) in NEGATION_MORPHEMES:
-            count += 1
+            pass
         elif m.tag.startswith("NN") and m.form in NEGATION_NOUNS:
-            count += 1
-        elif m.tag == "XPN" and m.form in NEGATION_PREFIXES:
+            pass
+        elif not (m.tag == "XPN" and m.form in NEGATION_PREFIXES):
+            continue
+        if not _adnominal(morphs, i):
             count += 1
     return count
+
+
+def _adnominal(morphs: tuple[Morph, ...], i: int) -> bool:
+    """True if morpheme i ends in an adnominal ending that modifies a following noun."""
+    j = i + 1
+    while j < len(morphs) and morphs[j].tag in ("EP", "XSV", "XSA", "VCP"):
+        j += 1
+    if j >= len(morphs) or morphs[j].tag != "ETM":
+        return False
+    nxt = morphs[j + 1] if j + 1 < len(morphs) else None
+    # "…지 않는 것이다", "…할 수 없는 상태": nominalized predicates still assert the negation.
+    return not (nxt is not None and nxt.tag == "NNB" and nxt.form in ("것", "수", "줄", "터"))
 
 
 def negation_consistent(claim: Analysis, evidence: Analysis) -> bool:

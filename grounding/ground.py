@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -138,28 +138,18 @@ class GroundingChecker:
                              coverage=round(cov, 4), similarity=similarity, passage=w.passage), w
 
     # ------------------------------------------------------------------ whole answer
+    def session(self, passages: Sequence[Passage], question: str = "") -> GroundingSession:
+        """A checker bound to one answer's passages: feed sentences as they arrive, then finish."""
+        return GroundingSession(self, passages, question)
+
     def ground(self, draft: str, passages: Sequence[Passage], question: str = "") -> Grounded:
         """Check every sentence of `draft`; cite the supported, drop (or mark) the rest; fall
         back to quoting the sources, or abstain, when nothing is supported."""
-        prepared = self.prepare(passages)
-        given = [m.form for m in analyze(self.kiwi, question).content()] if question else []
-        numbering = _Numbering(passages)
-        checks: list[SentenceCheck] = []
-        abstain_draft = ABSTAIN.rstrip(".") in strip_markers(draft)
-        for sentence in [] if abstain_draft else split_draft(self.splitter, draft):
-            check, window = self.check_sentence(sentence, prepared, given)
-            if check.supported and window is not None:
-                n = numbering.cite(window)
-                check = SentenceCheck(**{**check.__dict__, "citations": [n]})
-            checks.append(check)
-        kept = [c for c in checks if c.supported]
-        if kept:
-            shown = checks if self.config.unsupported == "mark" else kept
-            return Grounded(_render(shown), False, "generated", checks, numbering.citations)
-        extractive = self.extract(question, prepared, given, numbering) if question else []
-        if extractive:
-            return Grounded(_render(extractive), False, "extractive", checks + extractive, numbering.citations)
-        return Grounded(ABSTAIN, True, "abstained", checks, [])
+        session = self.session(passages, question)
+        if ABSTAIN.rstrip(".") not in strip_markers(draft):
+            for sentence in split_draft(self.splitter, draft):
+                session.add(sentence)
+        return session.finish()
 
     def extract(
         self, question: str, prepared: Sequence[_Prepared], given: Sequence[str], numbering: _Numbering
@@ -181,6 +171,49 @@ class GroundingChecker:
             n = numbering.cite(w)
             out.append(SentenceCheck(w.analysis.text.strip(), True, round(cov, 4), [n], [], round(cov, 4), None, w.passage))
         return out
+
+
+class GroundingSession:
+    """Checks one answer's sentences in order, numbering citations as they are first used.
+
+    s = checker.session(passages, question); s.add("연차휴가는 15일입니다.") -> SentenceCheck(...)
+    s.finish() -> Grounded (the fallback to quotes or abstention happens here).
+    """
+
+    def __init__(self, checker: GroundingChecker, passages: Sequence[Passage], question: str) -> None:
+        self.checker = checker
+        self.question = question
+        self.prepared = checker.prepare(passages)
+        kiwi = checker.kiwi
+        self.given = [m.form for m in analyze(kiwi, question).content()] if question else []
+        self.numbering = _Numbering(passages)
+        self.checks: list[SentenceCheck] = []
+
+    def add(self, sentence: str) -> SentenceCheck:
+        check, window = self.checker.check_sentence(sentence, self.prepared, self.given)
+        if check.supported and window is not None:
+            check = replace(check, citations=[self.numbering.cite(window)])
+        self.checks.append(check)
+        return check
+
+    def finish(self) -> Grounded:
+        kept = [c for c in self.checks if c.supported]
+        if kept:
+            shown = self.checks if self.checker.config.unsupported == "mark" else kept
+            return Grounded(_render(shown), False, "generated", self.checks, self.numbering.citations)
+        extractive = (
+            self.checker.extract(self.question, self.prepared, self.given, self.numbering)
+            if self.question else []
+        )
+        if extractive:
+            return Grounded(_render(extractive), False, "extractive", self.checks + extractive,
+                            self.numbering.citations)
+        return Grounded(ABSTAIN, True, "abstained", self.checks, [])
+
+
+def render_sentence(check: SentenceCheck) -> str:
+    """One sentence as the user sees it: "연차휴가는 15일입니다 [1]." or flagged."""
+    return _render([check])
 
 
 def _with_context(window: Analysis, context: Analysis | None) -> Analysis:

@@ -81,3 +81,27 @@ class Grounded:
     mode: str
     sentences: list[SentenceCheck]
     citations: list[Citation]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `Pipeline.ask` returns: the checked answer, the chunks it drew on and timings.
+
+    `query` is the standalone question actually searched (a follow-up rewritten with its
+    history); `draft` is the model's unchecked text, kept for audits and never shown as the answer.
+    """
+
+    answer: str
+    abstained: bool
+    mode: str
+    sentences: list[SentenceCheck]
+    citations: list[Citation]
+    hits: list[Hit]
+    question: str
+    query: str
+    draft: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_grounded(cls, g: Grounded, **rest: Any) -> Answer:
+        return cls(g.answer, g.abstained, g.mode, g.sentences, g.citations, **rest)

@@ -62,3 +62,16 @@ def test_missing_entities(a):
     evidence = a("이순신은 한산도 대첩에서 승리했다.")
     assert missing_entities(a("이순신은 한산도에서 승리했다."), evidence) == []
     assert missing_entities(a("강감찬은 한산도에서 승리했다."), evidence) == ["강감찬"]
+
+
+@pytest.mark.parametrize(
+    "text, count",
+    [
+        ("입사 후 3개월이 지나지 않은 수습 직원은 재택근무를 할 수 없다.", 1),
+        ("승인되지 않은 USB는 사용할 수 있다.", 0),
+        ("재택근무가 불가한 업무는 고객 정보 업무다.", 0),
+        ("이 규정은 적용되지 않는 것이다.", 1),
+    ],
+)
+def test_negation_inside_a_noun_modifier_is_not_the_assertion(a, text, count):
+    assert negation_count(a(text)) == count

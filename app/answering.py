@@ -1,0 +1,128 @@
+"""Question -> checked Answer: condense, retrieve, prompt, draft, ground. Used by `Pipeline`.
+
+Nothing the model writes reaches the user unchecked: `stream` yields a sentence only after
+the grounding checker has found its source.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from generation.types import GenerationParams, Generator, Message
+from grounding import Answer, GroundingChecker, Passage, SentenceCheck, render_sentence, split_draft
+from prompts import ABSTAIN, build_qa_messages
+from retrieval.types import Hit
+
+_SENTENCE_END = re.compile(r"[.?!。\n]")
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed answer.
+
+    kind "sentence": a checked draft sentence (`check`), `text` as the user sees it;
+    kind "answer": the final `answer` (same as `ask` would return).
+    """
+
+    kind: str
+    text: str = ""
+    check: SentenceCheck | None = None
+    answer: Answer | None = None
+
+
+@dataclass
+class AnswerRun:
+    """Everything one answer needs, already built by the pipeline."""
+
+    question: str
+    query: str
+    hits: list[Hit]
+    generator: Generator
+    checker: GroundingChecker
+    params: GenerationParams
+    timings: dict[str, float]
+    started: float
+
+    def stream(self) -> Iterator[StreamEvent]:
+        prompt = build_qa_messages(self.query, self.hits, self.generator.count_tokens, self.generator.context_size)
+        passages = [Passage.from_hit(h) for h in prompt.passages]
+        session = self.checker.session(passages, self.query)
+        t = self.timings
+        if not passages:
+            t["total"] = time.perf_counter() - self.started
+            yield self._final(session.finish(), "")
+            return
+        gen_start = time.perf_counter()
+        pending = ""
+        draft: list[str] = []
+        abstained = False
+        for piece in self.generator.stream(prompt.messages, self.params):
+            if not draft:
+                t["first_token"] = time.perf_counter() - self.started
+            draft.append(piece)
+            pending += piece
+            if not _SENTENCE_END.search(piece):
+                continue
+            complete, pending = _complete(self.checker.splitter, pending)
+            for raw in complete:
+                for sentence in split_draft(self.checker.splitter, raw):
+                    abstained |= ABSTAIN.rstrip(".") in sentence
+                    if not abstained:
+                        yield from self._check(session, sentence)
+        t["generate"] = time.perf_counter() - gen_start
+        if not abstained and ABSTAIN.rstrip(".") not in pending:
+            for sentence in split_draft(self.checker.splitter, pending):
+                yield from self._check(session, sentence)
+        grounded = session.finish()
+        t["ground"] = sum(v for k, v in t.items() if k == "_ground")
+        t.pop("_ground", None)
+        t["total"] = time.perf_counter() - self.started
+        yield self._final(grounded, "".join(draft))
+
+    def _check(self, session, sentence: str) -> Iterator[StreamEvent]:
+        start = time.perf_counter()
+        check = session.add(sentence)
+        self.timings["_ground"] = self.timings.get("_ground", 0.0) + time.perf_counter() - start
+        if check.supported and "first_sentence" not in self.timings:
+            self.timings["first_sentence"] = time.perf_counter() - self.started
+        yield StreamEvent("sentence", render_sentence(check), check=check)
+
+    def _final(self, grounded, draft: str) -> StreamEvent:
+        answer = Answer.from_grounded(
+            grounded, hits=self.hits, question=self.question, query=self.query, draft=draft,
+            timings={k: v for k, v in self.timings.items() if not k.startswith("_")},
+        )
+        return StreamEvent("answer", answer.answer, answer=answer)
+
+
+def _complete(splitter, pending: str) -> tuple[list[str], str]:
+    """Split off the finished sentences of `pending`; the last one may still be growing,
+    unless the text ends a line."""
+    spans = splitter.split(pending)
+    if pending.endswith("\n"):
+        return [pending[s.start : s.end] for s in spans], ""
+    if len(spans) < 2:
+        return [], pending
+    return [pending[s.start : s.end] for s in spans[:-1]], pending[spans[-1].start :]
+
+
+def history_messages(history: Sequence[Message | dict] | None, max_turns: int) -> list[Message]:
+    """Accept Message objects or {"role", "content"} dicts (API/UI); keep the last turns."""
+    out = []
+    for m in history or []:
+        msg = m if isinstance(m, Message) else Message(m["role"], m["content"])
+        if msg.role in ("user", "assistant") and msg.content.strip():
+            out.append(msg)
+    return out[-max_turns:] if max_turns else []
+
+
+def noun_extractor(kiwi) -> Callable[[str], list[str]]:
+    """nouns("연차휴가는 며칠인가요?") -> ["연차", "휴가", "며칠"] (Kiwi nouns and foreign words)."""
+
+    def nouns(text: str) -> list[str]:
+        return [t.form for t in kiwi.tokenize(text) if t.tag in ("NNG", "NNP", "SL", "SH", "XR")]
+
+    return nouns
