@@ -236,9 +236,10 @@ class Pipeline:
     def kiwi(self):
         """One Kiwi for the checker and follow-up rules: the retriever's when it has one."""
         if self._kiwi is None:
-            try:
-                self._kiwi = self.retriever().tokenizer.kiwi
-            except (AttributeError, IndexNotFoundError):
+            shared = getattr(self._retriever, "tokenizer", None)  # loaded by the first search
+            if isinstance(shared, KiwiTokenizer):
+                self._kiwi = shared.kiwi
+            else:
                 from kiwipiepy import Kiwi
 
                 self._kiwi = Kiwi()

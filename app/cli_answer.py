@@ -1,0 +1,150 @@
+"""`chulcheo ask` and `chulcheo verify`: answers with checked citations, and checking any text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from .cli_common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, IndexOpt, JsonOpt, _emit, _fatal_errors, _pipeline, err, out
+from .schemas import answer_to_dict, citation_to_dict, sentence_to_dict
+
+GroupOpt = Annotated[
+    list[str] | None,
+    typer.Option("--group", help="Answer only from documents of these access groups (repeatable; default: all)."),
+]
+
+
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question, in Korean.")] = None,
+    questions: Annotated[Path | None, typer.Option("--questions", help='JSONL of {"qid","query"} lines (optional "history", "groups"); one JSON line out per question.')] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print each checked sentence as soon as it is ready.")] = False,
+    group: GroupOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer from the indexed documents; every sentence is checked against its source and cited."""
+    if (question is None) == (questions is None):
+        err.print("error: give either a QUESTION or --questions FILE.jsonl")
+        raise typer.Exit(EXIT_FAILED)
+    with _fatal_errors():
+        pipeline = _pipeline(index)
+        if questions is not None:
+            raise typer.Exit(_ask_batch(pipeline, questions, group))
+        if stream:
+            _ask_stream(pipeline, question, group, as_json)
+            return
+        answer = pipeline.ask(question, groups=group)
+    if as_json:
+        _emit(answer_to_dict(answer))
+        return
+    out.print(Text(answer.answer))
+    _print_citations(answer.citations)
+
+
+def _ask_stream(pipeline, question: str, groups, as_json: bool) -> None:
+    """JSON: {"event": "sentence", ...} lines, then {"event": "answer", ...the ask --json shape}."""
+    for event in pipeline.stream(question, groups=groups):
+        if event.kind == "sentence":
+            if as_json:
+                _emit({"event": "sentence", "rendered": event.text, **sentence_to_dict(event.check)})
+            elif event.check.supported:
+                out.print(Text(event.text))
+        elif as_json:
+            _emit({"event": "answer", **answer_to_dict(event.answer)})
+        else:
+            if event.answer.mode != "generated":  # quotes or abstention replace the draft
+                out.print(Text(event.answer.answer))
+            _print_citations(event.answer.citations)
+
+
+def _print_citations(citations) -> None:
+    for c in citations:
+        where = Path(c.source).name + (f" {c.page}쪽" if c.page else "")
+        out.print(Text(f"[{c.n}] {where}: “{c.quote}”", style="dim"))
+
+
+def _ask_batch(pipeline, path: Path, default_groups) -> int:
+    """One JSON line per question line, models loaded once; a bad line gets an error line, exit 1."""
+    status = EXIT_OK
+    for n, item, problem in _jsonl(path):
+        if problem is None and not (isinstance(item.get("query"), str) and "qid" in item):
+            problem = 'needs "qid" and a string "query"'
+        if problem is not None:
+            _emit({"qid": item.get("qid") if isinstance(item, dict) else None, "line": n, "error": f"{path}:{n}: {problem}"})
+            status = EXIT_PARTIAL
+            continue
+        try:
+            answer = pipeline.ask(item["query"], history=item.get("history"), groups=item.get("groups", default_groups))
+        except (ValueError, KeyError, TypeError) as exc:
+            _emit({"qid": item["qid"], "line": n, "error": f"{path}:{n}: {exc}"})
+            status = EXIT_PARTIAL
+            continue
+        _emit({"qid": item["qid"], **answer_to_dict(answer)})
+    return status
+
+
+def _jsonl(path: Path):
+    """(line number, object, problem or None) for each non-blank line."""
+    with path.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                yield n, {}, f"not JSON ({exc})"
+                continue
+            yield (n, item, None) if isinstance(item, dict) else (n, {}, "not a JSON object")
+
+
+def read_passages(path: Path) -> list[Any]:
+    """Passages JSONL: {"id", "text"} plus optional "doc_id", "source", "page", "context"."""
+    from grounding import Passage
+
+    passages = []
+    for n, item, problem in _jsonl(path):
+        if problem is None and not (isinstance(item.get("text"), str) and item.get("id") is not None):
+            problem = 'needs "id" and a string "text"'
+        if problem is not None:
+            raise ValueError(f"{path}:{n}: bad passage line ({problem})")
+        page = item.get("page")
+        passages.append(Passage(
+            id=str(item["id"]), text=item["text"], doc_id=str(item.get("doc_id", "")),
+            source=str(item.get("source", "")), page=page if isinstance(page, int) else None,
+            context=str(item.get("context", "")),
+        ))
+    return passages
+
+
+def verify(
+    answer: Annotated[str, typer.Option("--answer", help="The text to check, e.g. an answer written elsewhere.")],
+    passages: Annotated[Path, typer.Option("--passages", help='JSONL of {"id","text"} sources (optional "doc_id","source","page").')],
+    question: Annotated[str | None, typer.Option("--question", help="The question answered (its words need no support; enables quoting the sources when nothing is supported).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check each sentence of a text against given passages (no index, no LLM)."""
+    with _fatal_errors():
+        from .pipeline import Pipeline
+        from .settings import Settings
+
+        sources = read_passages(passages)
+        grounded = Pipeline(Settings()).verify(answer, sources, question or "")
+    if as_json:
+        _emit({
+            "answer": grounded.answer,
+            "abstained": grounded.abstained,
+            "mode": grounded.mode,
+            "sentences": [sentence_to_dict(s) for s in grounded.sentences],
+            "citations": [citation_to_dict(c) for c in grounded.citations],
+        })
+        return
+    for s in grounded.sentences:
+        mark = "✓" if s.supported else "✗"
+        why = "" if s.supported else f" ({', '.join(s.reasons)})"
+        cites = "".join(f"[{n}]" for n in s.citations)
+        out.print(Text(f"{mark} {s.text} {cites}{why}"))
+    _print_citations(grounded.citations)

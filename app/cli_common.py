@@ -1,0 +1,90 @@
+"""What every `chulcheo` command shares: consoles, options, exit codes, error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from generation.errors import GenerationError
+from ingest.errors import IngestError
+from retrieval.errors import RetrievalError
+
+from .models import ModelError
+from .settings import Settings
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # one error per line, never wrapped
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index directory (default: env CHULCHEO_INDEX_DIR or settings)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
+STAGES = {"read": "파일 읽기", "chunk": "청크 분할", "embed": "임베딩", "write": "색인 저장"}
+
+
+def _settings(index: Path | None) -> Settings:  # called inside _fatal_errors
+    return Settings(index_dir=index) if index else Settings()
+
+
+def _pipeline(index: Path | None):
+    from .pipeline import Pipeline  # heavy imports only for commands that need them
+
+    return Pipeline(_settings(index))
+
+
+def _emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _fatal_errors() -> Iterator[None]:
+    """Known errors become one clear line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except typer.Exit:  # click's Exit is a RuntimeError: let it pass untouched
+        raise
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(f"invalid settings: {problems}", exc)
+    except (IngestError, RetrievalError, ModelError, GenerationError, ValueError, OSError, ImportError, RuntimeError) as exc:
+        _fail(str(exc), exc)
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", highlight=False)
+    raise typer.Exit(EXIT_FAILED) from exc
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress callback (stage, done, total) when on a terminal, else a no-op."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
