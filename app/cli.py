@@ -44,7 +44,7 @@ docs_app = typer.Typer(no_args_is_help=True, help="List and delete indexed docum
 models_app = typer.Typer(no_args_is_help=True, help="Provision the offline models.")
 app.add_typer(docs_app, name="docs")
 app.add_typer(models_app, name="models")
-eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a question set.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval and answer quality on a question set.")
 app.add_typer(eval_app, name="eval")
 
 
@@ -77,6 +77,7 @@ def ingest(
 # --------------------------------------------------------------------------- ask, verify
 app.command()(cli_answer.ask)
 app.command()(cli_answer.verify)
+eval_app.command("answers")(cli_answer.eval_answers)
 
 
 # --------------------------------------------------------------------------- search

@@ -148,3 +148,41 @@ def verify(
         cites = "".join(f"[{n}]" for n in s.citations)
         out.print(Text(f"{mark} {s.text} {cites}{why}"))
     _print_citations(grounded.citations)
+
+
+def eval_answers(
+    dataset: Annotated[tuple[str, Path] | None, typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset: korquad FILE.json.")] = None,
+    corpus: Annotated[Path | None, typer.Option("--corpus", help='Corpus JSONL {"id","text","metadata"} (with --qa).')] = None,
+    qa: Annotated[Path | None, typer.Option("--qa", help='Questions JSONL {"qid","query","gold_ids":[...],"answers":[...]}.')] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Questions to ask (seeded sample).")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")] = 13,
+    model: Annotated[str | None, typer.Option("--model", help="Generator model for this run (default: settings generation.model).")] = None,
+    index: IndexOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the full JSON report (with every question) here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask every sampled question; score gold-span containment, KorQuAD F1, abstention, support, citations, latency."""
+    given = (corpus is not None, qa is not None, dataset is not None)
+    if given not in ((True, True, False), (False, False, True)):
+        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
+        raise typer.Exit(EXIT_FAILED)
+    with _fatal_errors():
+        from .evaluate import load_dataset, load_jsonl_set
+        from .evaluate_answers import run_answer_eval
+        from .settings import Settings
+
+        settings = Settings()
+        if model:
+            settings = settings.model_copy(update={"generation": settings.generation.model_copy(update={"model": model})})
+        eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
+        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed)
+    if out_file is not None:
+        out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    summary = {k: v for k, v in result.items() if k != "per_question"}
+    if as_json:
+        _emit(summary)
+        return
+    m, lat = result["metrics"], result["latency_s"]
+    out.print(Text(f"{result['dataset']} · 질문 {result['questions']} · {result['generator']['model']}"))
+    for key, value in {**m, **lat}.items():
+        out.print(Text(f"  {key}: {value}"))

@@ -116,7 +116,7 @@ def read_corpus_jsonl(path: Path) -> list[Row]:
 
 
 def read_qa_jsonl(path: Path) -> list[Row]:
-    """Question lines {"qid", "query", "gold_ids": [doc id, ...]}, validated.
+    """Question lines {"qid", "query", "gold_ids": [doc id, ...]} (+ optional "answers": [str]), validated.
 
     Raises:
         EvalInputError: "qa.jsonl:2: 'gold_ids' must be a non-empty list of document ids", ...
@@ -134,7 +134,11 @@ def read_qa_jsonl(path: Path) -> list[Row]:
         if qid in first:
             raise EvalInputError(f"{path}:{n}: duplicate qid {qid!r} (first on line {first[qid]})")
         first[qid] = n
-        questions.append({"qid": qid, "query": query, "gold_ids": list(gold)})
+        row = {"qid": qid, "query": query, "gold_ids": list(gold)}
+        answers = obj.get("answers")  # optional gold answer strings, for `eval answers`
+        if isinstance(answers, list) and all(_text(a) for a in answers):
+            row["answers"] = list(answers)
+        questions.append(row)
     if not questions:
         raise EvalInputError(f"{path}: no question lines")
     return questions

@@ -37,6 +37,7 @@ def sentence_to_dict(s: SentenceCheck) -> dict[str, Any]:
         "reasons": list(s.reasons),
         "coverage": s.coverage,
         "similarity": None if s.similarity is None else round(s.similarity, 4),
+        "quoted": s.quoted,
     }
 
 

@@ -23,7 +23,7 @@ from .checks import (
     missing_entities,
     negation_consistent,
 )
-from .numbers import Quantity, extract_quantities
+from .numbers import Quantity, extract_quantities, unmatched
 from .split import split_draft, strip_markers
 from .types import Citation, Grounded, Passage, SentenceCheck
 
@@ -107,8 +107,10 @@ class GroundingChecker:
                 evidence = _with_context(w.analysis, prep.context)
                 # Rank spans by what they really contain; the question's words count only in the verdict.
                 raw = coverage(claim, evidence)
-                missing = [q for q in quantities if not any(q.matches(h) for h in w.quantities)]
-                key = (raw - 0.5 * len(missing) / max(len(quantities), 1), -len(w.sentences), w.start - w.end)
+                missing = unmatched(quantities, w.quantities)
+                # Coverage picks the span; a wider span wins only by covering more, so a changed
+                # number cannot hide behind the same number in a neighbouring sentence.
+                key = (round(raw, 2), -len(w.sentences), -len(missing), w.start - w.end)
                 if best is None or key > best[0]:
                     best = (key, w, evidence, len(missing))
         if best is None:
@@ -169,7 +171,8 @@ class GroundingChecker:
             if cov < self.config.extractive_min_coverage:
                 break
             n = numbering.cite(w)
-            out.append(SentenceCheck(w.analysis.text.strip(), True, round(cov, 4), [n], [], round(cov, 4), None, w.passage))
+            out.append(SentenceCheck(w.analysis.text.strip(), True, round(cov, 4), [n], [], round(cov, 4),
+                                     None, w.passage, quoted=True))
         return out
 
 

@@ -35,6 +35,8 @@ _NUM = r"\d+(?:,\d{3})*(?:\.\d+)?"
 # One part: digits, then optional 십/백/천 and 만/억/조 ("1천억", "3만", "2.5조", "1,000억").
 _PART = rf"(?P<num>{_NUM})\s*(?P<small>[십백천])?\s*(?P<big>[만억조])?"
 _PART_RE = re.compile(_PART)
+# Syllables that start a particle or copula after a number ("3이", "5는", "10으로", "7이다"): no unit.
+_PARTICLE_STARTS = frozenset("이가은는을를의에와과도만로으부까보처며나라요야여")
 _UNIT_AFTER = re.compile(rf"\s*(?P<unit>{_UNIT_RE})(?![A-Za-z])", re.IGNORECASE)
 _DATE_RE = re.compile(r"(?<!\d)(\d{4})\s*[./-]\s*(\d{1,2})\s*[./-]\s*(\d{1,2})(?!\d)\.?")
 # Native Korean counts before a counter: "두 달", "세 차례", "한 명".
@@ -55,10 +57,18 @@ class Quantity:
     text: str = ""
 
     def matches(self, other: Quantity) -> bool:
-        """Same value, and the same unit unless one side has none (a bare table cell)."""
+        """Same value, and the same unit unless one side has none (a bare table cell).
+
+        Quantity(15, "일").matches(Quantity(15, "")) -> True; with Quantity(15, "주") -> False.
+        """
         if abs(self.value - other.value) > 1e-9 * max(1.0, abs(self.value)):
             return False
-        return self.unit == other.unit or not self.unit or not other.unit
+        if self.unit == other.unit or not self.unit or not other.unit:
+            return True
+        # "AD226년" vs "AD 226년": a name's number matches the same number under another unit,
+        # but not another name's ("CA3" vs "DG3").
+        at_self, at_other = self.unit.startswith("@"), other.unit.startswith("@")
+        return at_self != at_other
 
 
 def _part_value(m: re.Match[str]) -> tuple[float, int]:
@@ -85,9 +95,13 @@ def extract_quantities(text: str) -> list[Quantity]:
         if not m:
             break
         pos = m.end()
-        if any(a <= m.start() < b for a, b in taken) or _inside_word_digits(text, m.start()):
+        if any(a <= m.start() < b for a, b in taken):
             continue
         start = m.start()
+        ident = _identifier_prefix(text, start)
+        if ident:  # "CA3", "AD229", "A4": part of a name; compared as that name's number
+            found.append((start, Quantity(float(m.group("num").replace(",", "")), "@" + ident, text[start - len(ident) : m.end()])))
+            continue
         value, big = _part_value(m)
         end = m.end()
         # "1조 2,000억": keep adding parts while each one's big unit is smaller than the last.
@@ -106,6 +120,9 @@ def extract_quantities(text: str) -> list[Quantity]:
         if u:
             unit = _UNIT_ALIASES[u.group("unit").lower()]
             end = u.end()
+        elif end < len(text) and "가" <= text[end] <= "힣" and text[end] not in _PARTICLE_STARTS:
+            unit = text[end]  # a counter we do not list ("6량", "3척"): still not interchangeable
+            end += 1
         pos = end
         found.append((start, Quantity(value, unit, text[start:end])))
     for m in _NATIVE_RE.finditer(text):
@@ -120,15 +137,32 @@ def _skip_space(text: str, i: int) -> int:
     return i
 
 
-def _inside_word_digits(text: str, i: int) -> bool:
-    """Digits glued to Latin letters (model names like "A4", "COVID-19") are identifiers, not counts."""
-    return i > 0 and (text[i - 1].isascii() and text[i - 1].isalpha())
+def _identifier_prefix(text: str, i: int) -> str:
+    """Latin letters glued before the digits ("CA" of "CA3"), lowercased; "" if none."""
+    j = i
+    while j > 0 and text[j - 1].isascii() and text[j - 1].isalpha():
+        j -= 1
+    return text[j:i].lower()
 
 
 def missing_quantities(claim: str, evidence: str) -> list[Quantity]:
-    """Quantities of `claim` that no quantity of `evidence` matches.
+    """Quantities of `claim` that no quantity of `evidence` matches, each used once.
 
     missing_quantities("연차는 16일이다", "연차는 15일을 준다") -> [Quantity(16, "일")]
+    missing_quantities("2012년과 2012년", "2010년과 2012년") -> [Quantity(2012, "년")]
     """
-    have = extract_quantities(evidence)
-    return [q for q in extract_quantities(claim) if not any(q.matches(h) for h in have)]
+    return unmatched(extract_quantities(claim), extract_quantities(evidence))
+
+
+def unmatched(claimed: list[Quantity], available: list[Quantity]) -> list[Quantity]:
+    """Match each claimed quantity to a distinct available one (exact units first)."""
+    pool = list(available)
+    missing = []
+    for q in sorted(claimed, key=lambda q: not q.unit):  # bare numbers take what is left
+        exact = next((h for h in pool if h.value == q.value and h.unit == q.unit), None)
+        found = exact or next((h for h in pool if q.matches(h)), None)
+        if found is None:
+            missing.append(q)
+        else:
+            pool.remove(found)
+    return missing

@@ -63,6 +63,7 @@ class SentenceCheck:
     coverage: float = 0.0
     similarity: float | None = None
     passage: int | None = None  # index into the passages checked against
+    quoted: bool = False  # a source sentence quoted as the answer (nothing drafted was supported)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

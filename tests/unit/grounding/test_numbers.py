@@ -58,3 +58,23 @@ def test_changed_number_or_unit_is_missing(claim, evidence):
 def test_bare_number_matches_any_unit_of_same_value():
     assert Quantity(15, "").matches(Quantity(15, "일"))
     assert not Quantity(15, "주").matches(Quantity(15, "일"))
+
+
+def test_each_claimed_number_needs_its_own_occurrence():
+    # "2010년" changed to "2012년", which the source also has once, elsewhere
+    assert missing_quantities("2012년 특허법원, 2012년 헌법재판소", "2010년 특허법원, 2012년 헌법재판소") == [
+        Quantity(2012, "년", "2012년")
+    ]
+    assert missing_quantities("3, 5, 5위", "3, 4, 5위")
+
+
+def test_numbers_glued_to_latin_letters_are_identifiers():
+    assert values("해마의 CA3 부분") == [(3.0, "@ca")]
+    assert missing_quantities("CA1 부분", "CA3 부분")
+    assert not missing_quantities("AD 226년", "AD226년")
+
+
+def test_unlisted_counters_are_units_but_particles_are_not():
+    assert values("6량 편성") == [(6.0, "량")]
+    assert missing_quantities("9월 6일", "9월 4일, 6량 편성")
+    assert values("3이 된다") == [(3.0, "")]

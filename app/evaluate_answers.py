@@ -1,0 +1,142 @@
+"""`chulcheo eval answers`: answer quality of the whole pipeline on a question set with gold answers.
+
+run_answer_eval(settings, load_dataset("korquad", path), limit=200)
+  -> {"metrics": {"containment": 0.61, "f1": 0.32, "abstention": 0.12, ...}, "latency": {...}, ...}
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .evaluate import EvalSet, eval_index_dir, index_corpus, sample_questions
+from .pipeline import Pipeline
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_PUNCT = set(string.punctuation) | set("‘’“”·…「」『』《》〈〉【】")
+
+
+def plain(answer: str) -> str:
+    """The answer without our [n] markers."""
+    return _MARKERS.sub("", answer)
+
+
+def normalize(text: str) -> str:
+    """KorQuAD 1.0's normalization: lowercase, no punctuation, no whitespace."""
+    return "".join(ch for ch in text.lower() if ch not in _PUNCT and not ch.isspace())
+
+
+def char_f1(prediction: str, gold: str) -> float:
+    """KorQuAD 1.0 F1 over characters (whitespace removed): char_f1("15일입니다", "15일") -> 0.67."""
+    p, g = list(normalize(prediction)), list(normalize(gold))
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains(prediction: str, golds: Sequence[str]) -> bool:
+    """Some gold answer appears in the prediction (both normalized)."""
+    text = normalize(prediction)
+    return any(normalize(g) and normalize(g) in text for g in golds)
+
+
+def score_answer(answer, question: Row) -> Row:
+    """Per-question figures of one Answer against its gold answers and gold documents."""
+    golds = question.get("answers") or []
+    gold_docs = set(question.get("gold_ids") or [])
+    final = plain(answer.answer)
+    draft_sentences = [s for s in answer.sentences if not s.quoted]
+    return {
+        "qid": question["qid"],
+        "mode": answer.mode,
+        "abstained": answer.abstained,
+        "contained": (not answer.abstained) and contains(final, golds),
+        "draft_contained": contains(answer.draft, golds),
+        "f1": 0.0 if answer.abstained else max((char_f1(final, g) for g in golds), default=0.0),
+        "cited_gold": any(c.doc_id in gold_docs for c in answer.citations),
+        "retrieved_gold": any(h.chunk.doc_id in gold_docs for h in answer.hits),
+        "sentences": len(draft_sentences),
+        "supported": sum(s.supported for s in draft_sentences),
+        "timings": dict(answer.timings),
+        "answer": answer.answer,
+        "gold": golds,
+    }
+
+
+def _p50(values: Sequence[float]) -> float | None:
+    return round(float(np.percentile(values, 50)), 3) if values else None
+
+
+def summarize_answers(rows: Sequence[Row]) -> Row:
+    n = len(rows) or 1
+    answered = [r for r in rows if not r["abstained"]]
+    sentences = sum(r["sentences"] for r in rows)
+    timing = lambda key: [r["timings"][key] for r in rows if key in r["timings"]]  # noqa: E731
+    return {
+        "metrics": {
+            "containment": round(sum(r["contained"] for r in rows) / n, 4),
+            "f1": round(sum(r["f1"] for r in rows) / n, 4),
+            "abstention": round(sum(r["abstained"] for r in rows) / n, 4),
+            "supported_sentences": round(sum(r["supported"] for r in rows) / sentences, 4) if sentences else None,
+            "citation_accuracy": round(sum(r["cited_gold"] for r in answered) / len(answered), 4) if answered else None,
+            "draft_containment": round(sum(r["draft_contained"] for r in rows) / n, 4),
+            "wrong_answers": round(sum(not r["contained"] for r in answered) / n, 4),
+            "retrieval_recall": round(sum(r["retrieved_gold"] for r in rows) / n, 4),
+            "modes": dict(Counter(r["mode"] for r in rows)),
+        },
+        "latency_s": {
+            "first_token_p50": _p50(timing("first_token")),
+            "first_sentence_p50": _p50(timing("first_sentence")),
+            "total_p50": _p50(timing("total")),
+        },
+    }
+
+
+def run_answer_eval(
+    settings: Settings,
+    eval_set: EvalSet,
+    *,
+    index: Path | None = None,
+    limit: int | None = 200,
+    seed: int = 13,
+    examples: int = 5,
+    progress=None,
+) -> Row:
+    """Index the corpus (cached like `eval retrieval`), ask every sampled question, score the answers."""
+    questions = sample_questions(eval_set.questions, limit, seed)
+    index_dir = index or eval_index_dir(settings, eval_set.corpus)
+    pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
+    index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
+    rows = []
+    started = time.perf_counter()
+    for i, q in enumerate(questions, 1):
+        rows.append(score_answer(pipeline.ask(q["query"]), q))
+        if progress is not None:
+            progress("answer", i, len(questions))
+    g = settings.generation
+    return {
+        "dataset": eval_set.name,
+        "questions": len(rows),
+        "seed": seed,
+        "generator": {"backend": g.backend, "model": g.model, "model_id": pipeline.generator.model_id},
+        **summarize_answers(rows),
+        "seconds": round(time.perf_counter() - started, 1),
+        "settings": {"k": settings.answer.k, "similarity": settings.answer.similarity,
+                     "min_coverage": settings.answer.min_coverage, "max_tokens": g.max_tokens},
+        "examples": [{k: r[k] for k in ("qid", "answer", "gold", "mode")} for r in rows[:examples]],
+        "per_question": rows,
+    }

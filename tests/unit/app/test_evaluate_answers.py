@@ -1,0 +1,71 @@
+"""`eval answers` scoring on hand-computed examples, and a whole run with fast fake models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import app.pipeline as pipeline_module
+from app.cli import app
+from app.evaluate_answers import char_f1, contains, normalize, plain
+from generation.scripted import ScriptedGenerator
+from prompts import ABSTAIN
+from tests.fakes import HashEmbedder
+
+
+def test_normalize_and_plain():
+    assert plain("연차휴가는 15일입니다 [1][2].") == "연차휴가는 15일입니다."
+    assert normalize("“1,000억 원”입니다.") == "1000억원입니다"
+
+
+def test_char_f1_hand_computed():
+    # prediction chars 1,5,일,입,니,다 (6); gold 1,5,일 (3); common 3 -> P 0.5, R 1 -> F1 2/3
+    assert char_f1("15일입니다", "15일") == pytest.approx(2 / 3, abs=1e-4)
+    assert char_f1("15일", "15 일") == 1.0
+    assert char_f1("병가", "15일") == 0.0
+
+
+def test_contains_ignores_spacing_and_punctuation():
+    assert contains("연차휴가는 15 일입니다 [1].", ["15일"])
+    assert not contains("연차휴가는 16일입니다.", ["15일"])
+
+
+def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
+    use_model(HashEmbedder)
+    monkeypatch.setenv("CHULCHEO_ANSWER__SIMILARITY", "false")
+    corpus = tmp_path / "corpus.jsonl"
+    qa = tmp_path / "qa.jsonl"
+    rows = [
+        {"id": "leave", "text": "연차휴가는 15일이다. 병가는 연간 60일 이내이다."},
+        {"id": "usb", "text": "USB 메모리 사용은 금지한다."},
+    ]
+    corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    qs = [
+        {"qid": "q1", "query": "연차휴가는 며칠인가요?", "gold_ids": ["leave"], "answers": ["15일"]},
+        {"qid": "q2", "query": "병가는 연간 며칠 이내인가요?", "gold_ids": ["leave"], "answers": ["60일"]},
+        {"qid": "q3", "query": "주차장은 몇 층인가요?", "gold_ids": ["usb"], "answers": ["지하 2층"]},
+    ]
+    qa.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in qs) + "\n", encoding="utf-8")
+    replies = {"연차휴가는 며칠인가요?": "연차휴가는 15일입니다.", "병가는 연간 며칠 이내인가요?": "병가는 90일입니다.",
+               "주차장은 몇 층인가요?": ABSTAIN}
+    gen = ScriptedGenerator(lambda messages: next(v for k, v in replies.items() if k in messages[-1].content))
+    monkeypatch.setattr(pipeline_module, "make_generator_from_settings", lambda settings: gen)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "answers", "--corpus", str(corpus), "--qa", str(qa),
+                                      "--index", str(tmp_path / "index"), "--out", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    m = data["metrics"]
+    assert data["questions"] == 3 and "per_question" not in data
+    # q1 answered right; q2's "90일" is caught and the source quoted (contains 60일); q3 abstains
+    per = {r["qid"]: r for r in json.loads(report.read_text(encoding="utf-8"))["per_question"]}
+    assert per["q1"]["mode"] == "generated" and per["q1"]["contained"] and per["q1"]["cited_gold"]
+    assert per["q2"]["draft_contained"] is False and per["q2"]["mode"] == "extractive" and per["q2"]["contained"]
+    assert per["q3"]["abstained"] and per["q3"]["f1"] == 0.0
+    assert m["abstention"] == pytest.approx(1 / 3, abs=1e-4) and m["containment"] == pytest.approx(2 / 3, abs=1e-4)
+    assert m["draft_containment"] == pytest.approx(1 / 3, abs=1e-4)
+    assert m["supported_sentences"] == pytest.approx(1 / 2)  # q1's sentence yes, q2's no (q3 drafted none)
+    assert m["citation_accuracy"] == 1.0 and m["wrong_answers"] == 0.0
+    assert data["latency_s"]["total_p50"] > 0
