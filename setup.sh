@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a working chulcheo:
 #   creates .venv, installs pinned dependencies, provisions the offline models,
-#   indexes the bundled Korean sample documents and answers a sample search.
+#   indexes the bundled Korean sample documents, runs a sample search and answers a sample question.
 # Options: --install-only (skip the sample ingest and search; used by .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,10 +19,27 @@ echo "==> installing dependencies (pinned in constraints.txt)"
 "$VPY" -m pip install --quiet --upgrade pip
 # torch first and pinned: an unpinned torch would pull several GB of CUDA wheels.
 "$VPY" -m pip install --quiet "torch==2.13.0"
+
+# llama-cpp-python ships as source only. Build a portable CPU wheel once (AVX2/FMA/F16C; no
+# AVX-512/AMX, which crashed a native build on these VMs) and cache it outside the repository.
+LLAMA_VERSION=0.3.36
+WHEEL_DIR=${CHULCHEO_WHEEL_DIR:-$HOME/.cache/chulcheo/wheels}
+LLAMA_WHEEL=$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+if [ -z "$LLAMA_WHEEL" ]; then
+  echo "==> building llama-cpp-python $LLAMA_VERSION (portable CPU build, about 10-15 minutes, once)"
+  mkdir -p "$WHEEL_DIR"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+-DGGML_AVX_VNNI=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    "$VPY" -m pip wheel --quiet --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEEL_DIR"
+  LLAMA_WHEEL=$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
+fi
+if [ "$("$VPY" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))' 2>/dev/null)" != "$LLAMA_VERSION" ]; then
+  "$VPY" -m pip install --quiet --no-deps "$LLAMA_WHEEL"
+fi
 "$VPY" -m pip install --quiet -c constraints.txt -e ".[test]"
 
 echo "==> provisioning models (cached in \${CHULCHEO_MODEL_DIR:-~/.cache/chulcheo/models})"
-.venv/bin/chulcheo models pull embeddinggemma-300m
+.venv/bin/chulcheo models pull embeddinggemma-300m qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct
 
 if [ "${1:-}" = "--install-only" ]; then
   exit 0
@@ -35,5 +52,7 @@ echo "==> indexing the sample documents in sample_corpus/ into $SAMPLE_INDEX"
 .venv/bin/chulcheo ingest sample_corpus --index "$SAMPLE_INDEX" --rebuild
 echo "==> sample search: 연차휴가는 며칠인가요?"
 .venv/bin/chulcheo search "연차휴가는 며칠인가요?" --k 3 --index "$SAMPLE_INDEX"
+echo "==> sample question (local LLM, every sentence checked against its source): 연차휴가는 며칠인가요?"
+.venv/bin/chulcheo ask "연차휴가는 며칠인가요?" --index "$SAMPLE_INDEX"
 echo
-echo "Done. Try: .venv/bin/chulcheo search \"USB 메모리를 써도 되나요?\" --index $SAMPLE_INDEX"
+echo "Done. Try: .venv/bin/chulcheo ask \"USB 메모리를 써도 되나요?\" --index $SAMPLE_INDEX"

@@ -112,24 +112,27 @@ def uncovered(claim: Analysis, evidence: Analysis) -> list[str]:
     return [m.form for m in claim.content() if not covered(m, evidence, keys)]
 
 
-def negation_count(analysis: Analysis) -> int:
-    """How many negation markers bear on the predicates (않/못/안/없/아니/말, 불가/금지/불허, 불-/미- ...).
+def negation_markers(analysis: Analysis) -> list[tuple[int, bool]]:
+    """(morpheme index, adnominal?) of each negation marker (않/못/안/없/아니/말, 불가/금지/불허, 불-/미- ...).
 
-    A marker inside a noun-modifying clause ("3개월이 지나지 않은 직원은 …", "불가한 업무")
-    describes a noun, not what the sentence asserts, so it is not counted.
+    adnominal: the marker sits in a noun-modifying clause ("3개월이 지나지 않은 직원", "불가한 업무")
+    and so describes a noun rather than what the sentence asserts.
     """
     morphs = analysis.morphs
-    count = 0
+    out = []
     for i, m in enumerate(morphs):
-        if (m.form, m.tag) in NEGATION_MORPHEMES:
-            pass
-        elif m.tag.startswith("NN") and m.form in NEGATION_NOUNS:
-            pass
-        elif not (m.tag == "XPN" and m.form in NEGATION_PREFIXES):
-            continue
-        if not _adnominal(morphs, i):
-            count += 1
-    return count
+        if (
+            (m.form, m.tag) in NEGATION_MORPHEMES
+            or (m.tag.startswith("NN") and m.form in NEGATION_NOUNS)
+            or (m.tag == "XPN" and m.form in NEGATION_PREFIXES)
+        ):
+            out.append((i, _adnominal(morphs, i)))
+    return out
+
+
+def negation_count(analysis: Analysis) -> int:
+    """Negation markers that bear on the predicates: negation_count(analyze("허용되지 않는다")) -> 1."""
+    return sum(not adnominal for _, adnominal in negation_markers(analysis))
 
 
 def _adnominal(morphs: tuple[Morph, ...], i: int) -> bool:
@@ -144,9 +147,52 @@ def _adnominal(morphs: tuple[Morph, ...], i: int) -> bool:
     return not (nxt is not None and nxt.tag == "NNB" and nxt.form in ("것", "수", "줄", "터"))
 
 
+def clauses(analysis: Analysis) -> list[tuple[int, int]]:
+    """[start, end) morpheme ranges of the clauses: split after a connective ending (EC not
+    followed by an auxiliary verb, so "하지 않" stays whole) and at commas."""
+    morphs = analysis.morphs
+    cuts, start = [], 0
+    for i, m in enumerate(morphs):
+        nxt = morphs[i + 1] if i + 1 < len(morphs) else None
+        if (m.tag == "EC" and not (nxt is not None and nxt.tag == "VX")) or m.tag == "SP":
+            cuts.append((start, i + 1))
+            start = i + 1
+    if start < len(morphs):
+        cuts.append((start, len(morphs)))
+    out: list[tuple[int, int]] = []
+    for a, b in cuts:
+        # A clause without content ("…지 않으면 | 안 된다", "…하지 | 못했다") belongs to the previous one.
+        if out and not any(_is_content(m) for m in morphs[a:b]):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def _is_content(m: Morph) -> bool:
+    return m.tag in CONTENT_TAGS and m.tag != "SN" and m.form not in LIGHT_STEMS
+
+
 def negation_consistent(claim: Analysis, evidence: Analysis) -> bool:
-    """Same polarity: both affirm or both deny (parity of markers; "않으면 안 된다" affirms)."""
-    return negation_count(claim) % 2 == negation_count(evidence) % 2
+    """Same polarity on what the claim talks about.
+
+    Only the evidence clauses sharing content with the claim count ("반응이 없고, 진행되지 않자 …"
+    vs "진행되지 않자 …": the first clause is not the claim's). The predicates' negations must
+    agree in parity ("않으면 안 된다" affirms); a noun-modifying negation the claim adds
+    ("감독이 아니었던 …") must be in the evidence, while one it leaves out is mere omission.
+    """
+    keys = {_key(m) for m in claim.content()}
+    spans = [
+        (a, b) for a, b in clauses(evidence)
+        if any(_key(m) in keys for m in evidence.morphs[a:b] if m.tag in CONTENT_TAGS)
+    ]
+    relevant = [(i, adn) for i, adn in negation_markers(evidence) if any(a <= i < b for a, b in spans)]
+    claim_markers = negation_markers(claim)
+    main_claim = sum(not adn for _, adn in claim_markers)
+    main_evidence = sum(not adn for _, adn in relevant)
+    return main_claim % 2 == main_evidence % 2 and (
+        sum(adn for _, adn in claim_markers) <= sum(adn for _, adn in relevant)
+    )
 
 
 def missing_entities(claim: Analysis, evidence: Analysis, given: Iterable[str] = ()) -> list[str]:

@@ -75,3 +75,23 @@ def test_missing_entities(a):
 )
 def test_negation_inside_a_noun_modifier_is_not_the_assertion(a, text, count):
     assert negation_count(a(text)) == count
+
+
+def test_negation_of_an_unrelated_clause_is_ignored(a):
+    evidence = a("그러나 대통령의 반응이 없고, 사태 해결이 의도대로 진행되지 않자 마산으로 낙향했다.")
+    assert negation_consistent(a("사태 해결이 의도대로 진행되지 않자 마산으로 낙향했습니다."), evidence)
+    assert not negation_consistent(a("사태 해결이 의도대로 진행되자 마산으로 낙향했습니다."), evidence)
+
+
+def test_added_noun_modifying_negation_is_caught_but_omission_is_not(a):
+    evidence = a("당시 국가대표 감독이었던 김인식 위원장은 발언을 했다.")
+    assert not negation_consistent(a("당시 국가대표 감독이 아니었던 김인식 위원장은 발언을 했습니다."), evidence)
+    rule = a("입사 후 3개월이 지나지 않은 수습 직원은 재택근무를 할 수 없다.")
+    assert negation_consistent(a("수습 직원은 재택근무를 할 수 없습니다."), rule)
+    assert not negation_consistent(a("수습 직원은 재택근무를 할 수 있습니다."), rule)
+
+
+def test_negation_split_from_its_verb_stays_with_it(a):
+    evidence = a("부상으로 인해 스프링 캠프에 참여하지 못했고 뒤늦게 일본 캠프에 참여했다.")
+    assert negation_consistent(a("부상으로 스프링 캠프에 참여하지 못 했습니다."), evidence)
+    assert not negation_consistent(a("부상에도 스프링 캠프에 참여했습니다."), evidence)
