@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
 from ingest.load import LoadLimits
 from ingest.manifest import DocEntry, Manifest
+from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
 from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
@@ -123,6 +125,7 @@ class Pipeline:
             bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
             limits=limits,
             context_prefix=s.chunk.context_prefix,
+            dense_config=self.dense_config(),
         )
 
     def ingest(
@@ -166,7 +169,8 @@ class Pipeline:
             path = current_generation_path(self.index_dir)
             if path is not None and path == self._retriever_path and self._retriever is not None:
                 return self._retriever
-            generation = self._read_live(IndexGeneration.load)
+            ef_search = self.settings.retrieval.hnsw_ef_search
+            generation = self._read_live(partial(IndexGeneration.load, ef_search=ef_search))
             if generation is None:
                 raise IndexNotFoundError(
                     f"{self.index_dir}: no index yet; run `chulcheo ingest PATH` first"
@@ -202,6 +206,13 @@ class Pipeline:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         return None
+
+    def dense_config(self) -> DenseIndexConfig:
+        r = self.settings.retrieval
+        return DenseIndexConfig(
+            kind=r.dense_index, auto_min_rows=r.dense_auto_min_rows, hnsw_m=r.hnsw_m,
+            ef_construction=r.hnsw_ef_construction, ef_search=r.hnsw_ef_search,
+        )
 
     def fusion_config(self) -> FusionConfig:
         r = self.settings.retrieval

@@ -13,15 +13,22 @@ Both systems get the same chunks, the same Kiwi tokens and the same precomputed 
   queries; query "embedding" is a dict lookup on both sides, so embedding cost is excluded
   and the comparison is of the retrieval machinery. The real default model's single-query
   embedding time is measured separately (end-to-end = retrieval + embedding).
+- --real-index DIR replaces the three above with real data: the chunks, Kiwi tokens and
+  real-model vectors of a cached KorQuAD eval index, padded with chunks mixing two real ones,
+  and real query vectors (`embedded_korquad`). Graph indexes (HNSW) are at their worst on
+  random vectors and behave on real, clustered embeddings as they will in use.
 
 Baseline: EnsembleRetriever([BM25Retriever(k=10), FAISS(IndexFlatIP).as_retriever(k=10)],
-weights=[0.5, 0.5]). Ours: HybridRetriever with the default FusionConfig (RRF, 50 candidates
-per leg). FAISS runs with its default OpenMP thread count unless --faiss-threads is given
-(one global setting, so it applies to both systems). Each measurement: 10 warm-up queries,
-then every query timed once; repeated --runs times, reporting the median of the per-run
-p50s and p95s.
+weights=[0.5, 0.5]). Ours: HybridRetriever with weighted 0.5/0.5 fusion (--norm, default
+z-score; --candidates per leg, default 100: the defaults docs/benchmarks.md recommends),
+twice: over an exact FAISS IndexFlatIP ("flat") and over an IndexHNSWFlat ("hnsw", --hnsw-m,
+--ef-construction, --ef-search); the HNSW rows also report the dense leg's recall@10 against
+the exact scan and the overlap of the hybrid top-k. FAISS runs with its default OpenMP thread count unless --faiss-threads is given
+(one global setting, so it applies to every system). Each measurement: 10 warm-up queries,
+then every query timed once; the systems take turns within each of --runs runs; reported
+are the median of the per-run p50s and p95s.
 
-    .venv/bin/python bench/retrieval_latency.py --sizes 1000 10000 100000 --out latency.json
+    .venv/bin/python bench/retrieval_latency.py --faiss-threads 1 --out latency.json
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.korquad import load_korquad  # noqa: E402
 from retrieval.bm25 import BM25Index  # noqa: E402
-from retrieval.dense import DenseIndex  # noqa: E402
+from retrieval.dense import DenseIndex, DenseIndexConfig  # noqa: E402
 from retrieval.retriever import FusionConfig, HybridRetriever  # noqa: E402
 from retrieval.store import IndexGeneration  # noqa: E402
 from retrieval.tokenize import KiwiTokenizer  # noqa: E402
@@ -144,6 +151,38 @@ def make_chunks(
     return chunks, token_lists, real
 
 
+def embedded_korquad(
+    index_dir: Path, dataset: Path, size: int, n_queries: int, seed: int
+) -> tuple[list[Chunk], list[list[str]], np.ndarray, list[str], np.ndarray, int]:
+    """Real embeddings instead of random vectors: the KorQuAD eval index, padded to `size`.
+
+    Chunks, Kiwi tokens and vectors of the cached eval index (`chulcheo eval retrieval
+    --dataset korquad`, real default model), plus synthetic chunks that mix two real ones
+    (bench/retrieval_quality.py `padded_index`); queries are the first `n_queries` questions
+    of the seed-13 eval order with their cached real query vectors
+    (`bench/retrieval_quality.py embed`). Graph indexes behave on real, clustered embeddings
+    as they will in use; on random unit vectors they are at their worst.
+
+    Returns (chunks, token_lists, chunk_vectors, queries, query_vectors, real_chunks).
+    """
+    from retrieval_quality import load_vectors, ordered_questions, padded_index
+
+    from retrieval.store import open_index
+
+    generation = open_index(index_dir)
+    vectors, token_lists, docs = padded_index(generation, size, seed)
+    real = len(generation.chunks)
+    chunks = list(generation.chunks[:size])
+    for row in range(real, size):
+        text = " ".join(token_lists[row])  # stands in for the text: both systems score the tokens
+        chunks.append(Chunk(chunk_id=f"bench#{row}", doc_id=docs[row], text=text, source=docs[row], title=docs[row]))
+    questions = ordered_questions(dataset, 13)
+    query_vectors = load_vectors(generation.manifest["embedding"]["model_id"], questions, n_queries)
+    queries = [q["query"] for q in questions[:n_queries]]
+    unique = dict(zip(queries, query_vectors, strict=True))  # a repeated question keeps one vector
+    return chunks[:size], token_lists[:size], vectors[:size], list(unique), np.asarray(list(unique.values())), real
+
+
 def unit_vectors(rng: np.random.Generator, n: int) -> np.ndarray:
     vectors = rng.standard_normal((n, DIM), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -208,13 +247,17 @@ def bench_size(
     result["vocabulary"] = stats["terms"]
     dense = DenseIndex(DIM)
     dense.add(chunk_vectors)
-    generation = IndexGeneration(path=Path("<memory>"), manifest={}, chunks=chunks, dense=dense, bm25=bm25)
-    ours = HybridRetriever(
-        generation,
-        PrecomputedEmbedder(dict(zip(queries, query_vectors, strict=True))),
-        tokenizer,
-        fusion=FusionConfig(),
+    t0 = time.perf_counter()
+    hnsw = dense.with_config(
+        DenseIndexConfig(kind="hnsw", hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search)
     )
+    result["hnsw_build_s"] = round(time.perf_counter() - t0, 2)
+    embedder = PrecomputedEmbedder(dict(zip(queries, query_vectors, strict=True)))
+    ours: dict[str, HybridRetriever] = {}
+    for name, index in (("flat", dense), ("hnsw", hnsw)):
+        generation = IndexGeneration(path=Path("<memory>"), manifest={}, chunks=chunks, dense=index, bm25=bm25)
+        ours[name] = HybridRetriever(generation, embedder, tokenizer, fusion=fusion_config(args))
+    result["hnsw_quality"] = hnsw_quality(ours["flat"], ours["hnsw"], queries, query_vectors, args.k)
 
     # ---- baseline
     gc.collect()
@@ -250,20 +293,48 @@ def bench_size(
         n_baseline = max(30, int(args.baseline_budget_s / (per_query * args.runs)))
         logger.info("size %d: baseline %.0f ms/query, capping it at %d queries", size, per_query * 1e3, n_baseline)
 
-    ours_runs, base_runs = [], []
+    ours_runs: dict[str, list[np.ndarray]] = {name: [] for name in ours}
+    base_runs = []
     for run in range(args.runs):
-        ours_runs.append(time_queries(lambda q: ours.search(q, k=args.k), queries))
+        for name, retriever in ours.items():
+            ours_runs[name].append(time_queries(lambda q, r=retriever: r.search(q, k=args.k), queries))
         base_runs.append(time_queries(baseline.invoke, queries[:n_baseline]))
         logger.info(
-            "size %d run %d: ours p50 %.2f ms, baseline p50 %.2f ms",
-            size, run + 1, np.percentile(ours_runs[-1], 50), np.percentile(base_runs[-1], 50),
+            "size %d run %d: ours flat p50 %.2f ms, hnsw p50 %.2f ms, baseline p50 %.2f ms",
+            size, run + 1, *(np.percentile(ours_runs[n][-1], 50) for n in ours), np.percentile(base_runs[-1], 50),
         )
-    result["ours"] = summarize(ours_runs) | {"queries": len(queries)}
     result["baseline"] = summarize(base_runs) | {"queries": n_baseline}
-    # The ratio compares the same queries: ours over the baseline's (possibly capped) subset.
-    ours_same = summarize([r[:n_baseline] for r in ours_runs])["p50_ms"]
-    result["ratio_baseline_over_ours_p50"] = round(result["baseline"]["p50_ms"] / ours_same, 1)
+    for name, runs in ours_runs.items():
+        result[f"ours_{name}"] = summarize(runs) | {"queries": len(queries)}
+        # The ratio compares the same queries: ours over the baseline's (possibly capped) subset.
+        ours_same = summarize([r[:n_baseline] for r in runs])["p50_ms"]
+        result[f"ratio_baseline_over_ours_{name}_p50"] = round(result["baseline"]["p50_ms"] / ours_same, 1)
     return result
+
+
+def fusion_config(args: argparse.Namespace) -> FusionConfig:
+    """Weighted 0.5/0.5 fusion with --norm and --candidates (default: the recommended defaults)."""
+    return FusionConfig(method="weighted", weights=(0.5, 0.5), norm=args.norm, candidates=args.candidates)
+
+
+def hnsw_quality(
+    flat: HybridRetriever, hnsw: HybridRetriever, queries: list[str], query_vectors: np.ndarray, k: int
+) -> dict[str, float]:
+    """Dense-leg recall@k of HNSW against the exact scan, and the overlap of the hybrid top-k."""
+    dense_recall, hybrid_overlap, top1_same = [], [], []
+    for query, vector in zip(queries, query_vectors, strict=True):
+        exact = {row for row, _ in flat.generation.dense.search(vector, k)}
+        approx = {row for row, _ in hnsw.generation.dense.search(vector, k)}
+        dense_recall.append(len(exact & approx) / max(len(exact), 1))
+        a = [h.chunk.chunk_id for h in flat.search(query, k=k)]
+        b = [h.chunk.chunk_id for h in hnsw.search(query, k=k)]
+        hybrid_overlap.append(len(set(a) & set(b)) / max(len(a), 1))
+        top1_same.append(float(a[:1] == b[:1]))
+    return {
+        "dense_recall_at_k": round(float(np.mean(dense_recall)), 4),
+        "hybrid_topk_overlap": round(float(np.mean(hybrid_overlap)), 4),
+        "hybrid_top1_same": round(float(np.mean(top1_same)), 4),
+    }
 
 
 def embedding_time(queries: list[str]) -> dict:
@@ -316,8 +387,16 @@ def main() -> None:
         "--baseline-budget-s", type=float, default=600, help="cap the baseline's queries at a size above this"
     )
     parser.add_argument("--faiss-threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS default)")
+    parser.add_argument("--candidates", type=int, default=100, help="ours: candidates per leg")
+    parser.add_argument("--norm", choices=["minmax", "zscore"], default="zscore", help="ours: score normalization")
+    parser.add_argument("--hnsw-m", type=int, default=DenseIndexConfig.hnsw_m)
+    parser.add_argument("--ef-construction", type=int, default=DenseIndexConfig.ef_construction)
+    parser.add_argument("--ef-search", type=int, default=DenseIndexConfig.ef_search)
     parser.add_argument("--skip-embedding", action="store_true", help="do not time the real embedding model")
     parser.add_argument("--data", type=Path, default=KORQUAD)
+    parser.add_argument(
+        "--real-index", type=Path, help="eval index dir: use its real chunks and vectors (see embedded_korquad)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -331,12 +410,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     paragraphs, questions = load_korquad(args.data)
     tokenizer = KiwiTokenizer()
-    chunks, token_lists, real = make_chunks(paragraphs, tokenizer, max(args.sizes), args.window_chars, args.seed)
-    rng = np.random.default_rng(args.seed)
-    query_rows = rng.choice(len(questions), size=args.queries, replace=False)
-    queries = list(dict.fromkeys(questions[i]["query"] for i in query_rows))
-    chunk_vectors = unit_vectors(rng, len(chunks))
-    query_vectors = unit_vectors(rng, len(queries))
+    if args.real_index:
+        chunks, token_lists, chunk_vectors, queries, query_vectors, real = embedded_korquad(
+            args.real_index, args.data, max(args.sizes), args.queries, args.seed
+        )
+    else:
+        chunks, token_lists, real = make_chunks(paragraphs, tokenizer, max(args.sizes), args.window_chars, args.seed)
+        rng = np.random.default_rng(args.seed)
+        query_rows = rng.choice(len(questions), size=args.queries, replace=False)
+        queries = list(dict.fromkeys(questions[i]["query"] for i in query_rows))
+        chunk_vectors = unit_vectors(rng, len(chunks))
+        query_vectors = unit_vectors(rng, len(queries))
 
     results = []
     for size in sorted(args.sizes):
@@ -364,7 +448,13 @@ def main() -> None:
             "k": args.k,
             "runs": args.runs,
             "warmup": WARMUP,
-            "vectors": f"seeded random unit vectors, dim {DIM}, same for both systems",
+            "vectors": (
+                f"real: {args.real_index} chunks and cached real query vectors; synthetic: mixtures"
+                if args.real_index
+                else f"seeded random unit vectors, dim {DIM}, same for both systems"
+            ),
+            "fusion": f"weighted 0.5/0.5 {args.norm}, {args.candidates} candidates per leg",
+            "hnsw": {"m": args.hnsw_m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
             "synthetic": "random KorQuAD dev sentences recombined (seeded), "
             "sentence counts drawn from the real windows",
         },
@@ -373,14 +463,19 @@ def main() -> None:
     if not args.skip_embedding:
         report["query_embedding"] = embedding_time(queries)
 
-    print(f"\n{'chunks':>8} | {'ours p50':>9} | {'ours p95':>9} | {'LC p50':>9} | {'LC p95':>9} | {'LC/ours':>7}")
+    print(f"\n{'chunks':>8} | {'index':>5} | {'ours p50':>9} | {'ours p95':>9} | {'LC p50':>9} | {'LC p95':>9} "
+          f"| {'LC/ours':>7} | dense recall@k")
     for r in results:
-        ours, base = r["ours"], r["baseline"]
+        base = r["baseline"]
         capped = "" if base["queries"] == len(queries) else f"  (baseline: {base['queries']} queries)"
-        print(
-            f"{r['chunks']:>8} | {ours['p50_ms']:>9.2f} | {ours['p95_ms']:>9.2f} | {base['p50_ms']:>9.2f} | "
-            f"{base['p95_ms']:>9.2f} | {r['ratio_baseline_over_ours_p50']:>6.1f}x{capped}"
-        )
+        for name in ("flat", "hnsw"):
+            ours = r[f"ours_{name}"]
+            recall = r["hnsw_quality"]["dense_recall_at_k"] if name == "hnsw" else 1.0
+            print(
+                f"{r['chunks']:>8} | {name:>5} | {ours['p50_ms']:>9.2f} | {ours['p95_ms']:>9.2f} | "
+                f"{base['p50_ms']:>9.2f} | {base['p95_ms']:>9.2f} | "
+                f"{r[f'ratio_baseline_over_ours_{name}_p50']:>6.1f}x | {recall:.3f}{capped}"
+            )
     embedding = report.get("query_embedding")
     if embedding:
         times = ", ".join(

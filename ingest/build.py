@@ -21,7 +21,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from retrieval.bm25 import BM25Index
-from retrieval.dense import DenseIndex
+from retrieval.dense import DenseIndex, DenseIndexConfig
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch
 from retrieval.store import (
@@ -125,6 +125,7 @@ class IndexBuilder:
         limits: LoadLimits | None = None,
         lock_timeout: float = 0.0,
         context_prefix: bool = False,
+        dense_config: DenseIndexConfig | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -134,6 +135,9 @@ class IndexBuilder:
         self.limits = limits or LoadLimits()
         self.lock_timeout = lock_timeout
         self.context_prefix = context_prefix
+        # Which FAISS index each new generation gets (exact or HNSW); not part of the build
+        # config, so changing it never forces re-embedding: it applies at the next write.
+        self.dense_config = dense_config
 
     # ----------------------------------------------------------------- public verbs
     def ingest(
@@ -304,7 +308,7 @@ class IndexBuilder:
         manifest = Manifest(**self._build_config(), docs=docs, created_at=now_iso())
         gen_path = new_generation_path(self.index_dir)
         progress("write", 0, 1)
-        IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25)
+        IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25, dense_config=self.dense_config)
         publish(self.index_dir, gen_path)
         progress("write", 1, 1)
         log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), embedded)

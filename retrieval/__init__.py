@@ -4,9 +4,14 @@ Importing this package is light: no embedding model or torch is loaded here.
 """
 
 from .bm25 import BM25Index
-from .dense import DenseIndex
+from .dense import DENSE_KINDS, DenseIndex, DenseIndexConfig, DenseKind
 from .embed import Embedder
-from .errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError, RetrievalError
+from .errors import (
+    EmbeddingModelMismatch,
+    IndexCorruptError,
+    IndexNotFoundError,
+    RetrievalError,
+)
 from .fusion import min_max_normalize, reciprocal_rank_fusion, weighted_fusion, z_score
 from .retriever import FUSIONS, FusionConfig, HybridRetriever, Mode, SearchFilters
 from .store import (
@@ -18,15 +23,24 @@ from .store import (
     open_index,
     publish,
 )
-from .tokenize import DEFAULT_POS, KiwiTokenizer, Tokenizer, WhitespaceTokenizer, tokenizer_from_config
+from .tokenize import (
+    DEFAULT_POS,
+    KiwiTokenizer,
+    Tokenizer,
+    WhitespaceTokenizer,
+    tokenizer_from_config,
+)
 from .types import Chunk, Hit
 
 __all__ = [
     "DEFAULT_POS",
+    "DENSE_KINDS",
     "SCHEMA_VERSION",
     "BM25Index",
     "Chunk",
     "DenseIndex",
+    "DenseIndexConfig",
+    "DenseKind",
     "Embedder",
     "EmbeddingModelMismatch",
     "Hit",

@@ -83,25 +83,37 @@ def weighted_fusion(
     if norm not in normalizers:
         raise ValueError(f"unknown norm {norm!r}; expected one of {sorted(normalizers)}")
     weights = _weights(weights, len(scored_lists))
-    legs: list[dict[int, float]] = []
-    best_rank: dict[int, int] = {}
-    for scored in scored_lists:
-        leg: dict[int, float] = {}
-        for rank, (row, score) in enumerate(scored, start=1):
-            if row not in leg:
-                leg[row] = float(score)
-                best_rank[row] = min(best_rank.get(row, rank), rank)
-        legs.append(leg)
-    fused = dict.fromkeys(best_rank, 0.0)
+    # Vectorized: a hybrid query fuses 2 x 100 candidates, and the dict-per-row version of
+    # this loop cost about as much as the HNSW search itself (docs/benchmarks.md).
+    legs = [_first_occurrences(scored) for scored in scored_lists]
+    present = [leg for leg in legs if leg is not None]
+    if not present:
+        return []
+    rows = np.unique(np.concatenate([leg_rows for leg_rows, _, _ in present]))
+    best_rank = np.full(rows.size, np.iinfo(np.int64).max)
+    fused = np.zeros(rows.size)
     for weight, leg in zip(weights, legs, strict=True):
-        if not leg:
+        if leg is None:
             continue
-        normalized = np.asarray(normalizers[norm](list(leg.values())), dtype=np.float64)
-        floor = min(0.0, float(normalized.min()))
-        by_row = dict(zip(leg, normalized.tolist(), strict=True))
-        for row in fused:
-            fused[row] += weight * by_row.get(row, floor)
-    return _sorted(fused, best_rank)
+        leg_rows, scores, ranks = leg
+        at = np.searchsorted(rows, leg_rows)
+        np.minimum.at(best_rank, at, ranks)
+        normalized = np.asarray(normalizers[norm](scores), dtype=np.float64)
+        contribution = np.full(rows.size, min(0.0, float(normalized.min())))
+        contribution[at] = normalized
+        fused += weight * contribution
+    order = np.lexsort((rows, best_rank, -fused))
+    return list(zip(rows[order].tolist(), fused[order].tolist(), strict=True))
+
+
+def _first_occurrences(scored: Sequence[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(rows, scores, 1-based ranks) of a leg, each row at its first position; None if empty."""
+    if not len(scored):
+        return None
+    rows = np.fromiter((row for row, _ in scored), dtype=np.int64, count=len(scored))
+    scores = np.fromiter((score for _, score in scored), dtype=np.float64, count=len(scored))
+    first = np.sort(np.unique(rows, return_index=True)[1])
+    return rows[first], scores[first], first + 1
 
 
 def _weights(weights: Sequence[float] | None, legs: int) -> list[float]:

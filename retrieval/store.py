@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .bm25 import BM25Index
-from .dense import DenseIndex
+from .dense import DenseIndex, DenseIndexConfig
 from .errors import IndexCorruptError, IndexNotFoundError
 from .types import Chunk
 
@@ -56,8 +56,8 @@ class IndexGeneration:
     bm25: BM25Index
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> IndexGeneration:
-        """Read a generation directory.
+    def load(cls, path: str | os.PathLike[str], *, ef_search: int | None = None) -> IndexGeneration:
+        """Read a generation directory; `ef_search` overrides an HNSW dense index's saved beam.
 
         Raises:
             IndexCorruptError: manifest.json missing (incomplete generation), wrong schema
@@ -66,7 +66,7 @@ class IndexGeneration:
         path = Path(path)
         manifest = read_manifest(path)
         chunks = _read_chunks(path / CHUNKS_FILE)
-        dense = DenseIndex.load(path / DENSE_FILE)
+        dense = DenseIndex.load(path / DENSE_FILE, ef_search=ef_search)
         bm25 = BM25Index.load(path / BM25_DIR)
         if not len(chunks) == len(dense) == len(bm25):
             raise IndexCorruptError(
@@ -82,10 +82,15 @@ class IndexGeneration:
         chunks: Sequence[Chunk],
         dense: DenseIndex,
         bm25: BM25Index,
+        *,
+        dense_config: DenseIndexConfig | None = None,
     ) -> IndexGeneration:
         """Write a generation to `path` (new or empty dir); manifest.json goes last, all fsynced.
 
-        `manifest` gets "schema_version": SCHEMA_VERSION if it has none.
+        `manifest` gets "schema_version": SCHEMA_VERSION if it has none. `dense_config`
+        picks the stored FAISS index (e.g. HNSW from 10k rows on, see `DenseIndexConfig`);
+        None stores `dense` as it is. The kind is not recorded in the manifest: the vectors
+        are the same either way, and the FAISS file says which index it holds.
 
         Raises:
             ValueError: row counts disagree, or the manifest has another schema version.
@@ -99,6 +104,8 @@ class IndexGeneration:
             raise ValueError(f"manifest schema_version {manifest['schema_version']!r} != {SCHEMA_VERSION}")
         if (path / MANIFEST_FILE).exists():
             raise FileExistsError(f"{path} already holds a complete generation")
+        if dense_config is not None:
+            dense = dense.with_config(dense_config)
         path.mkdir(parents=True, exist_ok=True)
 
         with open(path / CHUNKS_FILE, "w", encoding="utf-8") as f:

@@ -38,6 +38,12 @@ DEFAULT_POS: tuple[str, ...] = (
     "W_",  # URL, e-mail, serial, hashtag
 )
 
+# Nouns that `split_compounds` also emits in parts. Every part must have two syllables or
+# more: a forced split into a one-syllable piece is usually wrong ("대통령" -> "대통" + "령",
+# "반도체" -> "반도" + "체") and one syllable matches almost everything.
+COMPOUND_TAGS: tuple[str, ...] = ("NNG", "NNP")
+MIN_PART_CHARS = 2
+
 
 @runtime_checkable
 class Tokenizer(Protocol):
@@ -70,9 +76,13 @@ class KiwiTokenizer:
         *,
         kiwi: Kiwi | None = None,
         num_workers: int | None = None,
+        split_compounds: bool = False,
     ):
         """Args:
         pos_prefixes: Kiwi tag prefixes to keep (see `DEFAULT_POS`).
+        split_compounds: also emit the parts of a compound noun that Kiwi's dictionary keeps
+            whole ("재택근무" -> ["재택근무", "재택", "근무"]), so a compound matches the
+            same words when Kiwi splits them in another context.
         kiwi: an already loaded Kiwi to share (one costs ~2 s and ~400 MB); None loads
             one on first use.
         num_workers: Kiwi's thread count when this object loads it; None lets Kiwi decide.
@@ -80,6 +90,8 @@ class KiwiTokenizer:
         if not pos_prefixes:
             raise ValueError("pos_prefixes must name at least one Kiwi tag prefix")
         self.pos_prefixes: tuple[str, ...] = tuple(pos_prefixes)
+        self.split_compounds = split_compounds
+        self._parts: dict[tuple[str, str], tuple[str, ...]] = {}
         self._num_workers = num_workers
         self._kiwi: Kiwi | None = kiwi
         self._ready = False
@@ -114,7 +126,29 @@ class KiwiTokenizer:
                 form = form.replace(",", "")
             if form:
                 terms.append(form)
+                if self.split_compounds and tag in COMPOUND_TAGS and len(form) >= 2 * MIN_PART_CHARS:
+                    terms.extend(self._compound_parts(token.form, tag))
         return terms
+
+    def _compound_parts(self, form: str, tag: str) -> tuple[str, ...]:
+        """Nouns Kiwi finds in `form` when the whole word is not allowed; () if it has none.
+
+        Example: ("재택근무", "NNG") -> ("재택", "근무"); ("국민건강보험공단", "NNP") ->
+        ("국민", "건강", "보험", "공단"); ("대통령", "NNG") -> () (a part would be one syllable).
+        Cached per form: a corpus has a bounded vocabulary, and Kiwi takes ~0.1 ms per call.
+        """
+        key = (form, tag)
+        parts = self._parts.get(key)
+        if parts is None:
+            from kiwipiepy import MorphemeSet
+
+            blocked = MorphemeSet(self.kiwi, [key])
+            tokens = self.kiwi.tokenize(form, blocklist=blocked)
+            nouns = tuple(t.form.lower() for t in tokens if str(t.tag).startswith("NN"))
+            whole = len(nouns) == len(tokens) >= 2 and "".join(t.form for t in tokens) == form
+            parts = nouns if whole and min(map(len, nouns)) >= MIN_PART_CHARS else ()
+            self._parts[key] = parts  # a lost race recomputes the same value
+        return parts
 
     def tokenize(self, text: str) -> list[str]:
         """Example: "연차휴가는 15일이다." -> ["연차", "휴가", "15", "일"]."""
@@ -130,11 +164,18 @@ class KiwiTokenizer:
         return [self._keep(tokens) for tokens in self.kiwi.tokenize(texts)]
 
     def config(self) -> dict[str, Any]:
-        """{"name": "kiwi", "pos": [...], "kiwipiepy": version} — what the manifest records."""
-        return {"name": self.name, "pos": list(self.pos_prefixes), "kiwipiepy": _kiwi_version()}
+        """{"name": "kiwi", "pos": [...], "kiwipiepy": version} — what the manifest records.
+
+        "split_compounds": true is added only when on, so indexes built before the option
+        existed keep an identical config.
+        """
+        cfg: dict[str, Any] = {"name": self.name, "pos": list(self.pos_prefixes), "kiwipiepy": _kiwi_version()}
+        if self.split_compounds:
+            cfg["split_compounds"] = True
+        return cfg
 
     def __repr__(self) -> str:
-        return f"KiwiTokenizer(pos_prefixes={self.pos_prefixes!r})"
+        return f"KiwiTokenizer(pos_prefixes={self.pos_prefixes!r}, split_compounds={self.split_compounds!r})"
 
 
 class WhitespaceTokenizer:
@@ -183,7 +224,10 @@ def tokenizer_from_config(cfg: dict[str, Any], *, kiwi: Kiwi | None = None) -> K
                 recorded,
                 _kiwi_version(),
             )
-        return KiwiTokenizer(tuple(pos), kiwi=kiwi)
+        split = cfg.get("split_compounds", False)
+        if not isinstance(split, bool):
+            raise ValueError(f"kiwi tokenizer config 'split_compounds' must be true or false, got {split!r}")
+        return KiwiTokenizer(tuple(pos), kiwi=kiwi, split_compounds=split)
     if name == WhitespaceTokenizer.name:
         return WhitespaceTokenizer()
     raise ValueError(f"unknown tokenizer {name!r}; expected 'kiwi' or 'whitespace'")

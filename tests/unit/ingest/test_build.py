@@ -201,11 +201,11 @@ def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
 
     real_write, real_publish = IndexGeneration.write, build_module.publish
 
-    def failing_write(path, manifest, chunks, dense, bm25):
+    def failing_write(path, manifest, chunks, dense, bm25, **options):
         if fail_at == "publish":
-            return real_write(path, manifest, chunks, dense, bm25)
+            return real_write(path, manifest, chunks, dense, bm25, **options)
         # Write for real, then break the generation the way a crash at `fail_at` would.
-        real_write(path, manifest, chunks, dense, bm25)
+        real_write(path, manifest, chunks, dense, bm25, **options)
         names = ["chunks.jsonl", "dense.faiss", "manifest.json"]
         for name in names[names.index(fail_at) :]:
             target = Path(path) / name
@@ -239,7 +239,7 @@ def test_final_index_equals_clean_rebuild_after_a_crash(builder, docs, tmp_path,
     index, clean = tmp_path / "index", tmp_path / "clean"
     builder(index).ingest([docs])
     (docs / "추가.txt").write_text("출장비는 실비로 정산한다.", encoding="utf-8")
-    monkeypatch.setattr(IndexGeneration, "write", staticmethod(lambda *a: (_ for _ in ()).throw(Boom())))
+    monkeypatch.setattr(IndexGeneration, "write", staticmethod(lambda *a, **k: (_ for _ in ()).throw(Boom())))
     with pytest.raises(Boom):
         builder(index).ingest([docs])
     monkeypatch.undo()

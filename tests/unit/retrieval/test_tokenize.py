@@ -117,3 +117,33 @@ def test_default_config_records_the_pos_set() -> None:
 def test_bad_config_is_rejected(cfg: dict) -> None:
     with pytest.raises(ValueError):
         tokenizer_from_config(cfg)
+
+
+@pytest.fixture(scope="module")
+def splitting(kiwi: KiwiTokenizer) -> KiwiTokenizer:
+    return KiwiTokenizer(kiwi=kiwi.kiwi, split_compounds=True)
+
+
+def test_split_compounds_adds_the_parts_of_a_whole_compound(kiwi: KiwiTokenizer, splitting: KiwiTokenizer) -> None:
+    text = "재택근무는 주 2회까지 허용된다."
+    assert "재택근무" in kiwi.tokenize(text) and "재택" not in kiwi.tokenize(text)
+    terms = splitting.tokenize(text)
+    assert terms[terms.index("재택근무") + 1 : terms.index("재택근무") + 3] == ["재택", "근무"]
+    assert splitting.tokenize_many([text, "국민건강보험공단"]) == [terms, splitting.tokenize("국민건강보험공단")]
+    assert {"국민", "건강", "보험", "공단"} <= set(splitting.tokenize("국민건강보험공단"))
+
+
+def test_split_compounds_skips_one_syllable_parts(splitting: KiwiTokenizer) -> None:
+    # Kiwi's forced splits "대통"+"령" and "반도"+"체" are wrong; one syllable matches anything.
+    assert splitting.tokenize("대통령과 반도체") == ["대통령", "반도체"]
+
+
+def test_split_compounds_is_recorded_only_when_on(kiwi: KiwiTokenizer, splitting: KiwiTokenizer) -> None:
+    assert "split_compounds" not in kiwi.config()  # indexes built before the option keep their config
+    cfg = splitting.config()
+    assert cfg["split_compounds"] is True
+    rebuilt = tokenizer_from_config(cfg, kiwi=kiwi.kiwi)
+    assert rebuilt.split_compounds and rebuilt.config() == cfg
+    assert not tokenizer_from_config(kiwi.config(), kiwi=kiwi.kiwi).split_compounds
+    with pytest.raises(ValueError):
+        tokenizer_from_config({**cfg, "split_compounds": "yes"})
