@@ -7,7 +7,6 @@ Each check is a pure function over Kiwi analyses (`Analysis`), so it can be test
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Content morphemes: nouns, proper nouns, numerals, foreign words, hanja, verb/adjective stems, roots.
@@ -85,26 +84,28 @@ def covered(claim_morph: Morph, evidence: Analysis, evidence_keys: set[str]) -> 
     return False
 
 
-def coverage(claim: Analysis, evidence: Analysis, given: Iterable[str] = ()) -> float:
-    """Share of the claim's content morphemes found in the evidence, weighted by length.
+def coverage(claim: Analysis, evidence: Analysis) -> float:
+    """Share of the claim's content morphemes found in the evidence, weighted by length
+    (up to 4 characters). No content at all -> 1.0.
 
-    `given` are morpheme forms taken for granted (e.g. the question's own words, which an
-    answer may repeat); they leave the denominator. No content at all -> 1.0.
+    coverage(analyze("연차휴가는 15일입니다"), analyze("15일의 유급 연차휴가를 준다")) -> 1.0
     """
-    given_keys = {g.lower() for g in given}
     keys = {_key(m) for m in evidence.morphs}
-    content = claim.content()
-    if all(_key(m) in given_keys for m in content):
-        given_keys = set()  # a sentence made only of the question's words must be in the source
     total = hit = 0.0
-    for m in content:
-        if _key(m) in given_keys and not covered(m, evidence, keys):
-            continue
+    for m in claim.content():
         weight = min(len(m.form), 4)
         total += weight
         if covered(m, evidence, keys):
             hit += weight
     return 1.0 if total == 0 else hit / total
+
+
+PREDICATE_TAGS = frozenset({"VV", "VA", "VX", "VCP", "VCN", "XSV", "XSA"})
+
+
+def is_fragment(claim: Analysis) -> bool:
+    """A bare answer without a predicate: "15일", "이명박 [1]", "서울특별시 중구"."""
+    return not any(m.tag in PREDICATE_TAGS for m in claim.morphs) and len(claim.content()) <= 3
 
 
 def uncovered(claim: Analysis, evidence: Analysis) -> list[str]:
@@ -195,13 +196,7 @@ def negation_consistent(claim: Analysis, evidence: Analysis) -> bool:
     )
 
 
-def missing_entities(claim: Analysis, evidence: Analysis, given: Iterable[str] = ()) -> list[str]:
+def missing_entities(claim: Analysis, evidence: Analysis) -> list[str]:
     """Proper nouns / foreign words / hanja of the claim that the evidence never mentions."""
     text = evidence.text.lower()
-    given_text = " ".join(given).lower()
-    out = []
-    for m in claim.entities():
-        key = m.form.lower()
-        if key not in text and key not in given_text:
-            out.append(m.form)
-    return out
+    return [m.form for m in claim.entities() if m.form.lower() not in text]

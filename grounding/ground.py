@@ -20,6 +20,7 @@ from .checks import (
     Analysis,
     analyze,
     coverage,
+    is_fragment,
     missing_entities,
     negation_consistent,
 )
@@ -94,39 +95,48 @@ class GroundingChecker:
 
     # ------------------------------------------------------------------ one sentence
     def check_sentence(
-        self, sentence: str, prepared: Sequence[_Prepared], given: Sequence[str] = ()
+        self, sentence: str, prepared: Sequence[_Prepared], question: Analysis | None = None
     ) -> tuple[SentenceCheck, _Window | None]:
-        """Verdict on one sentence and the span that supports it best (None if no passage)."""
+        """Verdict on one sentence and the span that supports it best (None if no passage).
+
+        Every content word of the sentence must be in the span (or its document's title and
+        heading), even the question's own words: they are what ties a fact to its subject
+        ("연차휴가는 5일" must not pass on a span about 경조휴가 5일). A bare fragment ("15일",
+        "이명박") asserts "the answer to the question is …", so with a `question` its span must
+        also cover the question (reason "question" otherwise).
+        """
         claim = analyze(self.kiwi, sentence)
         quantities = extract_quantities(sentence)
         if not claim.content() and not quantities:
             return SentenceCheck(sentence, False, 0.0, reasons=["no_content"]), None
-        best: tuple[tuple[float, ...], _Window, Analysis, int] | None = None
+        fragment = question is not None and question.content() and is_fragment(claim)
+        best: tuple[tuple[float, ...], _Window, Analysis, int, float] | None = None
         for prep in prepared:
             for w in prep.windows:
                 evidence = _with_context(w.analysis, prep.context)
-                # Rank spans by what they really contain; the question's words count only in the verdict.
-                raw = coverage(claim, evidence)
+                cov = coverage(claim, evidence)
                 missing = unmatched(quantities, w.quantities)
+                q_cov = coverage(question, evidence) if fragment else 0.0
                 # Coverage picks the span; a wider span wins only by covering more, so a changed
                 # number cannot hide behind the same number in a neighbouring sentence.
-                key = (round(raw, 2), -len(w.sentences), -len(missing), w.start - w.end)
+                key = (round(cov, 2), -len(w.sentences), -len(missing), round(q_cov, 2), w.start - w.end)
                 if best is None or key > best[0]:
-                    best = (key, w, evidence, len(missing))
+                    best = (key, w, evidence, len(missing), q_cov)
         if best is None:
             return SentenceCheck(sentence, False, 0.0, reasons=["coverage"]), None
-        _, w, evidence, n_missing = best
-        cov = coverage(claim, evidence, given)
+        _, w, evidence, n_missing, q_cov = best
+        cov = coverage(claim, evidence)
         prep = prepared[w.passage]
         reasons = []
         if n_missing:
             reasons.append("numbers")
-        predicate = max(w.sentences, key=lambda s: coverage(claim, s, given))
+        predicate = max(w.sentences, key=lambda s: coverage(claim, s))
         if not negation_consistent(claim, predicate):
             reasons.append("negation")
-        whole = _with_context(prep.analysis, prep.context)
-        if missing_entities(claim, whole, given):
+        if missing_entities(claim, _with_context(prep.analysis, prep.context)):
             reasons.append("entities")
+        if fragment and q_cov < self.config.extractive_min_coverage:
+            reasons.append("question")
         similarity = None
         ok_cov = cov >= self.config.min_coverage
         if not ok_cov and cov >= self.config.weak_coverage and self.embed is not None and not reasons:
@@ -154,7 +164,7 @@ class GroundingChecker:
         return session.finish()
 
     def extract(
-        self, question: str, prepared: Sequence[_Prepared], given: Sequence[str], numbering: _Numbering
+        self, question: str, prepared: Sequence[_Prepared], numbering: _Numbering
     ) -> list[SentenceCheck]:
         """The source sentences that best cover the question, quoted verbatim and cited."""
         q = analyze(self.kiwi, question)
@@ -188,12 +198,12 @@ class GroundingSession:
         self.question = question
         self.prepared = checker.prepare(passages)
         kiwi = checker.kiwi
-        self.given = [m.form for m in analyze(kiwi, question).content()] if question else []
+        self.question_analysis = analyze(kiwi, question) if question.strip() else None
         self.numbering = _Numbering(passages)
         self.checks: list[SentenceCheck] = []
 
     def add(self, sentence: str) -> SentenceCheck:
-        check, window = self.checker.check_sentence(sentence, self.prepared, self.given)
+        check, window = self.checker.check_sentence(sentence, self.prepared, self.question_analysis)
         if check.supported and window is not None:
             check = replace(check, citations=[self.numbering.cite(window)])
         self.checks.append(check)
@@ -205,7 +215,7 @@ class GroundingSession:
             shown = self.checks if self.checker.config.unsupported == "mark" else kept
             return Grounded(_render(shown), False, "generated", self.checks, self.numbering.citations)
         extractive = (
-            self.checker.extract(self.question, self.prepared, self.given, self.numbering)
+            self.checker.extract(self.question, self.prepared, self.numbering)
             if self.question else []
         )
         if extractive:

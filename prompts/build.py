@@ -84,18 +84,20 @@ def build_qa_messages(
     context_size: int,
     reserve_tokens: int = 320,
 ) -> QAPrompt:
-    """System + user messages with numbered passages, fitted to `context_size`.
+    """System, a worked example, and the user message with numbered passages, fitted to `context_size`.
 
     `reserve_tokens` is kept free for the answer and the chat template's own tokens.
     """
     system = templates.SYSTEM
     frame = templates.QA.format(passages="", question=question)
-    budget = context_size - reserve_tokens - count_tokens(system) - count_tokens(frame)
+    example = [Message("user", templates.EXAMPLE_USER), Message("assistant", templates.EXAMPLE_ASSISTANT)]
+    fixed = [system, frame] + [m.content for m in example]
+    budget = context_size - reserve_tokens - sum(count_tokens(t) for t in fixed)
     kept = fit_passages(hits, count_tokens, max(budget, 0))
     passages = "\n\n".join(text for _, text in kept)
     user = templates.QA.format(passages=passages, question=question)
     return QAPrompt(
-        messages=[Message("system", system), Message("user", user)],
+        messages=[Message("system", system), *example, Message("user", user)],
         passages=[hit for hit, _ in kept],
     )
 

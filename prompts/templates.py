@@ -4,16 +4,21 @@ from __future__ import annotations
 
 ABSTAIN = "제공된 문서에서 답을 찾을 수 없습니다."
 
+# Kept short: the 0.5B/1.5B models followed a long rule list worse (they abstained on
+# answerable questions or wrote only "[1]"); a worked example fixed the answer format.
 SYSTEM = (
-    "당신은 회사 문서에 대한 질문에 답하는 도우미입니다.\n"
-    "규칙:\n"
-    "1. 아래에 번호가 붙은 출처의 내용만 사용하여 답하세요. 출처에 없는 내용은 쓰지 마세요.\n"
-    "2. 한국어로 짧게 1~3문장으로 답하세요.\n"
-    "3. 각 문장 끝에 근거가 된 출처 번호를 [1]처럼 붙이세요.\n"
-    "4. 숫자, 날짜, 금액, 기간은 출처에 적힌 그대로 옮기세요.\n"
-    "5. '않다', '불가', '금지' 같은 부정 표현을 출처와 똑같이 유지하세요.\n"
-    f"6. 출처에서 답을 찾을 수 없으면 정확히 \"{ABSTAIN}\"라고만 답하세요."
+    "당신은 회사 문서를 근거로 질문에 답하는 도우미입니다. 출처에 적힌 내용만 사용해 "
+    "한국어 완전한 문장 1~2개로 답하고, 각 문장 끝에 근거 출처 번호를 [1]처럼 붙이세요. "
+    "숫자와 '않다', '불가', '금지' 같은 부정 표현은 출처 그대로 쓰세요. "
+    f"출처에 답이 없을 때만 \"{ABSTAIN}\"라고 답하세요."
 )
+
+# A worked example shown before the real question (one user/assistant turn).
+EXAMPLE_USER = (
+    "출처:\n[1] (출장규정.md)\n국내 출장 시 일비는 하루 2만 원을 지급한다. "
+    "숙박비는 실비로 정산하되 1박 10만 원을 넘을 수 없다.\n\n질문: 출장 숙박비 한도는 얼마인가요?"
+)
+EXAMPLE_ASSISTANT = "출장 숙박비는 1박에 10만 원을 넘을 수 없습니다 [1]."
 
 # One numbered source; {n} is the number the model cites, {title} the file (and page).
 PASSAGE = "[{n}] ({title})\n{text}"

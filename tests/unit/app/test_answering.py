@@ -48,8 +48,9 @@ def test_supported_answer_is_cited_with_exact_quote(index_dir, shared_kiwi, monk
     assert hit.chunk.text[citation.start : citation.end] == citation.quote
     assert "15일의 유급 연차휴가" in citation.quote
     # the model saw numbered passages and the question
-    system, user = gen.calls[0]
-    assert system.role == "system" and "[1]" in user.content and "연차휴가는 며칠인가요?" in user.content
+    system, example_q, example_a, user = gen.calls[0]
+    assert system.role == "system" and (example_q.role, example_a.role) == ("user", "assistant")
+    assert user.role == "user" and "[1]" in user.content and "연차휴가는 며칠인가요?" in user.content
     assert {"retrieve", "first_token", "generate", "ground", "total", "first_sentence"} <= set(answer.timings)
 
 
@@ -118,3 +119,17 @@ def test_empty_question_is_a_clear_error(index_dir, shared_kiwi, monkeypatch):
     pipeline, _ = make(index_dir, [], shared_kiwi, monkeypatch)
     with pytest.raises(ValueError, match="question"):
         pipeline.ask("   ")
+
+
+def test_dense_index_kind_follows_settings(tmp_path, shared_kiwi, monkeypatch):
+    import kiwipiepy
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    for kind in ("hnsw", "flat"):
+        settings = Settings(index_dir=tmp_path / kind, retrieval={"dense_index": kind, "hnsw_ef_search": 40})
+        pipeline = Pipeline(settings, embedder=HashEmbedder())
+        pipeline.ingest([SAMPLE])
+        dense = pipeline.retriever().generation.dense
+        assert dense.kind == kind
+        assert dense.ef_search == (40 if kind == "hnsw" else None)
+        assert pipeline.search("연차휴가는 며칠인가요?", 3)[0].chunk.source.endswith("취업규칙.md")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grounding.checks import analyze, coverage, missing_entities, negation_consistent, negation_count
+from grounding.checks import analyze, coverage, is_fragment, missing_entities, negation_consistent, negation_count
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +50,11 @@ def test_coverage_accepts_compounds_split_differently(a):
     assert coverage(a("재택근무는 금요일에 한다."), a("재택 근무는 금요일에 한다. 재택근무 신청")) == 1.0
 
 
-def test_question_words_do_not_need_support_unless_alone(a):
-    claim, evidence = a("연차휴가는 유급휴가 15일입니다."), a("출근한 직원에게 15일의 유급휴가를 준다.")
-    assert coverage(claim, evidence) < 1.0
-    assert coverage(claim, evidence, given=["연차", "휴가"]) == 1.0
-    # a sentence made only of the question's words gets no free pass
-    assert coverage(a("연차휴가입니다."), a("병가를 준다."), given=["연차", "휴가"]) == 0.0
+def test_fragments_are_answers_without_a_predicate(a):
+    assert is_fragment(a("15일"))
+    assert is_fragment(a("이명박"))
+    assert not is_fragment(a("연차휴가는 15일입니다."))
+    assert not is_fragment(a("USB 사용은 금지됩니다."))
 
 
 def test_missing_entities(a):

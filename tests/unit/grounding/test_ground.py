@@ -146,3 +146,23 @@ def test_similarity_rescues_a_weakly_covered_paraphrase(shared_kiwi):
     rescued = GroundingChecker(shared_kiwi, embed=embed).ground(sentence, PASSAGES).sentences[0]
     assert rescued.supported and rescued.similarity == pytest.approx(0.9)
     assert calls and calls[0][0] == sentence
+
+
+LEAVE = [
+    Passage("leave#1", "제4조(연차휴가) 1년간 80퍼센트 이상 출근한 직원에게는 15일의 유급 연차휴가를 준다."),
+    Passage("leave#2", "제5조(경조휴가) 본인 결혼 5일, 자녀 결혼 1일, 배우자 출산 10일의 휴가를 준다."),
+]
+
+
+def test_question_words_need_support_too(checker):
+    # the 1.5B model's kind of slip: a number from the neighbouring rule, under the asked subject
+    g = checker.ground("연차휴가는 5일입니다.", LEAVE, question="연차휴가는 며칠인가요?")
+    assert not g.sentences[0].supported
+    assert g.mode == "extractive" and "15일" in g.answer
+
+
+def test_fragment_answer_must_sit_in_a_span_about_the_question(checker):
+    right = checker.ground("15일 [1]", LEAVE, question="연차휴가는 며칠인가요?")
+    assert right.sentences[0].supported and right.citations[0].chunk_id == "leave#1"
+    wrong = checker.ground("10일", LEAVE, question="연차휴가는 며칠인가요?")
+    assert not wrong.sentences[0].supported and "question" in wrong.sentences[0].reasons
