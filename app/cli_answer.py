@@ -175,7 +175,16 @@ def eval_answers(
         if model:
             settings = settings.model_copy(update={"generation": settings.generation.model_copy(update={"model": model})})
         eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
-        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed)
+        on_row = None
+        if out_file is not None:  # rows go to FILE.partial.jsonl as they come; the report at the end
+            partial = out_file.with_name(out_file.name + ".partial.jsonl")
+            partial.write_text("", encoding="utf-8")
+
+            def on_row(row: dict[str, Any]) -> None:
+                with partial.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed, on_row=on_row)
     if out_file is not None:
         out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "per_question"}

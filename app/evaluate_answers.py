@@ -115,6 +115,7 @@ def run_answer_eval(
     seed: int = 13,
     examples: int = 5,
     progress=None,
+    on_row=None,
 ) -> Row:
     """Index the corpus (cached like `eval retrieval`), ask every sampled question, score the answers."""
     questions = sample_questions(eval_set.questions, limit, seed)
@@ -125,6 +126,8 @@ def run_answer_eval(
     started = time.perf_counter()
     for i, q in enumerate(questions, 1):
         rows.append(score_answer(pipeline.ask(q["query"]), q))
+        if on_row is not None:  # e.g. append to a file, so a long run that is stopped keeps its rows
+            on_row(rows[-1])
         if progress is not None:
             progress("answer", i, len(questions))
     g = settings.generation

@@ -14,6 +14,8 @@ CONTENT_TAGS = frozenset({"NNG", "NNP", "NR", "SL", "SH", "VV", "VA", "XR", "SN"
 ENTITY_TAGS = frozenset({"NNP", "SL", "SH"})
 # Stems that carry grammar rather than content ("하다", "되다", "있다", "같다", "이다").
 LIGHT_STEMS = frozenset({"하", "되", "있", "같", "이", "보", "주", "받", "않", "없", "말", "아니", "것", "수", "등", "때"})
+# Question words Kiwi tags as nouns: a source never contains "며칠", it contains "15일".
+INTERROGATIVES = frozenset({"며칠", "얼마", "얼마나", "언제", "어디", "무엇", "누구", "뭐", "몇", "어느", "무슨"})
 # Negation markers, as (form, tag) pairs and noun forms.
 NEGATION_MORPHEMES = frozenset(
     {("않", "VX"), ("안", "MAG"), ("못", "MAG"), ("못하", "VX"), ("없", "VA"), ("아니", "VCN"),
@@ -47,7 +49,7 @@ class Analysis:
             m for m in self.morphs
             # Numbers and negation have their own checks; here they would only add noise.
             if m.tag in CONTENT_TAGS and m.tag != "SN" and m.form not in LIGHT_STEMS
-            and m.form not in NEGATION_NOUNS
+            and m.form not in NEGATION_NOUNS and m.form not in INTERROGATIVES
         ]
 
     def entities(self) -> list[Morph]:

@@ -41,7 +41,8 @@ class GroundingConfig:
     weak_coverage: float = 0.5  # below min_coverage, similarity may still carry the sentence
     min_similarity: float = 0.8
     unsupported: str = "remove"  # or "mark": keep unsupported sentences, flagged
-    extractive_min_coverage: float = 0.5  # question coverage a quoted source sentence needs
+    extractive_min_coverage: float = 0.4  # question coverage a quoted source sentence needs
+    fragment_min_coverage: float = 0.6  # question coverage the span of a bare answer ("15일") needs
     extractive_max_sentences: int = 2
     window: int = 2  # a span is up to this many adjacent source sentences
 
@@ -135,7 +136,7 @@ class GroundingChecker:
             reasons.append("negation")
         if missing_entities(claim, _with_context(prep.analysis, prep.context)):
             reasons.append("entities")
-        if fragment and q_cov < self.config.extractive_min_coverage:
+        if fragment and q_cov < self.config.fragment_min_coverage:
             reasons.append("question")
         similarity = None
         ok_cov = cov >= self.config.min_coverage
