@@ -23,6 +23,11 @@ from retrieval.retriever import MODES
 from . import cli_answer
 from .cli_common import (
     EXIT_FAILED,
+    CorpusOpt,
+    DatasetOpt,
+    QaOpt,
+    SeedOpt,
+    require_eval_inputs,
     EXIT_OK,
     EXIT_PARTIAL,
     IndexOpt,
@@ -212,12 +217,12 @@ def models_list(as_json: JsonOpt = False) -> None:
 # --------------------------------------------------------------------------- eval
 @eval_app.command("retrieval")
 def eval_retrieval(
-    corpus: Annotated[Path | None, typer.Option("--corpus", help='Corpus JSONL, lines {"id", "text", "metadata"} (as ingest reads).')] = None,
-    qa: Annotated[Path | None, typer.Option("--qa", help='Questions JSONL, lines {"qid", "query", "gold_ids": [doc id, ...]}.')] = None,
-    dataset: Annotated[tuple[str, Path] | None, typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset instead of --corpus/--qa: korquad FILE.json.")] = None,
+    corpus: CorpusOpt = None,
+    qa: QaOpt = None,
+    dataset: DatasetOpt = None,
     distractors: Annotated[Path | None, typer.Option("--distractors", help="Extra corpus JSONL pooled into the corpus (ids must not collide).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate the first N questions after a seeded shuffle (default: all).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")] = 13,
+    seed: SeedOpt = 13,
     k: Annotated[int, typer.Option("--k", min=1, help="Documents ranked per question.")] = 10,
     modes: Annotated[str | None, typer.Option("--modes", help="Comma list of bm25-whitespace, bm25, dense, hybrid-rrf, hybrid-weighted (default: all).")] = None,
     fusion_grid: Annotated[bool, typer.Option("--fusion-grid", help="Also score a grid of weighted and RRF fusions (one query embedding each).")] = False,
@@ -225,10 +230,7 @@ def eval_retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Score hit@1, recall@5/10, MRR@10, nDCG@10 and latency of every search mode."""
-    given = (corpus is not None, qa is not None, dataset is not None)
-    if given not in ((True, True, False), (False, False, True)):
-        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
-        raise typer.Exit(EXIT_FAILED)
+    require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
         from .evaluate import (  # heavy imports only when evaluating
             add_distractors,

@@ -9,7 +9,23 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from .cli_common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, IndexOpt, JsonOpt, _emit, _fatal_errors, _pipeline, err, out
+from .cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    CorpusOpt,
+    DatasetOpt,
+    IndexOpt,
+    JsonOpt,
+    QaOpt,
+    SeedOpt,
+    _emit,
+    _fatal_errors,
+    _pipeline,
+    err,
+    out,
+    require_eval_inputs,
+)
 from .schemas import answer_to_dict, citation_to_dict, sentence_to_dict
 
 GroupOpt = Annotated[
@@ -151,21 +167,18 @@ def verify(
 
 
 def eval_answers(
-    dataset: Annotated[tuple[str, Path] | None, typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset: korquad FILE.json.")] = None,
-    corpus: Annotated[Path | None, typer.Option("--corpus", help='Corpus JSONL {"id","text","metadata"} (with --qa).')] = None,
-    qa: Annotated[Path | None, typer.Option("--qa", help='Questions JSONL {"qid","query","gold_ids":[...],"answers":[...]}.')] = None,
+    dataset: DatasetOpt = None,
+    corpus: CorpusOpt = None,
+    qa: QaOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Questions to ask (seeded sample).")] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")] = 13,
+    seed: SeedOpt = 13,
     model: Annotated[str | None, typer.Option("--model", help="Generator model for this run (default: settings generation.model).")] = None,
     index: IndexOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the full JSON report (with every question) here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every sampled question; score gold-span containment, KorQuAD F1, abstention, support, citations, latency."""
-    given = (corpus is not None, qa is not None, dataset is not None)
-    if given not in ((True, True, False), (False, False, True)):
-        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
-        raise typer.Exit(EXIT_FAILED)
+    require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors():
         from .evaluate import load_dataset, load_jsonl_set
         from .evaluate_answers import run_answer_eval
@@ -175,15 +188,8 @@ def eval_answers(
         if model:
             settings = settings.model_copy(update={"generation": settings.generation.model_copy(update={"model": model})})
         eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
-        on_row = None
-        if out_file is not None:  # rows go to FILE.partial.jsonl as they come; the report at the end
-            partial = out_file.with_name(out_file.name + ".partial.jsonl")
-            partial.write_text("", encoding="utf-8")
-
-            def on_row(row: dict[str, Any]) -> None:
-                with partial.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
+        # Rows go to FILE.partial.jsonl as they come, so a stopped long run keeps them.
+        on_row = _appender(out_file.with_name(out_file.name + ".partial.jsonl")) if out_file else None
         result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed, on_row=on_row)
     if out_file is not None:
         out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -195,3 +201,14 @@ def eval_answers(
     out.print(Text(f"{result['dataset']} · 질문 {result['questions']} · {result['generator']['model']}"))
     for key, value in {**m, **lat}.items():
         out.print(Text(f"  {key}: {value}"))
+
+
+def _appender(path: Path):
+    """A function that appends one JSON line per call to `path` (emptied first)."""
+    path.write_text("", encoding="utf-8")
+
+    def append(row: dict[str, Any]) -> None:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    return append

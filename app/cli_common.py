@@ -88,3 +88,27 @@ def _progress(enabled: bool) -> Iterator[Any]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+# Inputs shared by `eval retrieval` and `eval answers`.
+CorpusOpt = Annotated[
+    Path | None,
+    typer.Option("--corpus", help='Corpus JSONL, lines {"id", "text", "metadata"} (as ingest reads).'),
+]
+QaOpt = Annotated[
+    Path | None,
+    typer.Option("--qa", help='Questions JSONL, lines {"qid", "query", "gold_ids": [doc id, ...]} (+ "answers": [...] for eval answers).'),
+]
+DatasetOpt = Annotated[
+    tuple[str, Path] | None,
+    typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset instead of --corpus/--qa: korquad FILE.json."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")]
+
+
+def require_eval_inputs(corpus: Path | None, qa: Path | None, dataset: Any) -> None:
+    """Exactly one of (--corpus and --qa) or --dataset; otherwise exit 2 saying so."""
+    given = (corpus is not None, qa is not None, dataset is not None)
+    if given not in ((True, True, False), (False, False, True)):
+        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
+        raise typer.Exit(EXIT_FAILED)
