@@ -94,9 +94,14 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
             "supported_sentences": round(sum(r["supported"] for r in rows) / sentences, 4) if sentences else None,
             "citation_accuracy": round(sum(r["cited_gold"] for r in answered) / len(answered), 4) if answered else None,
             "draft_containment": round(sum(r["draft_contained"] for r in rows) / n, 4),
-            "wrong_answers": round(sum(not r["contained"] for r in answered) / n, 4),
+            "answered_without_gold": round(sum(not r["contained"] for r in answered) / n, 4),
             "retrieval_recall": round(sum(r["retrieved_gold"] for r in rows) / n, 4),
             "modes": dict(Counter(r["mode"] for r in rows)),
+            # Quoted source sentences are long, so they contain the gold span more easily.
+            "containment_by_mode": {
+                mode: round(sum(r["contained"] for r in rows if r["mode"] == mode) / count, 4)
+                for mode, count in Counter(r["mode"] for r in rows).items()
+            },
         },
         "latency_s": {
             "first_token_p50": _p50(timing("first_token")),

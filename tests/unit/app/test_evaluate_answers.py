@@ -67,5 +67,5 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     assert m["abstention"] == pytest.approx(1 / 3, abs=1e-4) and m["containment"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["draft_containment"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["supported_sentences"] == pytest.approx(1 / 2)  # q1's sentence yes, q2's no (q3 drafted none)
-    assert m["citation_accuracy"] == 1.0 and m["wrong_answers"] == 0.0
+    assert m["citation_accuracy"] == 1.0 and m["answered_without_gold"] == 0.0
     assert data["latency_s"]["total_p50"] > 0
