@@ -26,12 +26,13 @@ SMALL_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
 @pytest.fixture(scope="module")
-def settings(real_settings):
+def settings(real_settings, tmp_path_factory):
     try:
         resolve_model(SMALL_MODEL, real_settings.model_dir)
     except ModelNotProvisionedError as exc:
         pytest.skip(str(exc))
     return real_settings.model_copy(update={
+        "index_dir": tmp_path_factory.mktemp("ask-index"),  # never the index other tests share
         "generation": real_settings.generation.model_copy(update={"model": SMALL_MODEL, "max_tokens": 96, "context_size": 2048}),
     })
 
@@ -39,7 +40,7 @@ def settings(real_settings):
 @pytest.fixture(scope="module")
 def pipeline(settings):
     p = Pipeline(settings)
-    report = p.ingest([REPO / "sample_corpus"], rebuild=True)
+    report = p.ingest([REPO / "sample_corpus"])
     assert report.chunks > 0 and not report.failed
     return p
 
