@@ -55,13 +55,14 @@ class _Window:
     analysis: Analysis
     sentences: list[Analysis]
     quantities: list[Quantity]
+    evidence: Analysis  # the window plus its document's title/heading, what coverage reads
 
 
 @dataclass
 class _Prepared:
     passage: Passage
     analysis: Analysis
-    context: Analysis | None
+    evidence: Analysis  # the whole passage plus title/heading, for the entity check
     windows: list[_Window]
 
 
@@ -82,16 +83,17 @@ class GroundingChecker:
             analysis = analyze(self.kiwi, p.text)
             spans = self.splitter.split(p.text) or []
             sents = [analysis.slice(s.start, s.end) for s in spans]
+            context = analyze(self.kiwi, p.context) if p.context else None
             windows = []
             for a in range(len(spans)):
                 for b in range(a, min(a + self.config.window, len(spans))):
                     start, end = spans[a].start, spans[b].end
+                    window = analysis.slice(start, end)
                     windows.append(
-                        _Window(i, start, end, analysis.slice(start, end), sents[a : b + 1],
-                                extract_quantities(p.text[start:end]))
+                        _Window(i, start, end, window, sents[a : b + 1],
+                                extract_quantities(p.text[start:end]), _with_context(window, context))
                     )
-            context = analyze(self.kiwi, p.context) if p.context else None
-            prepared.append(_Prepared(p, analysis, context, windows))
+            prepared.append(_Prepared(p, analysis, _with_context(analysis, context), windows))
         return prepared
 
     # ------------------------------------------------------------------ one sentence
@@ -111,22 +113,20 @@ class GroundingChecker:
         if not claim.content() and not quantities:
             return SentenceCheck(sentence, False, 0.0, reasons=["no_content"]), None
         fragment = question is not None and question.content() and is_fragment(claim)
-        best: tuple[tuple[float, ...], _Window, Analysis, int, float] | None = None
+        best: tuple[tuple[float, ...], _Window, float, int, float] | None = None
         for prep in prepared:
             for w in prep.windows:
-                evidence = _with_context(w.analysis, prep.context)
-                cov = coverage(claim, evidence)
+                cov = coverage(claim, w.evidence)
                 missing = unmatched(quantities, w.quantities)
-                q_cov = coverage(question, evidence) if fragment else 0.0
+                q_cov = coverage(question, w.evidence) if fragment else 0.0
                 # Coverage picks the span; a wider span wins only by covering more, so a changed
                 # number cannot hide behind the same number in a neighbouring sentence.
                 key = (round(cov, 2), -len(w.sentences), -len(missing), round(q_cov, 2), w.start - w.end)
                 if best is None or key > best[0]:
-                    best = (key, w, evidence, len(missing), q_cov)
+                    best = (key, w, cov, len(missing), q_cov)
         if best is None:
             return SentenceCheck(sentence, False, 0.0, reasons=["coverage"]), None
-        _, w, evidence, n_missing, q_cov = best
-        cov = coverage(claim, evidence)
+        _, w, cov, n_missing, q_cov = best
         prep = prepared[w.passage]
         reasons = []
         if n_missing:
@@ -134,7 +134,7 @@ class GroundingChecker:
         predicate = max(w.sentences, key=lambda s: coverage(claim, s))
         if not negation_consistent(claim, predicate):
             reasons.append("negation")
-        if missing_entities(claim, _with_context(prep.analysis, prep.context)):
+        if missing_entities(claim, prep.evidence):
             reasons.append("entities")
         if fragment and q_cov < self.config.fragment_min_coverage:
             reasons.append("question")
@@ -174,7 +174,7 @@ class GroundingChecker:
             for w in prep.windows:
                 if len(w.sentences) != 1:
                     continue
-                cov = coverage(q, _with_context(w.analysis, prep.context))
+                cov = coverage(q, w.evidence)
                 scored.append((cov, -w.passage, w))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
         out = []
