@@ -7,7 +7,6 @@ model, index locked by another writer, settings that disagree with the index).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,22 +22,23 @@ from retrieval.retriever import MODES
 from . import cli_answer
 from .cli_common import (
     EXIT_FAILED,
-    CorpusOpt,
-    DatasetOpt,
-    QaOpt,
-    SeedOpt,
-    require_eval_inputs,
     EXIT_OK,
     EXIT_PARTIAL,
+    CorpusOpt,
+    DatasetOpt,
     IndexOpt,
     JsonOpt,
+    QaOpt,
+    SeedOpt,
     _emit,
     _fatal_errors,
     _pipeline,
     _progress,
     _settings,
     err,
+    jsonl_objects,
     out,
+    require_eval_inputs,
 )
 from .models import list_models, pull
 from .schemas import hit_to_dict
@@ -124,21 +124,15 @@ def search(
 def _search_batch(pipeline, path: Path, k: int | None, mode: str | None) -> int:
     """One JSON line per query line; a bad line gets an error line and exit code 1."""
     status = EXIT_OK
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                qid, query = item["qid"], item["query"]
-                if not isinstance(query, str):
-                    raise TypeError("query is not a string")
-            except (ValueError, KeyError, TypeError) as exc:
-                _emit({"qid": None, "line": n, "error": f"{path}:{n}: bad query line ({exc})"})
-                status = EXIT_PARTIAL
-                continue
-            hits = pipeline.search(query, k, mode=mode)
-            _emit({"qid": qid, "query": query, "hits": [hit_to_dict(h) for h in hits]})
+    for n, item, problem in jsonl_objects(path):
+        if problem is None and not ("qid" in item and isinstance(item.get("query"), str)):
+            problem = 'needs "qid" and a string "query"'
+        if problem is not None:
+            _emit({"qid": None, "line": n, "error": f"{path}:{n}: bad query line ({problem})"})
+            status = EXIT_PARTIAL
+            continue
+        hits = pipeline.search(item["query"], k, mode=mode)
+        _emit({"qid": item["qid"], "query": item["query"], "hits": [hit_to_dict(h) for h in hits]})
     return status
 
 

@@ -23,6 +23,7 @@ from .cli_common import (
     _fatal_errors,
     _pipeline,
     err,
+    jsonl_objects,
     out,
     require_eval_inputs,
 )
@@ -86,7 +87,7 @@ def _print_citations(citations) -> None:
 def _ask_batch(pipeline, path: Path, default_groups) -> int:
     """One JSON line per question line, models loaded once; a bad line gets an error line, exit 1."""
     status = EXIT_OK
-    for n, item, problem in _jsonl(path):
+    for n, item, problem in jsonl_objects(path):
         if problem is None and not (isinstance(item.get("query"), str) and "qid" in item):
             problem = 'needs "qid" and a string "query"'
         if problem is not None:
@@ -103,26 +104,12 @@ def _ask_batch(pipeline, path: Path, default_groups) -> int:
     return status
 
 
-def _jsonl(path: Path):
-    """(line number, object, problem or None) for each non-blank line."""
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                yield n, {}, f"not JSON ({exc})"
-                continue
-            yield (n, item, None) if isinstance(item, dict) else (n, {}, "not a JSON object")
-
-
 def read_passages(path: Path) -> list[Any]:
     """Passages JSONL: {"id", "text"} plus optional "doc_id", "source", "page", "context"."""
     from grounding import Passage
 
     passages = []
-    for n, item, problem in _jsonl(path):
+    for n, item, problem in jsonl_objects(path):
         if problem is None and not (isinstance(item.get("text"), str) and item.get("id") is not None):
             problem = 'needs "id" and a string "text"'
         if problem is not None:

@@ -112,3 +112,21 @@ def require_eval_inputs(corpus: Path | None, qa: Path | None, dataset: Any) -> N
     if given not in ((True, True, False), (False, False, True)):
         err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
         raise typer.Exit(EXIT_FAILED)
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:
+    """(line number, object, problem or None) for each non-blank line of a JSONL input.
+
+    A line that is not a JSON object yields ({}, "not JSON (...)" / "not a JSON object"), so
+    batch commands can report it by file and line and go on with the next.
+    """
+    with path.open(encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                yield n, {}, f"not JSON ({exc})"
+                continue
+            yield (n, item, None) if isinstance(item, dict) else (n, {}, "not a JSON object")
