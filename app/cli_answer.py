@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -162,9 +163,12 @@ def eval_answers(
     model: Annotated[str | None, typer.Option("--model", help="Generator model for this run (default: settings generation.model).")] = None,
     index: IndexOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the full JSON report (with every question) here.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep the rows of OUT.partial.jsonl from a stopped run and ask only the rest.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every sampled question; score gold-span containment, KorQuAD F1, abstention, support, citations, latency."""
+    if resume and out_file is None:
+        raise typer.BadParameter("--resume needs --out (it continues OUT.partial.jsonl)", param_hint="--resume")
     require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors():
         from .evaluate import load_dataset, load_jsonl_set
@@ -176,8 +180,11 @@ def eval_answers(
             settings = settings.model_copy(update={"generation": settings.generation.model_copy(update={"model": model})})
         eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
         # Rows go to FILE.partial.jsonl as they come, so a stopped long run keeps them.
-        on_row = _appender(out_file.with_name(out_file.name + ".partial.jsonl")) if out_file else None
-        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed, on_row=on_row)
+        partial = out_file.with_name(out_file.name + ".partial.jsonl") if out_file else None
+        # A run killed mid-write may leave a broken last line: such lines are asked again.
+        done = [r for _, r, bad in jsonl_objects(partial) if bad is None and "qid" in r] if resume and partial.exists() else []
+        on_row = _appender(partial, keep=done) if partial else None
+        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed, on_row=on_row, done=done)
     if out_file is not None:
         out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "per_question"}
@@ -190,9 +197,9 @@ def eval_answers(
         out.print(Text(f"  {key}: {value}"))
 
 
-def _appender(path: Path):
-    """A function that appends one JSON line per call to `path` (emptied first)."""
-    path.write_text("", encoding="utf-8")
+def _appender(path: Path, keep: Sequence[dict[str, Any]] = ()):
+    """A function that appends one JSON line per call to `path` (rewritten first with the rows in `keep`)."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
 
     def append(row: dict[str, Any]) -> None:
         with path.open("a", encoding="utf-8") as f:

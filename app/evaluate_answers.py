@@ -121,15 +121,24 @@ def run_answer_eval(
     examples: int = 5,
     progress=None,
     on_row=None,
+    done: Sequence[Row] = (),
 ) -> Row:
-    """Index the corpus (cached like `eval retrieval`), ask every sampled question, score the answers."""
+    """Index the corpus (cached like `eval retrieval`), ask every sampled question, score the answers.
+
+    `done`: rows of an earlier, stopped run with the same sample; their questions are not asked again.
+    """
     questions = sample_questions(eval_set.questions, limit, seed)
+    sampled = {q["qid"] for q in questions}
+    kept = {r["qid"]: r for r in done if r.get("qid") in sampled}
     index_dir = index or eval_index_dir(settings, eval_set.corpus)
     pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
     index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
     rows = []
     started = time.perf_counter()
     for i, q in enumerate(questions, 1):
+        if q["qid"] in kept:
+            rows.append(kept[q["qid"]])
+            continue
         rows.append(score_answer(pipeline.ask(q["query"]), q))
         if on_row is not None:  # e.g. append to a file, so a long run that is stopped keeps its rows
             on_row(rows[-1])
@@ -139,6 +148,7 @@ def run_answer_eval(
     return {
         "dataset": eval_set.name,
         "questions": len(rows),
+        "resumed": len(kept),
         "seed": seed,
         "generator": {"backend": g.backend, "model": g.model, "model_id": pipeline.generator.model_id},
         **summarize_answers(rows),

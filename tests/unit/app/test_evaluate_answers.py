@@ -69,3 +69,24 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     assert m["supported_sentences"] == pytest.approx(1 / 2)  # q1's sentence yes, q2's no (q3 drafted none)
     assert m["citation_accuracy"] == 1.0 and m["answered_without_gold"] == 0.0
     assert data["latency_s"]["total_p50"] > 0
+
+    # --resume: the rows of a stopped run are kept and only the other questions are asked again
+    partial = tmp_path / "report.json.partial.jsonl"
+    assert len(partial.read_text(encoding="utf-8").splitlines()) == 3
+    kept = partial.read_text(encoding="utf-8").splitlines()[:2]
+    partial.write_text("\n".join(kept) + '\n{"qid": "q3", "mo', encoding="utf-8")  # killed mid-write
+    asked_before = len(gen.calls)
+    result = CliRunner().invoke(app, ["eval", "answers", "--corpus", str(corpus), "--qa", str(qa),
+                                      "--index", str(tmp_path / "index"), "--out", str(report), "--resume", "--json"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.stdout.strip().splitlines()[-1])
+    assert again["resumed"] == 2 and again["questions"] == 3 and again["metrics"] == m
+    kept_queries = [next(q["query"] for q in qs if q["qid"] == json.loads(line)["qid"]) for line in kept]
+    asked_again = [c[-1].content for c in gen.calls[asked_before:]]
+    assert len(asked_again) <= 1 and not any(k in a for k in kept_queries for a in asked_again)
+    assert len(partial.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_eval_answers_resume_needs_out(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "answers", "--dataset", "korquad", str(tmp_path / "x.json"), "--resume"])
+    assert result.exit_code != 0 and "--out" in result.output
