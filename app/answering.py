@@ -23,6 +23,7 @@ _SENTENCE_END = re.compile(r"[.?!。\n]")
 class StreamEvent:
     """One step of a streamed answer.
 
+    kind "token": a raw piece of the model's draft, not checked yet (only when asked for);
     kind "sentence": a checked draft sentence (`check`), `text` as the user sees it;
     kind "answer": the final `answer` (same as `ask` would return).
     """
@@ -45,6 +46,7 @@ class AnswerRun:
     params: GenerationParams
     timings: dict[str, float]
     started: float
+    tokens: bool = False  # also yield each raw piece of the draft as a "token" event
 
     def stream(self) -> Iterator[StreamEvent]:
         prompt = build_qa_messages(self.query, self.hits, self.generator.count_tokens, self.generator.context_size)
@@ -64,6 +66,8 @@ class AnswerRun:
                 t["first_token"] = time.perf_counter() - self.started
             draft.append(piece)
             pending += piece
+            if self.tokens:
+                yield StreamEvent("token", piece)
             if not _SENTENCE_END.search(piece):
                 continue
             complete, pending = _complete(self.checker.splitter, pending)

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from retrieval.retriever import MODES
 
-from . import cli_answer
+from . import cli_answer, cli_serve
 from .cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -41,7 +41,7 @@ from .cli_common import (
     require_eval_inputs,
 )
 from .models import list_models, pull
-from .schemas import hit_to_dict
+from .schemas import doc_to_dict, hit_to_dict
 from .settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="chulcheo (출처): 근거를 밝히는 사내 문서 질의응답")
@@ -81,6 +81,8 @@ def ingest(
 
 # --------------------------------------------------------------------------- ask, verify
 app.command()(cli_answer.ask)
+app.command()(cli_serve.serve)
+app.add_typer(cli_serve.keys_app, name="keys")
 app.command()(cli_answer.verify)
 eval_app.command("answers")(cli_answer.eval_answers)
 
@@ -143,12 +145,7 @@ def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     with _fatal_errors():
         docs = _pipeline(index).documents()
     if as_json:
-        _emit({"documents": [
-            {"doc_id": d.doc_id, "source": d.source, "title": d.title, "group": d.group,
-             "sha256": d.sha256, "chunks": len(d.chunk_ids), "pages": d.pages,
-             "ingested_at": d.ingested_at}
-            for d in docs
-        ]})
+        _emit({"documents": [doc_to_dict(d) for d in docs]})
         return
     table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각")
     table.columns[0].overflow = "fold"  # the full id is what `docs delete` takes

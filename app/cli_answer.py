@@ -28,7 +28,7 @@ from .cli_common import (
     out,
     require_eval_inputs,
 )
-from .schemas import answer_to_dict, citation_to_dict, sentence_to_dict
+from .schemas import answer_to_dict, grounded_to_dict, sentence_to_dict
 
 GroupOpt = Annotated[
     list[str] | None,
@@ -138,13 +138,7 @@ def verify(
         sources = read_passages(passages)
         grounded = Pipeline(Settings()).verify(answer, sources, question or "")
     if as_json:
-        _emit({
-            "answer": grounded.answer,
-            "abstained": grounded.abstained,
-            "mode": grounded.mode,
-            "sentences": [sentence_to_dict(s) for s in grounded.sentences],
-            "citations": [citation_to_dict(c) for c in grounded.citations],
-        })
+        _emit(grounded_to_dict(grounded))
         return
     for s in grounded.sentences:
         mark = "✓" if s.supported else "✗"

@@ -112,20 +112,23 @@ class Pipeline:
             overlap_tokens=s.chunk.overlap_tokens,
             splitter=SentenceSplitter(lambda: tokenizer.kiwi),  # loaded only if text is chunked
         )
-        limits = LoadLimits(
-            max_file_bytes=int(s.limits.max_file_mb * MB),
-            max_uncompressed_bytes=int(s.limits.max_uncompressed_mb * MB),
-            max_compression_ratio=s.limits.max_compression_ratio,
-        )
         return IndexBuilder(
             s.index_dir,
             self.embedder,
             tokenizer,
             chunker,
             bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
-            limits=limits,
+            limits=self.load_limits(),
             context_prefix=s.chunk.context_prefix,
             dense_config=self.dense_config(),
+        )
+
+    def load_limits(self) -> LoadLimits:
+        s = self.settings.limits
+        return LoadLimits(
+            max_file_bytes=int(s.max_file_mb * MB),
+            max_uncompressed_bytes=int(s.max_uncompressed_mb * MB),
+            max_compression_ratio=s.max_compression_ratio,
         )
 
     def ingest(
@@ -290,8 +293,14 @@ class Pipeline:
         assert final is not None
         return final
 
-    def stream(self, question: str, history=None, groups: Sequence[str] | None = None) -> Iterator[StreamEvent]:
-        """Like `ask`, yielding each checked sentence as soon as it is complete, then the Answer."""
+    def stream(
+        self, question: str, history=None, groups: Sequence[str] | None = None, *, tokens: bool = False
+    ) -> Iterator[StreamEvent]:
+        """Like `ask`, yielding each checked sentence as soon as it is complete, then the Answer.
+
+        tokens: also yield the model's raw pieces as "token" events (unchecked draft text, for
+        clients that show progress; the checked sentences and the Answer follow as usual).
+        """
         question = question.strip()
         if not question:
             raise ValueError("question: empty; ask something about the indexed documents")
@@ -309,7 +318,8 @@ class Pipeline:
         hits = self.search(query, a.k, filters=filters)
         timings["retrieve"] = time.perf_counter() - t
         log.info("ask: %r -> query %r (%s), %d hits", question, query, how, len(hits))
-        run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started)
+        run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started,
+                        tokens=tokens)
         yield from run.stream()
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Grounded:

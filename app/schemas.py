@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grounding.types import Answer, Citation, SentenceCheck
+from grounding.types import Answer, Citation, Grounded, SentenceCheck
+from ingest.manifest import DocEntry
 from retrieval.types import Hit
 
 
@@ -24,6 +25,20 @@ def hit_to_dict(hit: Hit) -> dict[str, Any]:
         "text": c.text,
         "title": c.title,
         "group": c.group,
+    }
+
+
+def doc_to_dict(d: DocEntry) -> dict[str, Any]:
+    """The `docs list --json` shape of one indexed document."""
+    return {
+        "doc_id": d.doc_id,
+        "source": d.source,
+        "title": d.title,
+        "group": d.group,
+        "sha256": d.sha256,
+        "chunks": len(d.chunk_ids),
+        "pages": d.pages,
+        "ingested_at": d.ingested_at,
     }
 
 
@@ -67,4 +82,15 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "citations": [citation_to_dict(c) for c in a.citations],
         "hits": [hit_to_dict(h) for h in a.hits],
         "timings": {k: round(v, 4) for k, v in a.timings.items()},
+    }
+
+
+def grounded_to_dict(g: Grounded) -> dict[str, Any]:
+    """The `verify --json` shape: {"answer", "abstained", "mode", "sentences", "citations"}."""
+    return {
+        "answer": g.answer,
+        "abstained": g.abstained,
+        "mode": g.mode,
+        "sentences": [sentence_to_dict(s) for s in g.sentences],
+        "citations": [citation_to_dict(c) for c in g.citations],
     }

@@ -27,6 +27,11 @@ def default_index_dir() -> Path:
     return Path(platformdirs.user_data_dir("chulcheo")) / "index"
 
 
+def default_state_dir() -> Path:
+    """~/.local/share/chulcheo on Linux: API keys, feedback, uploaded files."""
+    return Path(platformdirs.user_data_dir("chulcheo"))
+
+
 class EmbeddingSettings(BaseModel):
     """Which embedding model: a registered name (see `chulcheo models list`), a local path or a HF id."""
 
@@ -130,6 +135,20 @@ class LimitSettings(BaseModel):
     max_compression_ratio: float = Field(100, gt=1)
 
 
+class ServerSettings(BaseModel):
+    """`chulcheo serve`: where it listens and what one request may cost."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # Uploads over this are refused with 413 before anything is stored.
+    max_upload_mb: float = Field(50, gt=0)
+    # File types an upload may have; each must be one the ingester reads.
+    upload_types: list[str] = [".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".hwpx", ".hwp", ".jsonl"]
+    # Answers generated at once: llama.cpp runs one at a time per model; more wait in line.
+    max_concurrent_answers: int = Field(1, ge=1)
+    search_k_max: int = Field(50, ge=1)
+
+
 class Settings(BaseSettings):
     """All settings of one chulcheo installation."""
 
@@ -138,6 +157,8 @@ class Settings(BaseSettings):
     )
 
     index_dir: Path = Field(default_factory=default_index_dir)
+    # API keys (hashed), feedback and uploaded files live here (SQLite + uploads/).
+    state_dir: Path = Field(default_factory=default_state_dir)
     model_dir: Path = Field(default_factory=default_model_dir)
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunk: ChunkSettings = ChunkSettings()
@@ -145,6 +166,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     generation: GenerationSettings = GenerationSettings()
     answer: AnswerSettings = AnswerSettings()
+    server: ServerSettings = ServerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,257 @@
+"""The HTTP API (`/v1`, OpenAPI at `/docs`) over one Service; the web UI is mounted at `/`.
+
+app = create_app(Service.from_settings(Settings()))
+uvicorn.run(app, host="127.0.0.1", port=8000)
+POST /v1/ask {"question": "연차휴가는 며칠인가요?"} -> the Answer JSON of `chulcheo ask --json`
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from grounding import Passage
+
+from .auth import Principal
+from .errors import HANDLED, error_status
+from .metrics import Metrics
+from .schemas import answer_to_dict, grounded_to_dict, hit_to_dict, sentence_to_dict
+from .service import NotFound, Service
+
+log = logging.getLogger(__name__)
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `chulcheo keys create`.")
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000, examples=["연차휴가는 며칠인가요?"])
+    history: list[Turn] = Field(default_factory=list, max_length=50,
+                                description="Earlier turns, oldest first; the follow-up is rewritten to stand alone.")
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000, examples=["연차휴가"])
+    k: int | None = Field(None, ge=1, le=1000, description="Hits to return (capped by server.search_k_max).")
+    mode: Literal["hybrid", "bm25", "dense"] | None = None
+
+
+class PassageIn(BaseModel):
+    id: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1, max_length=100_000)
+    doc_id: str = Field("", max_length=1000)
+    source: str = Field("", max_length=1000)
+    page: int | None = None
+    context: str = Field("", max_length=2000, description="Title/heading: counts as evidence, never quoted.")
+
+
+class VerifyRequest(BaseModel):
+    answer: str = Field(min_length=1, max_length=20_000)
+    passages: list[PassageIn] = Field(min_length=1, max_length=50)
+    question: str = Field("", max_length=2000)
+
+
+class KeyRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["user", "admin"] = "user"
+    groups: list[str] = Field(default_factory=lambda: ["public"], min_length=1, max_length=100)
+
+
+class FeedbackRequest(BaseModel):
+    rating: Literal[1, -1]
+    question: str = Field(max_length=2000)
+    answer: str = Field(max_length=20_000)
+    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    comment: str = Field("", max_length=2000)
+
+
+def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    service: Service = request.app.state.service
+    return service.authenticate(credentials.credentials if credentials else None)
+
+
+def _admin(who: Annotated[Principal, Depends(_caller)]) -> Principal:
+    who.require_admin("this route")
+    return who
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+Admin = Annotated[Principal, Depends(_admin)]
+
+
+def create_app(service: Service, *, ui: bool = True) -> FastAPI:
+    """The FastAPI app: `/v1` API, health and metrics, and (with `ui`) the Gradio UI at `/`."""
+    app = FastAPI(
+        title="chulcheo (출처)",
+        version="1",
+        description="Questions answered from your own Korean documents; every sentence carries its source. "
+        "Send `Authorization: Bearer <key>` (keys: `chulcheo keys create`).",
+    )
+    metrics = Metrics(service)
+    app.state.service = service
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or "other"  # the template: bounded label values
+        metrics.observe(request.method, path, response.status_code, time.perf_counter() - start)
+        return response
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        status, kind = error_status(exc)
+        if status >= 500:
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc), "error": kind}, status_code=status, headers=headers)
+
+    # Our own error types map to 4xx/503 here, inside the middleware (so metrics count them);
+    # anything else is a bug and becomes a logged 500.
+    for exc_type in HANDLED:
+        app.add_exception_handler(exc_type, handle)
+
+    # ---------------------------------------------------------------- answering
+    @app.post("/v1/ask", tags=["answers"], summary="Answer a question; every sentence checked and cited")
+    def ask(body: AskRequest, who: Caller) -> dict[str, Any]:
+        answer = service.ask(who, body.question, [t.model_dump() for t in body.history])
+        return answer_to_dict(answer)
+
+    @app.post("/v1/ask/stream", tags=["answers"], summary="Server-sent events: tokens, checked sentences, then the answer")
+    def ask_stream(body: AskRequest, who: Caller) -> StreamingResponse:
+        events = service.stream(who, body.question, [t.model_dump() for t in body.history], tokens=True)
+        first = next(events)  # errors before the first event (no index, bad question) get a status code
+        return StreamingResponse(_sse(first, events), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/search", tags=["answers"], summary="Hybrid search within the caller's groups")
+    def search(body: SearchRequest, who: Caller) -> dict[str, Any]:
+        hits = service.search(who, body.query, body.k, body.mode)
+        return {"query": body.query, "hits": [hit_to_dict(h) for h in hits]}
+
+    @app.post("/v1/verify", tags=["answers"], summary="Check any text against given passages")
+    def verify(body: VerifyRequest, who: Caller) -> dict[str, Any]:
+        passages = [Passage(id=p.id, text=p.text, doc_id=p.doc_id, source=p.source, page=p.page, context=p.context)
+                    for p in body.passages]
+        return grounded_to_dict(service.verify(body.answer, passages, body.question))
+
+    @app.post("/v1/feedback", tags=["answers"], summary="Thumbs up (1) or down (-1) on an answer")
+    def feedback(body: FeedbackRequest, who: Caller) -> dict[str, Any]:
+        fid = service.add_feedback(who, body.rating, body.question, body.answer, body.citations, body.comment)
+        return {"id": fid}
+
+    @app.get("/v1/me", tags=["answers"], summary="Who the key belongs to")
+    def me(who: Caller) -> dict[str, Any]:
+        return who.to_dict()
+
+    # ---------------------------------------------------------------- documents (admin)
+    @app.get("/v1/documents", tags=["documents"], summary="Documents the caller may see, with status")
+    def documents(who: Caller) -> dict[str, Any]:
+        return {"documents": service.documents(who)}
+
+    @app.post("/v1/documents", tags=["documents"], status_code=202,
+              summary="Upload one file into an access group; indexed by a background job")
+    def upload(
+        who: Admin,
+        file: Annotated[UploadFile, File(description="TXT, MD, HTML, PDF, DOCX, HWPX, HWP or JSONL")],
+        group: Annotated[str, Form(max_length=64)] = "public",
+        wait: Annotated[bool, Query(description="Return only when the job has finished")] = False,
+    ) -> JSONResponse:
+        job = service.upload(who, file.filename or "", file.file, group)
+        if wait:
+            job = service.jobs.wait(job.id, timeout=3600)
+        return JSONResponse({"job": job.to_dict()}, status_code=200 if wait else 202)
+
+    @app.delete("/v1/documents", tags=["documents"], summary="Delete documents by id")
+    def delete(who: Admin, doc_id: Annotated[list[str], Query(min_length=1)]) -> dict[str, Any]:
+        return {"deleted": service.delete(who, doc_id)}
+
+    @app.post("/v1/reindex", tags=["documents"], status_code=202,
+              summary="Read every document's file again (changed ones re-embedded) in the background")
+    def reindex(who: Admin) -> dict[str, Any]:
+        return {"job": service.reindex(who).to_dict()}
+
+    @app.get("/v1/jobs/{job_id}", tags=["documents"], summary="Progress of a background job")
+    def job(job_id: str, who: Admin) -> dict[str, Any]:
+        return service.job(who, job_id).to_dict()
+
+    @app.get("/v1/jobs", tags=["documents"], summary="Recent jobs, newest first")
+    def jobs(who: Admin) -> dict[str, Any]:
+        return {"jobs": [j.to_dict() for j in service.jobs.list()]}
+
+    @app.get("/v1/stats", tags=["documents"], summary="Index size and groups")
+    def stats(who: Admin) -> dict[str, Any]:
+        return service.stats()
+
+    # ---------------------------------------------------------------- keys (admin)
+    @app.get("/v1/keys", tags=["keys"], summary="API keys (never their secrets)")
+    def keys(who: Admin) -> dict[str, Any]:
+        return {"keys": service.keys.list() if service.keys else []}
+
+    @app.post("/v1/keys", tags=["keys"], status_code=201, summary="Create a key; the key is in this response only")
+    def create_key(body: KeyRequest, who: Admin) -> dict[str, Any]:
+        if service.keys is None:
+            raise ValueError("keys: the server runs with --open (no keys); restart it without --open to use keys")
+        principal, key = service.keys.create(body.name, body.role, body.groups)
+        return {**principal.to_dict(), "key": key}
+
+    @app.delete("/v1/keys/{name}", tags=["keys"], summary="Revoke a key by name or key id")
+    def revoke_key(name: str, who: Admin) -> dict[str, Any]:
+        if service.keys is None or not service.keys.revoke(name):
+            raise NotFound(f"key {name!r}: no such key")
+        return {"revoked": name}
+
+    # ---------------------------------------------------------------- operations
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="An index is loaded and questions can be answered")
+    def readyz() -> JSONResponse:
+        ok, reason = service.ready()
+        return JSONResponse({"ready": ok, "reason": reason}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    def metrics_route() -> PlainTextResponse:
+        body, content_type = metrics.render()
+        return PlainTextResponse(body, media_type=content_type)
+
+    if ui:
+        from .ui import mount_ui
+
+        app = mount_ui(app, service)
+    return app
+
+
+def _sse(first, events: Iterator) -> Iterator[str]:
+    """Format stream events as SSE: `event: token|sentence|answer|error` + one JSON `data:` line."""
+    def frame(event) -> str:
+        if event.kind == "token":
+            data: dict[str, Any] = {"text": event.text}
+        elif event.kind == "sentence":
+            data = sentence_to_dict(event.check) if event.check else {"text": event.text}
+        else:
+            data = answer_to_dict(event.answer)
+        return f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    yield frame(first)
+    try:
+        for event in events:
+            yield frame(event)
+    except Exception as exc:  # headers are sent: report the failure in the stream itself
+        log.error("stream failed", exc_info=exc)
+        status, kind = error_status(exc)
+        yield f"event: error\ndata: {json.dumps({'detail': str(exc), 'error': kind, 'status': status}, ensure_ascii=False)}\n\n"
+

@@ -1,0 +1,174 @@
+"""API keys and who may do what: keys stored hashed in SQLite, a Principal per caller.
+
+store = KeyStore(Path("state/chulcheo.sqlite3"))
+principal, key = store.create("kim", role="user", groups=["hr"])   # key shown once: "chk_1a2b3c4d_…"
+store.verify(key) -> Principal(name="kim", role="user", groups=frozenset({"hr"}))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .state import sqlite_db, utc_now
+
+ROLES = ("user", "admin")
+ALL_GROUPS = "*"
+_NAME = re.compile(r"^[\w.@-]{1,64}$")
+_GROUP = re.compile(r"^[\w.-]{1,64}$")
+_KEY = re.compile(r"^chk_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
+
+
+class AuthError(Exception):
+    """No valid key (HTTP 401)."""
+
+
+class PermissionDenied(Exception):
+    """A valid key whose role may not do this (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name, role and access groups (None = every group)."""
+
+    name: str
+    role: str
+    groups: frozenset[str] | None
+    key_id: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def search_groups(self) -> list[str] | None:
+        """The group filter for retrieval: None only when the caller may see every group."""
+        return None if self.groups is None else sorted(self.groups)
+
+    def can_see(self, group: str) -> bool:
+        return self.groups is None or group in self.groups
+
+    def require_admin(self, action: str) -> None:
+        if not self.is_admin:
+            raise PermissionDenied(f"{action}: needs an admin key (this key {self.name!r} has role {self.role!r})")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "role": self.role, "key_id": self.key_id,
+                "groups": [ALL_GROUPS] if self.groups is None else sorted(self.groups)}
+
+
+# `chulcheo serve --open`: the single-user demo, no keys, everything allowed.
+OPEN_PRINCIPAL = Principal(name="open", role="admin", groups=None)
+
+
+def parse_groups(groups: Iterable[str] | str) -> frozenset[str] | None:
+    """"hr, finance" or ["hr", "finance"] -> frozenset; "*" -> None (all groups).
+
+    Raises:
+        ValueError: no group, or a name with characters other than letters, digits, . _ -.
+    """
+    items = groups.split(",") if isinstance(groups, str) else list(groups)
+    names = {g.strip() for g in items if g.strip()}
+    if not names:
+        raise ValueError("groups: give at least one group (e.g. public, hr) or * for all")
+    if ALL_GROUPS in names:
+        return None
+    bad = sorted(g for g in names if not _GROUP.match(g))
+    if bad:
+        raise ValueError(f"groups: {', '.join(bad)}: use letters, digits, '.', '_' or '-' (at most 64)")
+    return frozenset(names)
+
+
+def _digest(secret: str) -> str:
+    # The secret is 32 random bytes, so a fast hash is enough: no dictionary to guess from.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class KeyStore:
+    """API keys in one SQLite file; only a SHA-256 of each key's secret is stored."""
+
+    path: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite_db(self.path) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+                " digest TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created TEXT NOT NULL)"
+            )
+
+    def create(self, name: str, role: str = "user", groups: Iterable[str] | str = "public") -> tuple[Principal, str]:
+        """A new key; returns (its principal, the key). The key is not stored and cannot be shown again.
+
+        Raises:
+            ValueError: bad name, role or groups, or the name is taken.
+        """
+        if not _NAME.match(name or ""):
+            raise ValueError(f"name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        if role not in ROLES:
+            raise ValueError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+        parsed = parse_groups(groups)
+        key_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+        stored = ALL_GROUPS if parsed is None else ",".join(sorted(parsed))
+        created = utc_now()
+        with self._lock, sqlite_db(self.path) as db:
+            if db.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"name {name!r}: a key with this name exists (revoke it first)")
+            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+                       (key_id, name, _digest(secret), role, stored, created))
+        return Principal(name, role, parsed, key_id), f"chk_{key_id}_{secret}"
+
+    def verify(self, key: str) -> Principal | None:
+        """The principal of a valid key, else None (unknown, revoked or malformed)."""
+        m = _KEY.match((key or "").strip())
+        if not m:
+            return None
+        with sqlite_db(self.path) as db:
+            row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE id = ?",
+                             (m.group(1),)).fetchone()
+        if row is None or not hmac.compare_digest(row[2], _digest(m.group(2))):
+            return None
+        return _principal(row)
+
+    def by_name(self, name: str) -> Principal | None:
+        with sqlite_db(self.path) as db:
+            row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE name = ?",
+                             (name,)).fetchone()
+        return None if row is None else _principal(row)
+
+    def list(self) -> list[dict[str, object]]:
+        """Every key without its secret: [{"key_id", "name", "role", "groups", "created"}]."""
+        with sqlite_db(self.path) as db:
+            rows = db.execute("SELECT id, name, digest, role, groups, created FROM api_keys ORDER BY created, name").fetchall()
+        return [{**_principal(r).to_dict(), "created": r[5]} for r in rows]
+
+    def revoke(self, name_or_id: str) -> bool:
+        """Delete a key by name or key id; False if there was none."""
+        with self._lock, sqlite_db(self.path) as db:
+            cur = db.execute("DELETE FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))
+            return cur.rowcount > 0
+
+    def count(self) -> int:
+        with sqlite_db(self.path) as db:
+            return db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0]
+
+
+def _principal(row) -> Principal:
+    groups = None if row[4] == ALL_GROUPS else frozenset(g for g in row[4].split(",") if g)
+    return Principal(name=row[1], role=row[3], groups=groups, key_id=row[0])
+
+
+def bearer_key(header: str | None) -> str | None:
+    """"Bearer chk_…" -> "chk_…"; None for a missing or other scheme."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None

@@ -1,0 +1,95 @@
+"""`chulcheo serve` (API + web UI in one process) and `chulcheo keys` (API keys)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .cli_common import IndexOpt, JsonOpt, _emit, _fatal_errors, _settings, err, out
+
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys (stored hashed).")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+    open_mode: Annotated[bool, typer.Option("--open", help="Single-user demo: no API keys, every caller is admin.")] = False,
+    index: IndexOpt = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="API only, no web UI at /.")] = False,
+) -> None:
+    """Serve the web UI at / and the API at /v1 (OpenAPI at /docs); models are loaded once and shared."""
+    with _fatal_errors():
+        import uvicorn
+
+        from .api import create_app
+        from .service import Service
+
+        settings = _settings(index)
+        service = Service.from_settings(settings, open_mode=open_mode)
+        if not open_mode and service.keys is not None and service.keys.count() == 0:
+            err.print("[yellow]no API keys yet:[/yellow] create one with "
+                      "`chulcheo keys create --name admin --role admin --groups '*'` (or use --open for a demo)")
+        app = create_app(service, ui=not no_ui)
+        host = host or settings.server.host
+        port = port or settings.server.port
+        err.print(f"chulcheo: http://{host}:{port}/ (API /v1, OpenAPI /docs){' — open mode, no keys' if open_mode else ''}")
+        logging.basicConfig(level=logging.INFO)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _store(index=None):
+    from .auth import KeyStore
+
+    settings = _settings(index)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return KeyStore(settings.state_dir / "chulcheo.sqlite3")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who the key is for (also the web UI login name).")],
+    role: Annotated[str, typer.Option("--role", help="user (ask, search, verify) or admin (also documents, re-indexing, keys).")] = "user",
+    groups: Annotated[str, typer.Option("--groups", help="Access groups, comma-separated (hr,finance), or * for all.")] = "public",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key and print it once (only a hash is stored)."""
+    with _fatal_errors():
+        principal, key = _store(None).create(name, role, groups)
+    if as_json:
+        _emit({**principal.to_dict(), "key": key})
+        return
+    out.print(Text(key))
+    err.print(f"key for {principal.name} ({principal.role}; groups {', '.join(principal.to_dict()['groups'])}): "
+              "shown once, store it now")
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """List API keys (names, roles, groups; never the keys)."""
+    with _fatal_errors():
+        keys = _store(None).list()
+    if as_json:
+        _emit({"keys": keys})
+        return
+    table = Table("이름", "키 ID", "역할", "그룹", "생성")
+    for k in keys:
+        table.add_row(Text(str(k["name"])), str(k["key_id"]), str(k["role"]), Text(", ".join(k["groups"])), str(k["created"]))
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="Key name or key id.")], as_json: JsonOpt = False) -> None:
+    """Revoke (delete) an API key; requests with it get 401 from then on."""
+    with _fatal_errors():
+        revoked = _store(None).revoke(name)
+    if as_json:
+        _emit({"revoked": name if revoked else None})
+    elif revoked:
+        out.print(Text(f"revoked: {name}"))
+    else:
+        err.print(Text(f"no such key: {name}"))
+    raise typer.Exit(0 if revoked else 1)

@@ -1,0 +1,43 @@
+"""Which HTTP status each of our errors means: the one place the API maps them.
+
+error_status(AuthError("…")) -> (401, "auth")
+"""
+
+from __future__ import annotations
+
+from generation.errors import GenerationError
+from ingest.errors import IndexLockedError, IngestError, LoadError
+from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, RetrievalError
+
+from .auth import AuthError, PermissionDenied
+from .models import ModelNotProvisionedError
+from .service import NotFound, UploadRejected
+
+# Order matters: the first matching class decides (subclasses before their bases).
+_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (AuthError, 401, "auth"),
+    (PermissionDenied, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (UploadRejected, 422, "upload_rejected"),  # its own status (413, 415, 422) wins, below
+    (IndexLockedError, 409, "index_busy"),
+    (LoadError, 422, "bad_document"),
+    (IndexNotFoundError, 503, "no_index"),
+    (EmbeddingModelMismatch, 503, "index_model_mismatch"),
+    (ModelNotProvisionedError, 503, "model_missing"),
+    (GenerationError, 503, "generation_failed"),
+    (RetrievalError, 503, "index_unreadable"),
+    (IngestError, 500, "ingest_failed"),
+    (ValueError, 422, "invalid"),
+)
+
+HANDLED: tuple[type[BaseException], ...] = tuple(t for t, _, _ in _STATUS)
+
+
+def error_status(exc: BaseException) -> tuple[int, str]:
+    """(HTTP status, short kind) for an exception; unknown ones are (500, "internal")."""
+    if isinstance(exc, UploadRejected):
+        return exc.status, "upload_rejected"
+    for exc_type, status, kind in _STATUS:
+        if isinstance(exc, exc_type):
+            return status, kind
+    return 500, "internal"

@@ -1,0 +1,70 @@
+"""The server's small SQLite state (API keys, feedback): one file, short connections.
+
+with sqlite_db(path) as db: db.execute(...)   # committed on success, always closed
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def sqlite_db(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection that commits on success, rolls back on error and is always closed."""
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class FeedbackStore:
+    """Thumbs up/down on answers, kept with the question, the answer and its citations."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite_db(self.path) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " created TEXT NOT NULL, user TEXT NOT NULL, rating INTEGER NOT NULL,"
+                " question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, comment TEXT NOT NULL)"
+            )
+
+    def add(self, user: str, rating: int, question: str, answer: str,
+            citations: list[dict[str, Any]], comment: str = "") -> int:
+        """Store one rating (+1 / -1); returns its id."""
+        if rating not in (1, -1):
+            raise ValueError(f"rating {rating!r}: must be 1 (좋아요) or -1 (싫어요)")
+        with sqlite_db(self.path) as db:
+            cur = db.execute(
+                "INSERT INTO feedback (created, user, rating, question, answer, citations, comment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (utc_now(), user, rating, question, answer, json.dumps(citations, ensure_ascii=False), comment),
+            )
+            return int(cur.lastrowid)
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ratings first."""
+        with sqlite_db(self.path) as db:
+            rows = db.execute(
+                "SELECT id, created, user, rating, question, answer, citations, comment FROM feedback"
+                " ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        keys = ("id", "created", "user", "rating", "question", "answer", "citations", "comment")
+        return [{**dict(zip(keys, r)), "citations": json.loads(r[6])} for r in rows]
