@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a working chulcheo:
 #   creates .venv, installs pinned dependencies, provisions the offline models,
-#   indexes the bundled Korean sample documents, runs a sample search and answers a sample question.
-# Options: --install-only (skip the sample ingest and search; used by .ci/run).
+#   indexes the bundled Korean sample documents, runs a sample search, answers a sample question,
+#   and then serves the web UI and the API over the sample documents (Ctrl-C stops it).
+# Options: --install-only (skip everything after installing; used by .ci/run);
+#          --no-serve (stop after the sample question instead of serving).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -54,5 +56,12 @@ echo "==> sample search: 연차휴가는 며칠인가요?"
 .venv/bin/chulcheo search "연차휴가는 며칠인가요?" --k 3 --index "$SAMPLE_INDEX"
 echo "==> sample question (local LLM, every sentence checked against its source): 연차휴가는 며칠인가요?"
 .venv/bin/chulcheo ask "연차휴가는 며칠인가요?" --index "$SAMPLE_INDEX"
-echo
-echo "Done. Try: .venv/bin/chulcheo ask \"USB 메모리를 써도 되나요?\" --index $SAMPLE_INDEX"
+if [ "${1:-}" = "--no-serve" ]; then
+  echo
+  echo "Done. Try: .venv/bin/chulcheo ask \"USB 메모리를 써도 되나요?\" --index $SAMPLE_INDEX"
+  exit 0
+fi
+# The demo: one user, no API keys (--open); its uploads and feedback stay under var/ too.
+echo "==> serving the sample documents: open http://127.0.0.1:${CHULCHEO_PORT:-8000}/ (API: /v1, OpenAPI: /docs; Ctrl-C stops)"
+export CHULCHEO_STATE_DIR=${CHULCHEO_STATE_DIR:-var/sample-state}
+exec .venv/bin/chulcheo serve --open --index "$SAMPLE_INDEX" --port "${CHULCHEO_PORT:-8000}"

@@ -11,7 +11,7 @@ from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, Retriev
 
 from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
-from .service import NotFound, UploadRejected
+from .service import NotFound, ServerBusy, UploadRejected
 
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -25,6 +25,7 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (EmbeddingModelMismatch, 503, "index_model_mismatch"),
     (ModelNotProvisionedError, 503, "model_missing"),
     (GenerationError, 503, "generation_failed"),
+    (ServerBusy, 503, "busy"),
     (RetrievalError, 503, "index_unreadable"),
     (IngestError, 500, "ingest_failed"),
     (ValueError, 422, "invalid"),

@@ -48,6 +48,10 @@ class UploadRejected(ValueError):
         self.filename, self.reason, self.status = filename, reason, status
 
 
+class ServerBusy(RuntimeError):
+    """Every answer slot stayed taken for the whole wait (HTTP 503; retry later)."""
+
+
 class NotFound(LookupError):
     """A named document or job that does not exist (HTTP 404)."""
 
@@ -160,8 +164,13 @@ class Service:
 
     def stream(self, who: Principal, question: str, history=None, *, tokens: bool = False) -> Iterator[StreamEvent]:
         """Stream events of one answer from the caller's groups; answers wait for a free model slot."""
-        with self._answer_slots:
+        wait = self.settings.server.answer_wait_s
+        if not self._answer_slots.acquire(timeout=wait):
+            raise ServerBusy(f"all {self.settings.server.max_concurrent_answers} answer slot(s) stayed busy for {wait:g} s; retry later")
+        try:
             yield from self.pipeline.stream(question, history, who.search_groups(), tokens=tokens)
+        finally:
+            self._answer_slots.release()
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Grounded:
         return self.pipeline.verify(answer, passages, question)

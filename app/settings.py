@@ -146,6 +146,9 @@ class ServerSettings(BaseModel):
     upload_types: list[str] = [".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".hwpx", ".hwp", ".jsonl"]
     # Answers generated at once: llama.cpp runs one at a time per model; more wait in line.
     max_concurrent_answers: int = Field(1, ge=1)
+    # How long a question may wait for a free slot before it is refused with 503 (a queue
+    # without a bound would tie up every server thread, and searches with them).
+    answer_wait_s: float = Field(300, gt=0)
     search_k_max: int = Field(50, ge=1)
 
 

@@ -235,3 +235,16 @@ def test_concurrent_requests_are_safe(api):
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(one, range(24))) == {200}
+
+
+def test_a_question_that_waits_too_long_for_the_model_gets_503(make_service):
+    service = make_service(open_mode=True, answer_wait_s=0.2)
+    client = TestClient(create_app(service, ui=False))
+    service._answer_slots.acquire()  # another answer holds the only slot
+    try:
+        r = client.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"})
+        assert r.status_code == 503 and r.json()["error"] == "busy" and "retry" in r.json()["detail"]
+        assert client.post("/v1/search", json={"query": "연차휴가"}).status_code == 200  # searches go on
+    finally:
+        service._answer_slots.release()
+    assert client.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"}).status_code == 200
