@@ -180,14 +180,16 @@ class Service:
         rows = [{**doc_to_dict(d), "status": "indexed", "error": None}
                 for d in self.pipeline.documents() if who.can_see(d.group)]
         indexed = {r["source"] for r in rows}
-        for job in self.jobs.list():
+        seen: set[str] = set()
+        for job in self.jobs.list():  # newest first: the latest upload of a path decides its status
             path = job.detail.get("path")
-            if job.kind != "upload" or not path or not who.can_see(job.detail.get("group", "")):
+            if job.kind != "upload" or not path or path in seen or not who.can_see(job.detail.get("group", "")):
                 continue
-            if job.status == "done" and path in indexed:
-                continue
+            seen.add(path)
+            if job.status in ("done", "failed") and path in indexed:
+                continue  # the indexed row says it (a failed re-upload left the old version indexed)
             status = {"queued": "queued", "running": "indexing", "failed": "failed"}.get(job.status)
-            if status is None or any(r["source"] == path and r["status"] != "indexed" for r in rows):
+            if status is None:
                 continue
             rows.append({"doc_id": None, "source": path, "title": Path(path).stem, "group": job.detail["group"],
                          "sha256": None, "chunks": 0, "pages": [], "ingested_at": None, "status": status,
@@ -336,7 +338,6 @@ class Service:
             for key in ("added", "updated", "unchanged", "deleted"):
                 totals[key] += report[key]
             totals["failed"] += report["failed"]
-            totals["chunks"] = report["chunks"]
         if gone:
             deleted, _ = self.pipeline.delete(gone)
             totals["deleted"] += len(deleted)

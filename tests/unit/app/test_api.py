@@ -248,3 +248,31 @@ def test_a_question_that_waits_too_long_for_the_model_gets_503(make_service):
     finally:
         service._answer_slots.release()
     assert client.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"}).status_code == 200
+
+
+def test_document_list_shows_queued_and_failed_uploads(api, monkeypatch):
+    import threading
+
+    client, service, keys = api
+    admin = auth(keys["admin"])
+    gate, real_ingest = threading.Event(), service.pipeline.ingest
+
+    def slow_then_broken(paths, group="public", **kw):
+        gate.wait(10)
+        raise RuntimeError("embedding model crashed")
+
+    monkeypatch.setattr(service.pipeline, "ingest", slow_then_broken)
+    job = client.post("/v1/documents", headers=admin, files={"file": ("회의록.txt", "회의는 매주 월요일이다.".encode())}).json()["job"]
+    rows = client.get("/v1/documents", headers=admin).json()["documents"]
+    pending = next(r for r in rows if r["source"].endswith("회의록.txt"))
+    assert pending["status"] in ("queued", "indexing") and pending["doc_id"] is None and pending["job"] == job["id"]
+    gate.set()
+    assert service.jobs.wait(job["id"], timeout=10).status == "failed"
+    rows = client.get("/v1/documents", headers=admin).json()["documents"]
+    failed = next(r for r in rows if r["source"].endswith("회의록.txt"))
+    assert failed["status"] == "failed" and "embedding model crashed" in failed["error"]
+    assert not (service.upload_dir / "public" / "회의록.txt").exists()  # not indexed: not kept
+    # the user of another group does not see it at all
+    assert all(not r["source"].endswith("회의록.txt") for r in
+               client.get("/v1/documents", headers=auth(keys["hr"])).json()["documents"])
+    monkeypatch.setattr(service.pipeline, "ingest", real_ingest)
