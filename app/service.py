@@ -88,6 +88,8 @@ class Service:
         s = self.settings.server
         # llama.cpp answers one request at a time; the rest wait here instead of inside the model.
         self._answer_slots = threading.BoundedSemaphore(s.max_concurrent_answers)
+        self._warming = threading.Event()  # set while warm_up runs
+        self._model_error: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_mode: bool = False, pipeline: Pipeline | None = None) -> Service:
@@ -211,8 +213,31 @@ class Service:
             "jobs": self.jobs.counts(),
         }
 
+    def warm_up(self) -> None:
+        """Load the index, the embedding model, the LLM and Kiwi now (`serve` runs this in the
+        background at start), so the first question does not wait ~30 s for them."""
+        self._warming.set()
+        try:
+            try:
+                self.pipeline.retriever()
+            except Exception as exc:  # no index yet is normal: admins upload into it later
+                log.warning("warm-up: index not loaded: %s", exc)
+            try:
+                self.pipeline.generator.count_tokens("안녕하세요")
+                self.pipeline.checker  # noqa: B018 - loads Kiwi and the checker
+                self._model_error = None
+            except Exception as exc:  # readyz reports it; questions get the same error
+                self._model_error = str(exc)
+                log.error("warm-up: the LLM could not be loaded: %s", exc)
+        finally:
+            self._warming.clear()
+
     def ready(self) -> tuple[bool, str]:
-        """Can questions be answered: an index exists and loads with the configured model."""
+        """Can questions be answered: models loaded, and an index that loads with the configured model."""
+        if self._warming.is_set():
+            return False, "loading models"
+        if self._model_error:
+            return False, self._model_error
         try:
             self.pipeline.retriever()
         except Exception as exc:  # readiness reports any reason; it never raises

@@ -276,3 +276,20 @@ def test_document_list_shows_queued_and_failed_uploads(api, monkeypatch):
     assert all(not r["source"].endswith("회의록.txt") for r in
                client.get("/v1/documents", headers=auth(keys["hr"])).json()["documents"])
     monkeypatch.setattr(service.pipeline, "ingest", real_ingest)
+
+
+def test_warm_up_loads_the_models_and_readyz_reports_a_broken_llm(make_service):
+    service = make_service(open_mode=True)
+    service.warm_up()
+    assert service.pipeline._retriever is not None and service.pipeline._checker is not None
+    assert service.ready() == (True, "ok")
+
+    class Broken:
+        def __getattr__(self, name):
+            raise RuntimeError("qwen.gguf: not a GGUF file")
+
+    service.pipeline._generator = Broken()
+    service.warm_up()
+    client = TestClient(create_app(service, ui=False))
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "not a GGUF file" in r.json()["reason"]
