@@ -1,0 +1,189 @@
+"""The web UI's handlers and rendering over fast fake models; the real browser run is in tests/integration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app import ui, ui_render
+from app.api import create_app
+from grounding import Answer, Citation, SentenceCheck
+from prompts import ABSTAIN
+from retrieval.types import Chunk, Hit
+
+QUESTION = "연차휴가는 며칠인가요?"
+
+
+@pytest.fixture
+def svc(make_service):
+    """A keyed service with an admin (every group), kim (public) and lee (hr)."""
+    service = make_service()
+    service.keys.create("admin", "admin", "*")
+    service.keys.create("kim", "user", "public")
+    service.keys.create("lee", "user", "hr")
+    return service
+
+
+def last(states):
+    """The final (messages, cards, turns, textbox) state of a chat run."""
+    return states[-1]
+
+
+def shown_answer(state) -> str:
+    return state[0][-1]["content"]
+
+
+def evil_answer() -> Answer:
+    text = "공지 <script>alert('x')</script> 연차휴가는 15일이다. 끝 & 기타"
+    start = text.index("연차휴가")
+    end = text.index("이다.") + 3
+    chunk = Chunk("c1", "d1", text, "/srv/docs/규정 <b>.txt", page=3, group="hr")
+    check = SentenceCheck("연차휴가는 15일입니다.", True, 0.9, citations=[1])
+    cite = Citation(1, "d1", chunk.source, 3, "c1", text[start:end], start, end)
+    return Answer("연차휴가는 15일입니다 [1].", False, "generated", [check], [cite], [Hit(chunk, 1.0, 1)], QUESTION, QUESTION)
+
+
+def test_citation_card_marks_the_quote_and_escapes_untrusted_document_text():
+    html = ui_render.cards_html(evil_answer())
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; 기타" in html
+    assert "<mark>연차휴가는 15일이다.</mark>" in html
+    assert "[1]" in html and "규정 &lt;b&gt;.txt" in html and "/srv/docs" not in html  # file name only
+    assert "3쪽" in html and "그룹 hr" in html
+
+
+def test_answer_rendering_labels_extractive_marks_unsupported_and_escapes():
+    a = evil_answer()
+    bad = SentenceCheck("병가는 <i>90일</i>입니다.", False, 0.1, reasons=["numbers"])
+    mixed = Answer(a.answer, False, "generated", [*a.sentences, bad], a.citations, a.hits, QUESTION, QUESTION)
+    assert ui_render.answer_html(mixed) == '<div class="ck-answer">연차휴가는 15일입니다 <span class="ck-ref">[1]</span>.</div>'
+    marked = ui_render.answer_html(mixed, mark=True)
+    assert "⚠ 확인되지 않음" in marked and "ck-unsupported" in marked and "숫자·단위가 문서와 다름" in marked
+    assert "<i>" not in marked and "&lt;i&gt;90일" in marked
+    quoted = SentenceCheck("연차휴가는 15일이다.", True, 1.0, citations=[1], quoted=True)
+    extractive = Answer(a.answer, False, "extractive", [bad, quoted], a.citations, a.hits, QUESTION, QUESTION)
+    shown = ui_render.answer_html(extractive)
+    assert "문서 원문 인용" in shown and "연차휴가는 15일이다" in shown and "90일" not in shown
+    assert ui_render.excerpt_html("가" * 300 + "나다" + "라" * 300, 300, 302, around=5) == "…가가가가가<mark>나다</mark>라라라라라…"
+
+
+def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc):
+    states = list(ui.chat(svc, "kim", QUESTION, []))
+    assert "확인 중" in shown_answer(states[0]) and states[0][3] == ""  # the textbox is cleared at once
+    messages, cards, turns, _ = last(states)
+    assert messages[0] == {"role": "user", "content": QUESTION}
+    assert "연차휴가는 15일입니다" in messages[1]["content"] and "[1]" in messages[1]["content"]
+    assert "확인 중" not in messages[1]["content"]
+    assert "<mark>연차휴가는 15일이다.</mark>" in cards and "취업규칙.txt" in cards and "그룹 public" in cards
+    (turn,) = turns
+    assert turn["plain"] == "연차휴가는 15일입니다." and turn["citations"][0]["quote"] == "연차휴가는 15일이다."
+
+
+def test_follow_up_sends_earlier_turns_as_plain_history(svc, monkeypatch):
+    turns = last(list(ui.chat(svc, "kim", QUESTION, [])))[2]
+    seen = []
+    stream = svc.stream
+    monkeypatch.setattr(svc, "stream", lambda who, q, history=None: seen.append(history) or stream(who, q, history))
+    messages, _, turns, _ = last(list(ui.chat(svc, "kim", "재택근무는요?", turns)))
+    assert seen == [[{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "연차휴가는 15일입니다."}]]
+    assert len(messages) == 4 and len(turns) == 2 and "재택근무" in messages[3]["content"]
+
+
+def test_public_user_never_sees_hr_text(svc):
+    states = list(ui.chat(svc, "kim", "비밀코드는 무엇인가요?", []))
+    assert all("자두나무" not in json.dumps(s[:3], ensure_ascii=False) for s in states)
+    assert "자두나무" not in ui.search_documents(svc, "kim", "비밀코드 자두나무 73호")
+    assert "자두나무 73호" in ui.search_documents(svc, "lee", "비밀코드 자두나무 73호")
+    assert "자두나무 73호" in shown_answer(last(list(ui.chat(svc, "lee", "비밀코드는 무엇인가요?", []))))
+
+
+def test_abstention_and_errors_are_korean_messages(svc, make_service, tmp_path):
+    messages, cards, turns, _ = last(list(ui.chat(svc, "kim", "회사 주차장은 어디에 있나요?", [])))
+    assert ABSTAIN in messages[-1]["content"] and "출처가 없습니다" in cards and turns[0]["citations"] == []
+    empty = make_service(open_mode=True)
+    empty.pipeline.settings = empty.pipeline.settings.model_copy(update={"index_dir": tmp_path / "nothing"})
+    messages, cards, turns, _ = last(list(ui.chat(empty, None, QUESTION, [])))
+    assert "아직 색인된 문서가 없습니다" in messages[-1]["content"] and turns[0]["plain"] is None
+    assert "다시 로그인" in shown_answer(last(list(ui.chat(svc, "revoked-user", QUESTION, []))))
+    assert last(list(ui.chat(svc, "kim", "   ", [])))[2] == []  # nothing asked, nothing added
+
+
+def test_wrong_number_is_quoted_or_marked_never_shown_as_fact(svc):
+    states = list(ui.chat(svc, "kim", "병가는 며칠인가요?", []))  # the fake model says 90일; the source 60일
+    assert all("90일" not in shown_answer(s) for s in states)
+    final = shown_answer(last(states))
+    assert "문서 원문 인용" in final and "60일" in final
+    settings = svc.pipeline.settings
+    svc.pipeline.settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"unsupported": "mark"})})
+    svc.pipeline._checker = None  # rebuilt from the new settings
+    states = list(ui.chat(svc, "kim", "병가는 며칠인가요?", []))
+    flagged = [shown_answer(s) for s in states if "90일" in shown_answer(s)]
+    assert flagged and all("⚠ 확인되지 않음" in f and "숫자·단위가 문서와 다름" in f for f in flagged)
+
+
+def test_feedback_is_stored_with_question_answer_and_citations(svc):
+    turns = last(list(ui.chat(svc, "kim", QUESTION, [])))[2]
+    assert ui.feedback(svc, "kim", turns, 1, False) == "의견을 저장했습니다. 감사합니다."
+    (row,) = svc.feedback.list()
+    assert (row["user"], row["rating"], row["question"]) == ("kim", -1, QUESTION)
+    assert row["answer"] == "연차휴가는 15일입니다 [1]." and row["citations"][0]["quote"] == "연차휴가는 15일이다."
+    ui.feedback(svc, "kim", turns, 1, True)
+    assert svc.feedback.list()[0]["rating"] == 1
+    assert "남길 수 없습니다" in ui.feedback(svc, "kim", turns, 7, True)
+    assert ui.feedback(svc, "kim", turns, 1, "") == "" and len(svc.feedback.list()) == 2  # un-clicked: nothing stored
+
+
+def test_admin_uploads_searches_and_deletes_a_document(svc, tmp_path):
+    doc = tmp_path / "동호회.txt"
+    doc.write_text("사내 동호회 지원금은 분기마다 12만 원이다.", encoding="utf-8")
+    bad = tmp_path / "설치.exe"
+    bad.write_bytes(b"MZ\x90\x00")
+    calls = []
+    result = ui.upload_files(svc, "admin", [str(doc), str(bad)], "public", lambda f, desc="": calls.append(f))
+    assert "✔ 동호회.txt: 색인 완료" in result and "✗ 설치.exe: 거부됨 — 허용되지 않는 파일 형식입니다" in result
+    rows, choices, note = ui.documents_view(svc, "admin")
+    (row,) = [r for r in rows if r[0] == "동호회.txt"]
+    assert row[1:4] == ["public", 1, "색인됨"] and row[4] and note == ""
+    assert "12만 원" in ui.search_documents(svc, "admin", "동호회 지원금")
+    assert "문서 3개" in ui.stats_html(svc, "admin")
+    assert "다시 색인 완료" in ui.reindex_all(svc, "admin", lambda f, desc="": None)
+    assert "삭제했습니다" in ui.delete_documents(svc, "admin", [row[5]])
+    assert all(r[0] != "동호회.txt" for r in ui.documents_view(svc, "admin")[0])
+    assert all(f <= 1 for f in calls)
+
+
+def test_non_admin_gets_a_korean_permission_message(svc, tmp_path):
+    doc = tmp_path / "a.txt"
+    doc.write_text("안녕하세요", encoding="utf-8")
+    assert ui.session_info(svc, "kim") == ("**kim** 님 (사용자 · 그룹: public)", False)
+    assert ui.session_info(svc, "admin")[1] is True
+    for result in (ui.upload_files(svc, "kim", [str(doc)]), ui.documents_view(svc, "kim")[2],
+                   ui.delete_documents(svc, "kim", ["x"]), ui.reindex_all(svc, "kim"), ui.stats_html(svc, "kim")):
+        assert "관리자 권한이 필요합니다" in result
+    assert not svc.upload_dir.exists() or not any(p.is_file() for p in svc.upload_dir.rglob("*"))
+
+
+def test_ui_is_mounted_at_root_behind_the_key_login(svc):
+    client = TestClient(create_app(svc))
+    page = client.get("/")
+    assert page.status_code == 200 and '"auth_required":true' in page.text
+    denied = client.get("/config")
+    assert denied.status_code == 401 and "API 키" in denied.json()["detail"]["auth_message"]
+    key = svc.keys.create("park", "admin", "*")[1]
+    assert client.post("/login", data={"username": "park", "password": "wrong"}).status_code == 400
+    assert client.post("/login", data={"username": "kim", "password": key}).status_code == 400  # someone else's key
+    assert client.post("/login", data={"username": "park", "password": key}).status_code == 200
+    config = client.get("/config").json()
+    labels = {c.get("props", {}).get("label") for c in config["components"]}
+    assert {"질문하기", "관리", "문서 검색"} <= labels
+    assert client.get("/healthz").json() == {"status": "ok"}  # the API is not shadowed by the UI
+
+
+def test_open_mode_needs_no_login_and_shows_admin(make_service):
+    service = make_service(open_mode=True)
+    client = TestClient(create_app(service))
+    page = client.get("/")
+    assert page.status_code == 200 and '"auth_required":true' not in page.text
+    assert client.get("/config").status_code == 200
+    assert ui.session_info(service, None)[1] is True
