@@ -22,6 +22,7 @@ from grounding import Passage
 
 from .auth import Principal
 from .errors import HANDLED, error_status
+from .limits import RateLimited
 from .metrics import Metrics
 from .schemas import answer_to_dict, grounded_to_dict, hit_to_dict, sentence_to_dict
 from .service import NotFound, Service
@@ -116,6 +117,8 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         if status >= 500:
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
         return JSONResponse({"detail": str(exc), "error": kind}, status_code=status, headers=headers)
 
     # Our own error types map to 4xx/503 here, inside the middleware (so metrics count them);

@@ -11,7 +11,8 @@ from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, Retriev
 
 from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
-from .service import NotFound, ServerBusy, UploadRejected
+from .limits import RateLimited
+from .service import AnswerTimeout, NotFound, ServerBusy, UploadRejected
 
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -26,6 +27,8 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ModelNotProvisionedError, 503, "model_missing"),
     (GenerationError, 503, "generation_failed"),
     (ServerBusy, 503, "busy"),
+    (RateLimited, 429, "rate_limited"),
+    (AnswerTimeout, 504, "timeout"),
     (RetrievalError, 503, "index_unreadable"),
     (IngestError, 500, "ingest_failed"),
     (ValueError, 422, "invalid"),

@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from grounding import Answer, Grounded, Passage
 from .answering import StreamEvent
 from .auth import OPEN_PRINCIPAL, AuthError, KeyStore, Principal, parse_groups
 from .jobs import Job, JobQueue
+from .limits import RateLimited, RateLimiter
 from .pipeline import MB, Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
@@ -50,6 +52,10 @@ class UploadRejected(ValueError):
 
 class ServerBusy(RuntimeError):
     """Every answer slot stayed taken for the whole wait (HTTP 503; retry later)."""
+
+
+class AnswerTimeout(TimeoutError):
+    """An answer took longer than `server.ask_timeout_s` and was stopped (HTTP 504)."""
 
 
 class NotFound(LookupError):
@@ -88,6 +94,7 @@ class Service:
         s = self.settings.server
         # llama.cpp answers one request at a time; the rest wait here instead of inside the model.
         self._answer_slots = threading.BoundedSemaphore(s.max_concurrent_answers)
+        self._rate = RateLimiter(s.ask_per_minute, s.ask_burst)
         self._warming = threading.Event()  # set while warm_up runs
         self._model_error: str | None = None
 
@@ -166,11 +173,21 @@ class Service:
 
     def stream(self, who: Principal, question: str, history=None, *, tokens: bool = False) -> Iterator[StreamEvent]:
         """Stream events of one answer from the caller's groups; answers wait for a free model slot."""
-        wait = self.settings.server.answer_wait_s
-        if not self._answer_slots.acquire(timeout=wait):
-            raise ServerBusy(f"all {self.settings.server.max_concurrent_answers} answer slot(s) stayed busy for {wait:g} s; retry later")
+        s = self.settings.server
+        retry = self._rate.take(who.key_id or who.name)
+        if retry:
+            raise RateLimited(f"key {who.name!r}: more than {s.ask_burst} questions at once or {s.ask_per_minute:g} "
+                              f"a minute; retry in {retry:.0f} s", retry)
+        if not self._answer_slots.acquire(timeout=s.answer_wait_s):
+            raise ServerBusy(f"all {s.max_concurrent_answers} answer slot(s) stayed busy for {s.answer_wait_s:g} s; retry later")
         try:
-            yield from self.pipeline.stream(question, history, who.search_groups(), tokens=tokens)
+            deadline = time.monotonic() + s.ask_timeout_s
+            for event in self.pipeline.stream(question, history, who.search_groups(), tokens=tokens):
+                yield event
+                if event.kind != "answer" and time.monotonic() > deadline:
+                    # leaving the loop closes the stream, which stops the model and frees its lock
+                    raise AnswerTimeout(f"the answer took longer than {s.ask_timeout_s:g} s and was stopped; "
+                                        "ask a narrower question or raise server.ask_timeout_s")
         finally:
             self._answer_slots.release()
 

@@ -149,6 +149,12 @@ class ServerSettings(BaseModel):
     # How long a question may wait for a free slot before it is refused with 503 (a queue
     # without a bound would tie up every server thread, and searches with them).
     answer_wait_s: float = Field(300, gt=0)
+    # Questions per key (API and web UI): `ask_burst` at once, refilled at `ask_per_minute`
+    # (0 = no limit). One CPU answers about 4-6 questions a minute, so 20 is already generous.
+    ask_per_minute: float = Field(20, ge=0)
+    ask_burst: int = Field(5, ge=1)
+    # An answer still being generated after this long is stopped: 504 (SSE: an error event).
+    ask_timeout_s: float = Field(180, gt=0)
     search_k_max: int = Field(50, ge=1)
 
 

@@ -21,7 +21,8 @@ from retrieval.errors import IndexNotFoundError, RetrievalError
 
 from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
-from .service import NotFound, Service, UploadRejected
+from .limits import RateLimited
+from .service import AnswerTimeout, NotFound, ServerBusy, Service, UploadRejected
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ _ERRORS: tuple[tuple[type[BaseException], str, bool], ...] = (  # (type, message
     (IndexNotFoundError, "아직 색인된 문서가 없습니다. 관리 탭에서 문서를 올리거나 `chulcheo ingest`로 색인하세요.", False),
     (ModelNotProvisionedError, "필요한 모델이 설치되지 않았습니다. 관리자에게 `chulcheo models pull` 실행을 요청하세요.", True),
     (GenerationError, "답변 모델을 실행하지 못했습니다. 잠시 후 다시 시도하세요.", True),
+    (RateLimited, "질문이 너무 잦습니다. 잠시 후 다시 시도하세요.", True),
+    (ServerBusy, "다른 질문들의 답변을 만드는 중이라 지금은 받을 수 없습니다. 잠시 후 다시 시도하세요.", False),
+    (AnswerTimeout, "답변이 너무 오래 걸려 중단했습니다. 질문을 좁혀 다시 시도하세요.", False),
     (IndexLockedError, "다른 색인 작업이 진행 중입니다. 잠시 후 다시 시도하세요.", False),
     (NotFound, "찾을 수 없습니다.", True),
     (LoadError, "문서를 읽을 수 없습니다.", True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -218,11 +219,13 @@ def test_open_mode_needs_no_key(make_service):
     assert client.get("/v1/me").json()["role"] == "admin"
 
 
-def test_concurrent_requests_are_safe(api):
+def test_concurrent_requests_are_safe(make_service):
     """Searches and answers from many threads at once: all succeed, answers are serialized."""
     from concurrent.futures import ThreadPoolExecutor
 
-    client, _, keys = api
+    service = make_service(ask_per_minute=0)  # this test is about concurrency, not the rate limit
+    keys = {"public": service.keys.create("kim", "user", "public")[1], "hr": service.keys.create("lee", "user", "hr")[1]}
+    client = TestClient(create_app(service, ui=False))
 
     def one(i: int) -> int:
         if i % 3 == 0:
@@ -293,3 +296,54 @@ def test_warm_up_loads_the_models_and_readyz_reports_a_broken_llm(make_service):
     client = TestClient(create_app(service, ui=False))
     r = client.get("/readyz")
     assert r.status_code == 503 and "not a GGUF file" in r.json()["reason"]
+
+
+def test_questions_per_key_are_rate_limited_with_retry_after(make_service):
+    service = make_service(ask_per_minute=6, ask_burst=2)
+    kim, lee = service.keys.create("kim", "user", "public")[1], service.keys.create("lee", "user", "public")[1]
+    client = TestClient(create_app(service, ui=False))
+    ask = lambda key: client.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"}, headers=auth(key))  # noqa: E731
+    assert [ask(kim).status_code for _ in range(2)] == [200, 200]
+    r = ask(kim)
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited" and "kim" in r.json()["detail"]
+    assert 1 <= int(r.headers["retry-after"]) <= 10  # one question per 10 s
+    assert ask(lee).status_code == 200  # another key has its own bucket
+    assert client.post("/v1/search", json={"query": "연차휴가"}, headers=auth(kim)).status_code == 200  # searches are not limited
+    with client.stream("POST", "/v1/ask/stream", json={"question": "연차휴가는 며칠인가요?"}, headers=auth(kim)) as s:
+        assert s.status_code == 429
+
+
+def test_rate_limiter_refills_over_time():
+    from app.limits import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0])
+    assert [limiter.take("a"), limiter.take("a")] == [0.0, 0.0]
+    assert limiter.take("a") == pytest.approx(1.0)
+    now[0] = 0.5
+    assert limiter.take("a") == pytest.approx(0.5)
+    now[0] = 1.0
+    assert limiter.take("a") == 0.0 and limiter.take("b") == 0.0
+    assert RateLimiter(per_minute=0, burst=1).take("a") == 0.0  # off
+
+
+def test_an_answer_past_the_timeout_is_stopped_with_504(make_service):
+    from generation.scripted import ScriptedGenerator
+
+    service = make_service(open_mode=True, ask_timeout_s=0.3)
+
+    class Slow(ScriptedGenerator):
+        def stream(self, messages, params=None):
+            for piece in super().stream(messages, params):
+                time.sleep(0.1)
+                yield piece
+
+    service.pipeline._generator = Slow(lambda m: "연차휴가는 15일입니다. " * 5)
+    client = TestClient(create_app(service, ui=False))
+    r = client.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"})
+    assert r.status_code == 504 and r.json()["error"] == "timeout" and "ask_timeout_s" in r.json()["detail"]
+    with client.stream("POST", "/v1/ask/stream", json={"question": "연차휴가는 며칠인가요?"}) as s:
+        body = "".join(s.iter_text())
+    assert "event: error" in body and '"status": 504' in body and "event: answer" not in body
+    assert service._answer_slots.acquire(timeout=1)  # the slot was given back
+    service._answer_slots.release()

@@ -187,3 +187,11 @@ def test_open_mode_needs_no_login_and_shows_admin(make_service):
     assert page.status_code == 200 and '"auth_required":true' not in page.text
     assert client.get("/config").status_code == 200
     assert ui.session_info(service, None)[1] is True
+
+
+def test_rate_limit_and_timeout_are_korean_messages():
+    from app.limits import RateLimited
+    from app.service import AnswerTimeout
+
+    assert "너무 잦습니다" in ui_render.error_text(RateLimited("key 'kim': retry in 9 s", 9))
+    assert "오래 걸려" in ui_render.error_text(AnswerTimeout("took longer than 180 s"))
