@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest.chunk import SentenceSplitter
+from prompts.injection import is_instruction
 from prompts.templates import ABSTAIN
 
 from .checks import (
@@ -84,9 +85,13 @@ class GroundingChecker:
             spans = self.splitter.split(p.text) or []
             sents = [analysis.slice(s.start, s.end) for s in spans]
             context = analyze(self.kiwi, p.context) if p.context else None
+            # A sentence that gives the AI orders is never evidence and never quoted (prompt injection).
+            ordered = [is_instruction(p.text[s.start : s.end]) for s in spans]
             windows = []
             for a in range(len(spans)):
                 for b in range(a, min(a + self.config.window, len(spans))):
+                    if any(ordered[a : b + 1]):
+                        break
                     start, end = spans[a].start, spans[b].end
                     window = analysis.slice(start, end)
                     windows.append(
@@ -177,10 +182,14 @@ class GroundingChecker:
                 cov = coverage(q, w.evidence)
                 scored.append((cov, -w.passage, w))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
-        out = []
-        for cov, _, w in scored[: self.config.extractive_max_sentences]:
-            if cov < self.config.extractive_min_coverage:
+        out: list[SentenceCheck] = []
+        quoted: set[str] = set()
+        for cov, _, w in scored:
+            if len(out) == self.config.extractive_max_sentences or cov < self.config.extractive_min_coverage:
                 break
+            if w.analysis.text.strip() in quoted:  # the same sentence in another document says nothing new
+                continue
+            quoted.add(w.analysis.text.strip())
             n = numbering.cite(w)
             out.append(SentenceCheck(w.analysis.text.strip(), True, round(cov, 4), [n], [], round(cov, 4),
                                      None, w.passage, quoted=True))

@@ -1,6 +1,7 @@
 """Korean prompt templates and the builders that number sources and fit them to the window."""
 
 from .build import QAPrompt, build_condense_messages, build_qa_messages, fit_passages, passage_title
+from .injection import is_instruction, neutralize
 from .templates import ABSTAIN
 
 __all__ = [
@@ -9,5 +10,7 @@ __all__ = [
     "build_condense_messages",
     "build_qa_messages",
     "fit_passages",
+    "is_instruction",
+    "neutralize",
     "passage_title",
 ]

@@ -13,6 +13,7 @@ from generation.types import Message
 from retrieval.types import Hit
 
 from . import templates
+from .injection import neutralize
 
 CountTokens = Callable[[str], int]
 
@@ -35,7 +36,8 @@ def passage_title(hit: Hit) -> str:
 
 
 def format_passage(n: int, hit: Hit) -> str:
-    return templates.PASSAGE.format(n=n, title=passage_title(hit), text=hit.chunk.text.strip())
+    """"[1] (취업규칙.md)\n…" — sentences that give the model orders are hidden (prompt injection)."""
+    return templates.PASSAGE.format(n=n, title=passage_title(hit), text=neutralize(hit.chunk.text.strip()))
 
 
 def fit_passages(
