@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Annotated
 
 import typer
@@ -36,7 +35,7 @@ def serve(
                       "`chulcheo keys create --name admin --role admin --groups '*'` (or use --open for a demo)")
         app = create_app(service, ui=not no_ui)
         # Models load while the port is already open: /healthz answers, /readyz says "loading models".
-        threading.Thread(target=service.warm_up, name="chulcheo-warm-up", daemon=True).start()
+        service.start_warm_up()
         host = host or settings.server.host
         port = port or settings.server.port
         err.print(f"chulcheo: http://{host}:{port}/ (API /v1, OpenAPI /docs){' — open mode, no keys' if open_mode else ''}")

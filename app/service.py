@@ -235,8 +235,8 @@ class Service:
         background at start), so the first question does not wait ~30 s for them."""
         self._warming.set()
         try:
-            try:
-                self.pipeline.retriever()
+            try:  # one query loads the index, the embedding model and the BM25 tokenizer (Kiwi)
+                self.pipeline.search("안녕하세요", 1)
             except Exception as exc:  # no index yet is normal: admins upload into it later
                 log.warning("warm-up: index not loaded: %s", exc)
             try:
@@ -248,6 +248,13 @@ class Service:
                 log.error("warm-up: the LLM could not be loaded: %s", exc)
         finally:
             self._warming.clear()
+
+    def start_warm_up(self) -> threading.Thread:
+        """warm_up() on a background thread; /readyz says "loading models" from this call on."""
+        self._warming.set()
+        thread = threading.Thread(target=self.warm_up, name="chulcheo-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def ready(self) -> tuple[bool, str]:
         """Can questions be answered: models loaded, and an index that loads with the configured model."""

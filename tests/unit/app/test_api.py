@@ -283,7 +283,7 @@ def test_document_list_shows_queued_and_failed_uploads(api, monkeypatch):
 
 def test_warm_up_loads_the_models_and_readyz_reports_a_broken_llm(make_service):
     service = make_service(open_mode=True)
-    service.warm_up()
+    service.start_warm_up().join(30)
     assert service.pipeline._retriever is not None and service.pipeline._checker is not None
     assert service.ready() == (True, "ok")
 
@@ -347,3 +347,19 @@ def test_an_answer_past_the_timeout_is_stopped_with_504(make_service):
     assert "event: error" in body and '"status": 504' in body and "event: answer" not in body
     assert service._answer_slots.acquire(timeout=1)  # the slot was given back
     service._answer_slots.release()
+
+
+def test_readyz_says_loading_until_the_warm_up_is_done(make_service):
+    import threading
+
+    service = make_service(open_mode=True)
+    gate = threading.Event()
+    service.pipeline._generator.count_tokens = lambda text: gate.wait(10) and 1  # a slow model load
+    client = TestClient(create_app(service, ui=False))
+    thread = service.start_warm_up()
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["reason"] == "loading models"
+    assert client.get("/healthz").status_code == 200
+    gate.set()
+    thread.join(10)
+    assert client.get("/readyz").status_code == 200
