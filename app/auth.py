@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .state import sqlite_db, utc_now
+from .state import init_db, sqlite_db, utc_now
 
 ROLES = ("user", "admin")
 ALL_GROUPS = "*"
@@ -97,13 +97,11 @@ class KeyStore:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite_db(self.path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-                " digest TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created TEXT NOT NULL)"
-            )
+        self.path = init_db(
+            self.path,
+            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+            " digest TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created TEXT NOT NULL)",
+        )
 
     def create(self, name: str, role: str = "user", groups: Iterable[str] | str = "public") -> tuple[Principal, str]:
         """A new key; returns (its principal, the key). The key is not stored and cannot be shown again.

@@ -26,6 +26,15 @@ def sqlite_db(path: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
+def init_db(path: Path, ddl: str) -> Path:
+    """Create the file's folder and run `ddl` (CREATE TABLE IF NOT EXISTS …); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite_db(path) as db:
+        db.execute(ddl)
+    return path
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -37,14 +46,12 @@ class FeedbackStore:
     path: Path
 
     def __post_init__(self) -> None:
-        self.path = Path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite_db(self.path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " created TEXT NOT NULL, user TEXT NOT NULL, rating INTEGER NOT NULL,"
-                " question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, comment TEXT NOT NULL)"
-            )
+        self.path = init_db(
+            self.path,
+            "CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " created TEXT NOT NULL, user TEXT NOT NULL, rating INTEGER NOT NULL,"
+            " question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, comment TEXT NOT NULL)",
+        )
 
     def add(self, user: str, rating: int, question: str, answer: str,
             citations: list[dict[str, Any]], comment: str = "") -> int:

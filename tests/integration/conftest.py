@@ -13,6 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 HR_SECRET = "2026년 임원 보수 한도는 총 48억 원이다."
 
 
+def stop(process, timeout: float = 30) -> None:
+    """Terminate a server subprocess; kill it if it does not exit within `timeout` seconds."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     import socket
 
@@ -78,9 +90,5 @@ def live_server(real_settings, tmp_path_factory):
             time.sleep(1)
         yield {"url": url, "admin": admin, "user": user, "env": env, "log": base / "serve.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()

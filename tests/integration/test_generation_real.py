@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from app.models import ModelNotProvisionedError, resolve_model
+from tests.integration.conftest import stop
 from app.settings import Settings
 from generation.errors import GenerationError
 from generation.llama_cpp import LlamaCppGenerator
@@ -122,12 +123,7 @@ def llama_server(small_gguf, tmp_path_factory):
             logger.info("llama_cpp.server ready on %s in %.1fs", base_url, time.monotonic() - started)
             yield base_url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=10)
 
 
 def _wait_until_serving(base_url: str, process: subprocess.Popen, log_path: Path, timeout_s: float = 120) -> None:
