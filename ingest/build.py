@@ -153,6 +153,7 @@ class IndexBuilder:
         started = time.perf_counter()
         progress = progress or (lambda stage, done, total: None)
         with self._lock():
+            self._cleanup()  # first: a crashed, never-published generation must not pass for the previous one
             old = None if rebuild else self._open_current()
             report = IngestReport()
             files, report.failed = expand_paths(paths)
@@ -179,6 +180,7 @@ class IndexBuilder:
     def delete(self, doc_ids: Iterable[str]) -> list[str]:
         """Remove documents by id; returns the ids that were indexed (and are now gone)."""
         with self._lock():
+            self._cleanup()
             old = self._open_current()
             if old is None:
                 return []

@@ -195,7 +195,12 @@ def cleanup_generations(index_dir: str | os.PathLike[str], keep: int = 2) -> lis
     (a reader that read CURRENT just before a swap may still be loading the previous one).
     Removed: older complete generations, incomplete ones (no manifest.json: a crashed
     build's debris), complete but never-published ones newer than the current, and a
-    leftover CURRENT.tmp. With no CURRENT yet, only incomplete generations are removed.
+    leftover CURRENT.tmp. With no CURRENT yet every generation is removed: under the writer
+    lock, a generation nothing ever published is a crashed first build's debris.
+
+    Run it under the writer lock *before* writing a new generation too: after a crash between
+    a generation's manifest and the CURRENT swap, that never-published generation is still
+    newer than CURRENT then (afterwards it would pass for the previous one).
 
     Raises:
         ValueError: keep < 1.
@@ -210,7 +215,7 @@ def cleanup_generations(index_dir: str | os.PathLike[str], keep: int = 2) -> lis
     generations = _generation_dirs(index_dir)
     complete = {number for number, path in generations if (path / MANIFEST_FILE).is_file()}
     if current is None:
-        keep_numbers = complete
+        keep_numbers: set[int] = set()
     else:
         current_number = int(_GEN_RE.match(current.name).group(1))
         older = sorted((n for n in complete if n < current_number), reverse=True)

@@ -211,12 +211,13 @@ def test_cleanup_after_rollback_keeps_the_older_live_generation(tmp_path: Path, 
     assert open_index(tmp_path).path == gens[0]
 
 
-def test_cleanup_without_current_only_removes_incomplete(tmp_path: Path, embedder: HashEmbedder) -> None:
+def test_cleanup_without_current_removes_every_generation(tmp_path: Path, embedder: HashEmbedder) -> None:
+    """Nothing was ever published: a complete generation is a crashed first build's debris too."""
     complete = new_generation_path(tmp_path)
     write_test_generation(complete, CHUNKS, embedder, WhitespaceTokenizer())
     incomplete = new_generation_path(tmp_path)
-    assert cleanup_generations(tmp_path) == [incomplete]
-    assert complete.exists()
+    assert cleanup_generations(tmp_path) == [complete, incomplete]
+    assert not complete.exists()
     assert cleanup_generations(tmp_path / "missing") == []
 
 
