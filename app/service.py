@@ -62,22 +62,29 @@ class NotFound(LookupError):
     """A named document or job that does not exist (HTTP 404)."""
 
 
-def safe_filename(name: str, max_chars: int = 120) -> str:
+def safe_filename(name: str, max_bytes: int = 200) -> str:
     """The last path part of an uploaded name, made safe to store: "../../etc/규정.txt" -> "규정.txt".
+
+    Control and path characters become "_"; a name over `max_bytes` UTF-8 bytes is shortened.
 
     Raises:
         ValueError: nothing usable is left (e.g. "..", "", "\\x00").
     """
-    base = unicodedata.normalize("NFC", name or "").replace("\\", "/").split("/")[-1]
+    base = (name or "").encode("utf-8", "replace").decode()  # lone surrogates (bad encodings) -> "?"
+    base = unicodedata.normalize("NFC", base).replace("\\", "/").split("/")[-1]
     base = _UNSAFE.sub("_", base).strip(" .")
     if not base or set(base) <= {"_", "."}:
         raise ValueError(f"file name {name!r}: nothing usable after removing path and control characters")
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
-    if len(base) > max_chars:  # keep the extension: it decides how the file is read
-        keep = max_chars - len(ext) - 1
-        base = f"{stem[:keep]}.{ext}" if ext else base[:max_chars]
+    # File systems count bytes (255 per name on ext4), and a Hangul syllable is 3 UTF-8 bytes:
+    # cut the stem on a character boundary, keeping the extension (it decides how the file is read).
+    if len(base.encode()) > max_bytes:
+        keep_ext = bool(dot) and len(ext.encode()) <= 16
+        tail = f".{ext}" if keep_ext else ""
+        head = stem if keep_ext else base
+        base = head.encode()[: max_bytes - len(tail.encode())].decode(errors="ignore") + tail
     return base
 
 

@@ -54,13 +54,17 @@ def min_max_normalize(scores: Sequence[float]) -> np.ndarray:
 
 
 def z_score(scores: Sequence[float]) -> np.ndarray:
-    """Standardize: [1, 2, 3] -> [-1.22, 0, 1.22]. Zero spread maps to all 0."""
+    """Standardize: [1, 2, 3] -> [-1.22, 0, 1.22]. Zero spread (one hit, or a tie) maps to all 1.
+
+    Not 0: rows absent from the leg get 0 there too, and a phrase only one chunk holds must
+    still count for that chunk (one standard deviation above, a modest lift).
+    """
     values = np.asarray(scores, dtype=np.float64)
     if values.size == 0:
         return values
     std = values.std()
     if std == 0:
-        return np.zeros_like(values)
+        return np.ones_like(values)
     return (values - values.mean()) / std
 
 

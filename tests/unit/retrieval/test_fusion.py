@@ -73,7 +73,7 @@ def test_min_max_normalize(scores: list[float], expected: list[float]) -> None:
 
 @pytest.mark.parametrize(
     ("scores", "expected"),
-    [([], []), ([5.0], [0.0]), ([1.0, 2.0, 3.0], [-1.224744871, 0.0, 1.224744871])],
+    [([], []), ([5.0], [1.0]), ([2.0, 2.0], [1.0, 1.0]), ([1.0, 2.0, 3.0], [-1.224744871, 0.0, 1.224744871])],
 )
 def test_z_score(scores: list[float], expected: list[float]) -> None:
     np.testing.assert_allclose(z_score(scores), expected)
@@ -114,3 +114,11 @@ def test_weighted_fusion_rejects_bad_arguments() -> None:
         weighted_fusion([[(1, 1.0)]], norm="softmax")
     with pytest.raises(ValueError):
         weighted_fusion([[(1, 1.0)]], weights=[1.0, 2.0])
+
+
+def test_a_lone_lexical_hit_still_lifts_its_row_under_z_score() -> None:
+    """BM25 finds a phrase in one chunk only: that chunk must beat rows BM25 did not find."""
+    bm25 = [(7, 12.5)]
+    dense = [(3, 0.80), (7, 0.79), (4, 0.50)]
+    fused = weighted_fusion([bm25, dense], weights=[0.5, 0.5], norm="zscore")
+    assert fused[0][0] == 7
