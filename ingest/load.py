@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 from charset_normalizer import from_bytes
 from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
 
 from ingest.errors import (
     EmptyDocumentError,
@@ -59,24 +59,44 @@ _BOMS = (
     (b"\xff\xfe", "utf-16"),  # the "utf-16" codec reads the BOM and strips it
     (b"\xfe\xff", "utf-16"),
 )
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls except \t \n \v \f \r
+# C0/C1 controls except \t \n \v \f \r, and U+FFFD: what bytes that are no text in any encoding decode to.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
 _MAX_CONTROL_SHARE = 0.05
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _MD_FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 
 def _looks_binary(text: str) -> bool:
-    """True when more than 5% of the characters are control characters other than whitespace."""
+    """True when more than 5% of the characters are control characters other than whitespace, or U+FFFD."""
     if not text:
         return False
     controls = len(text) - len(_CONTROL_CHARS.sub("", text))
     return controls / len(text) > _MAX_CONTROL_SHARE
 
 
+def _decode_lines(data: bytes) -> str | None:
+    """Decode each line as UTF-8, else CP949; None as soon as a line is neither.
+
+    Concatenated logs and files edited by two tools mix both:
+    "인천\\n".encode("utf-8") + "대전".encode("cp949") → "인천\\n대전"
+    """
+    lines: list[str] = []
+    for line in data.splitlines(keepends=True):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(line.decode("cp949"))
+            except UnicodeDecodeError:
+                return None
+    return "".join(lines)
+
+
 def decode_text(path: Path, data: bytes) -> str:
     """Decode text bytes of unknown encoding and normalise newlines to '\\n'.
 
-    Order: BOM (UTF-8/UTF-16) → strict UTF-8 → CP949 (a superset of EUC-KR) → charset-normalizer.
+    Order: BOM (UTF-8/UTF-16) → strict UTF-8 → CP949 (a superset of EUC-KR) → each line as
+    UTF-8, else CP949 → charset-normalizer.
     "연차휴가는 15일이다.".encode("cp949") → "연차휴가는 15일이다."
 
     Raises:
@@ -100,6 +120,8 @@ def decode_text(path: Path, data: bytes) -> str:
                 break
             except UnicodeDecodeError:
                 continue
+    if text is None:
+        text = _decode_lines(data)
     if text is None:
         best = from_bytes(data).best()
         if best is None:
@@ -211,6 +233,10 @@ def load_html(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
         lines = html_lines(soup)
     except RecursionError as exc:
         raise LoadError(path, "HTML nested too deeply to parse") from exc
+    # The HTML parser accepts any bytes, so random data would be indexed as text of U+FFFD and
+    # control characters; apply the same test as plain text to what would be indexed.
+    if _looks_binary("\n".join(line for _, line in lines)):
+        raise LoadError(path, "binary data, not HTML")
     blocks = group_lines(lines)
     return title or next((b.heading for b in blocks if b.heading), None), blocks
 
@@ -241,7 +267,9 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
     Raises:
         EncryptedDocumentError: "encrypted PDF" when the empty password does not open it.
         EmptyDocumentError: "no text layer (scanned PDF?)" when no page yields text.
-        LoadError: "corrupt PDF: ..." for damaged or truncated files.
+        UnsafeDocumentError: "PDF content too large to decompress safely: page N: ..." when no page
+            yields text and pypdf stopped at its decompression limit.
+        LoadError: "corrupt PDF: ..." for damaged or truncated files, or when every page fails.
     """
     reader = _open_pdf(path, data)
     try:
@@ -254,18 +282,37 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
     if page_count > limits.max_pages:
         raise UnsafeDocumentError(path, f"too many pages ({page_count} > limit {limits.max_pages})")
     blocks: list[Block] = []
+    failures: list[tuple[int, Exception]] = []
     for number in range(1, page_count + 1):
         try:
             text = pages[number - 1].extract_text() or ""
         except Exception as exc:  # one broken page should not lose the rest of the document
             log.warning("%s: page %d: text extraction failed (%s: %s)", path, number, type(exc).__name__, exc)
+            failures.append((number, exc))
             continue
         text = text.replace("\x00", "").replace("\r\n", "\n").strip()
         if text:
             blocks.append(Block(text, page=number))
     if not blocks:
+        _raise_page_failures(path, failures, page_count)
         raise EmptyDocumentError(path, "no text layer (scanned PDF?)")
     return None, blocks
+
+
+def _raise_page_failures(path: Path, failures: list[tuple[int, Exception]], page_count: int) -> None:
+    """When no page gave text, say why if pages failed, instead of blaming a missing text layer.
+
+    A decompression bomb stops pypdf at its output limit on the page that holds it: that page's
+    text is unknown, so "scanned PDF?" would be wrong even if the other pages are image-only.
+    """
+    for number, exc in failures:
+        if isinstance(exc, LimitReachedError):
+            raise UnsafeDocumentError(
+                path, f"PDF content too large to decompress safely: page {number}: {exc}"
+            ) from exc
+    if failures and len(failures) == page_count:
+        number, exc = failures[0]
+        raise LoadError(path, f"corrupt PDF: page {number}: {exc or type(exc).__name__}") from exc
 
 
 # ---------------------------------------------------------------- JSONL
@@ -355,6 +402,17 @@ LOADERS: dict[str, Loader] = {
 SUPPORTED_EXTENSIONS = (*LOADERS, ".jsonl")
 
 
+def _over_limit(size: int, limit: int) -> str:
+    """'2.7 KB > limit 1 KB', or exact bytes when rounding would show equal sizes.
+
+    _over_limit(209_715_201, 209_715_200) → '209,715,201 bytes > limit 209,715,200 bytes = 200 MB'
+    """
+    shown, shown_limit = human_size(size), human_size(limit)
+    if shown != shown_limit:
+        return f"{shown} > limit {shown_limit}"
+    return f"{size:,} bytes > limit {limit:,} bytes = {shown_limit}"
+
+
 def _read_checked(path: Path, limits: LoadLimits) -> bytes:
     """Read a file after checking by stat that it exists, is not empty and is within the size limit."""
     try:
@@ -364,9 +422,7 @@ def _read_checked(path: Path, limits: LoadLimits) -> bytes:
         if size == 0:
             raise EmptyDocumentError(path, "empty file (0 bytes)")
         if size > limits.max_file_bytes:
-            raise UnsafeDocumentError(
-                path, f"file too large ({human_size(size)} > limit {human_size(limits.max_file_bytes)})"
-            )
+            raise UnsafeDocumentError(path, f"file too large ({_over_limit(size, limits.max_file_bytes)})")
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise LoadError(path, "file not found") from exc

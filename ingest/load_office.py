@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 OLE_MAGIC = olefile.MAGIC  # b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _XML_SUFFIXES = (".xml", ".rels", ".hpf")
 _DTD_PATTERN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_ASCII_PROBE = bytes(range(0x20, 0x7F))  # printable ASCII: an encoding that decodes it as itself is ASCII-compatible
+# Entries are inflated this much at a time, so a lying or huge entry never sits in memory whole.
+_READ_CHUNK = 1 << 20
+# Word and Hancom write only these; bzip2/lzma inflate a whole compressed chunk with no output cap.
+_SAFE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 # Entries this small cannot hurt even at a huge ratio; tiny XML parts often compress 100:1.
 _RATIO_GRACE_BYTES = 1 << 20
 # What zipfile raises on damaged archives (bad CRC, bad offsets, unknown methods, encryption).
@@ -79,10 +85,31 @@ def group_lines(lines: Iterable[tuple[str | None, str]], page: int | None = None
 
 
 def _declares_dtd(raw: bytes) -> bool:
-    """True if an XML part declares a DOCTYPE or ENTITY (UTF-8 or UTF-16 encoded)."""
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raw = raw.decode("utf-16", errors="replace").encode("utf-8")
-    return _DTD_PATTERN.search(raw) is not None
+    """True if an XML part declares a DOCTYPE or ENTITY, in UTF-8, UTF-16 or UTF-32, with or without a BOM.
+
+    b'<\\0!\\0D\\0O\\0C\\0T\\0Y\\0P\\0E\\0' (BOM-less UTF-16LE "<!DOCTYPE") → True
+    """
+    # lxml (python-docx) detects BOM-less UTF-16/32 from the first bytes, as the XML spec allows,
+    # so the scan must not depend on a BOM. Markup is ASCII: in UTF-16/32 each markup character
+    # is its ASCII byte plus NUL bytes, and well-formed XML never holds a NUL, so dropping NULs
+    # turns "<\0!\0D\0..." back into "<!D..." whatever the byte order.
+    ascii_view = raw.replace(b"\x00", b"") if b"\x00" in raw else raw
+    if _DTD_PATTERN.search(ascii_view) is not None:
+        return True
+    # An encoding named in the declaration that does not write ASCII as ASCII (UTF-7's
+    # "+ADw-!DOCTYPE", EBCDIC) hides the markup from the byte scan, yet libxml2 decodes it via
+    # iconv: decode it the same way and look again.
+    declared = _XML_ENCODING.match(ascii_view)
+    if declared is None:
+        return False
+    codec = declared.group(1).decode("ascii")
+    try:
+        if _ASCII_PROBE.decode(codec, errors="replace") == _ASCII_PROBE.decode("ascii"):
+            return False  # ASCII-compatible (UTF-8, CP949, Latin-1, ...): the byte scan was enough
+        text = raw.decode(codec, errors="replace")
+    except LookupError:
+        return False  # unknown to Python (or not a text encoding); the parsers' own DTD ban still applies
+    return _DTD_PATTERN.search(text.encode("utf-8")) is not None
 
 
 def read_zip_safely(path: Path, data: bytes, limits: LoadLimits, kind: str) -> dict[str, bytes]:
@@ -90,6 +117,8 @@ def read_zip_safely(path: Path, data: bytes, limits: LoadLimits, kind: str) -> d
 
     Returns {entry name: bytes} for every .xml/.rels/.hpf entry, each already scanned for
     DOCTYPE/ENTITY declarations, so callers parse these bytes instead of re-reading the zip.
+    The declared sizes are checked first; then every entry is inflated 1 MiB at a time and its
+    real bytes are checked against the same limits, since a header can lie.
 
     Raises:
         LoadError: not a zip ("not a valid .docx (zip) file") or an unreadable entry.
@@ -116,19 +145,64 @@ def read_zip_safely(path: Path, data: bytes, limits: LoadLimits, kind: str) -> d
                 f"exceeds limit {limits.max_compression_ratio}:1",
             )
     parts: dict[str, bytes] = {}
+    inflated = 0
     for info in infos:
-        if not info.filename.lower().endswith(_XML_SUFFIXES):
+        size, raw = _read_entry(path, archive, info, limits, kind, limits.max_uncompressed_bytes - inflated)
+        inflated += size
+        if raw is None:
             continue
-        try:
-            raw = archive.read(info)
-        except _ZIP_ERRORS as exc:
-            raise LoadError(path, f"corrupt {kind} file: cannot read entry '{info.filename}' ({exc})") from exc
         if _declares_dtd(raw):
             raise UnsafeDocumentError(
                 path, f"XML part '{info.filename}' declares a DOCTYPE/ENTITY (possible entity-expansion attack)"
             )
         parts[info.filename] = raw
     return parts
+
+
+def _read_entry(
+    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LoadLimits, kind: str, budget: int
+) -> tuple[int, bytes | None]:
+    """Inflate one entry 1 MiB at a time, counting real bytes → (real size, bytes if an XML part else None).
+
+    Every entry is read, not only XML parts, because python-docx re-reads them all with
+    archive.read(): a lying entry must be caught here first. zipfile stops at the declared size
+    and then checks the CRC, so a lying entry fails as corrupt instead of inflating in full; the
+    byte counts are checked too so the limits never rest on a header's word.
+
+    Raises:
+        UnsafeDocumentError: the real bytes pass `budget` (what is left of the uncompressed
+            limit) or the compression-ratio limit.
+        LoadError: an unreadable or corrupt entry, or a compression method other than stored/deflate.
+    """
+    if info.compress_type not in _SAFE_METHODS:
+        raise LoadError(
+            path, f"corrupt {kind} file: entry '{info.filename}' uses compression method {info.compress_type} "
+            "(only stored and deflate are supported)"
+        )
+    keep = info.filename.lower().endswith(_XML_SUFFIXES)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > budget:
+                    limit = human_size(limits.max_uncompressed_bytes)
+                    raise UnsafeDocumentError(
+                        path, f"zip bomb: entry '{info.filename}' inflates past the uncompressed limit {limit}"
+                    )
+                ratio = size / max(info.compress_size, 1)
+                if size > _RATIO_GRACE_BYTES and ratio > limits.max_compression_ratio:
+                    raise UnsafeDocumentError(
+                        path,
+                        f"zip bomb: entry '{info.filename}' compression ratio over {ratio:.0f}:1 "
+                        f"exceeds limit {limits.max_compression_ratio}:1",
+                    )
+                if keep:
+                    chunks.append(chunk)
+    except _ZIP_ERRORS as exc:
+        raise LoadError(path, f"corrupt {kind} file: cannot read entry '{info.filename}' ({exc})") from exc
+    return size, (b"".join(chunks) if keep else None)
 
 
 def _local(tag: object) -> str:

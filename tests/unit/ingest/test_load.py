@@ -88,6 +88,11 @@ def test_decode_text_rejects_nul_bytes_without_utf16_bom():
         decode_text(Path("x.txt"), "HR 규정: 연차 15일".encode("utf-16-le"))  # ASCII gives NUL bytes
 
 
+def test_mixed_utf8_and_cp949_lines_decode_line_by_line():
+    data = "인천 공장은 야간에 가동한다.\r\n".encode() + "대전 연구소의 예산은 3억원이다.\n".encode("cp949")
+    assert decode_text(Path("mixed.txt"), data) == "인천 공장은 야간에 가동한다.\n대전 연구소의 예산은 3억원이다.\n"
+
+
 @pytest.mark.parametrize(
     "data",
     [b"\x00\x01\x02PK\x03\x04" + bytes(range(256)) * 4, bytes(range(1, 32)) * 40],
@@ -147,6 +152,11 @@ def test_html_declared_euc_kr_is_decoded(write_file):
     doc = load_one(write_file("notice.htm", html.encode("euc-kr")))
     assert doc.title == "공지"
     assert doc.text == "재택근무는 불가하다."
+
+
+def test_binary_data_named_html_is_rejected(write_file):
+    noise = bytes((i * 7919 + 13) % 256 for i in range(30_000))  # decodes to U+FFFD and control characters
+    assert raises_for(write_file("noise.html", noise)) == "binary data, not HTML"
 
 
 def test_deeply_nested_html_does_not_blow_the_stack(write_file):
@@ -333,6 +343,23 @@ def test_hwpx_with_entity_declaration_is_rejected(write_file, build):
     assert "Contents/section0.xml" in reason and "DOCTYPE/ENTITY" in reason
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-7"])
+def test_entity_declaration_without_byte_order_mark_is_rejected(write_file, build, encoding):
+    """lxml reads BOM-less UTF-16/32 (and declared UTF-7), so the DOCTYPE scan must see through them."""
+    with zipfile.ZipFile(io.BytesIO(build.docx())) as z:
+        xml = z.read("word/document.xml").decode()
+    head, body = xml.split("?>", 1)
+    head = re.sub(r'encoding="[^"]+"', f'encoding="{encoding.upper()}"', head)
+    prolog = '<!DOCTYPE w:document [<!ENTITY x "연차휴가">]>'
+    evil = (head + "?>" + prolog + body.replace("연차휴가는 15일이다.", "&x;")).encode(encoding)
+    if encoding == "utf-7":
+        evil = evil.replace(b"<!DOCTYPE", b"+ADw-!DOCTYPE")  # Python writes '<' directly; an attacker need not
+    assert not evil.startswith((b"\xff\xfe", b"\xfe\xff")) and b"<!DOCTYPE" not in evil
+    data = build.rewrite_zip(build.docx(), replace={"word/document.xml": evil})
+    reason = raises_for(write_file("evil.docx", data), UnsafeDocumentError)
+    assert reason == "XML part 'word/document.xml' declares a DOCTYPE/ENTITY (possible entity-expansion attack)"
+
+
 def test_hwpx_malformed_xml(write_file, build):
     broken = b'<?xml version="1.0"?><hs:sec xmlns:hs="x"><hp:p>'
     assert "malformed XML in 'Contents/section0.xml'" in raises_for(write_file("bad.hwpx", build.hwpx([broken])))
@@ -484,6 +511,12 @@ def test_file_too_large_is_checked_before_reading(write_file, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", refuse)
     reason = raises_for(path, UnsafeDocumentError, limits=LoadLimits(max_file_bytes=1024))
     assert reason == "file too large (2.7 KB > limit 1 KB)"
+
+
+def test_file_just_over_the_size_limit_shows_exact_bytes(write_file):
+    path = write_file("한도.txt", "가".encode() * 342)  # 1,026 bytes: "1 KB" when rounded, like the limit
+    reason = raises_for(path, UnsafeDocumentError, limits=LoadLimits(max_file_bytes=1025))
+    assert reason == "file too large (1,026 bytes > limit 1,025 bytes = 1 KB)"
 
 
 def test_missing_file(tmp_path):
