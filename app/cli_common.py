@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,8 +47,14 @@ def _pipeline(index: Path | None):
     return Pipeline(_settings(index))
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable file-name byte, as os.fsdecode leaves it
+
+
 def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    text = json.dumps(data, ensure_ascii=False)
+    # A file name that is not UTF-8 reaches us with surrogate escapes; show its bytes as \xNN.
+    text = _SURROGATE.sub(lambda m: "\\\\x%02x" % (ord(m.group()) - 0xDC00), text)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

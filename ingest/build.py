@@ -86,7 +86,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]
     files: list[Path] = []
     failed: list[dict[str, str]] = []
     def unreadable(exc: OSError) -> None:
-        failed.append({"path": str(exc.filename), "error": f"{exc.filename}: cannot read folder ({exc.strerror})"})
+        failed.append({"path": str(exc.filename), "error": f"{_printable(exc.filename)}: cannot read folder ({exc.strerror})"})
 
     for path in paths:
         if path.is_dir():
@@ -96,7 +96,7 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]
         elif path.is_file():
             files.append(path)
         else:
-            failed.append({"path": str(path), "error": f"{path}: no such file or directory"})
+            failed.append({"path": str(path), "error": f"{_printable(path)}: no such file or directory"})
     unique = {str(f.resolve()): f for f in files}  # a file named twice is read once
     return sorted(unique.values()), failed
 
@@ -248,6 +248,9 @@ class IndexBuilder:
         read_sources: set[str] = set()
         for i, path in enumerate(files, 1):
             try:
+                if not _utf8_name(path):  # checked before anything derives ids from the name
+                    raise LoadError(_printable(path), "file name is not valid UTF-8; rename it "
+                                    "(e.g. convmv -f cp949 -t utf-8)")
                 docs = _unchanged(path, group, indexed) or load_file(path, group, limits=self.limits)
             except LoadError as exc:
                 log.debug("skipped %s", exc)  # the report carries it to the user
@@ -415,6 +418,29 @@ def _dedupe(docs: list[SourceDoc], report: IngestReport) -> list[SourceDoc]:
             continue
         seen[doc.doc_id] = doc
     return list(seen.values())
+
+
+
+def _printable(path: Path | str) -> str:
+    """A path for messages: bytes that are not UTF-8 shown as escapes, never surrogates.
+
+    _printable(os.fsdecode(b"\\xb1\\xd4.txt")) -> "\\xb1\\xd4.txt"
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _utf8_name(path: Path) -> bool:
+    """Whether the path (and the absolute path it resolves to) is valid UTF-8.
+
+    Python keeps undecodable bytes (CP949 names from Windows zips) as surrogate escapes; they
+    would reach doc ids, hashes and chunks.jsonl, where the first UTF-8 encode fails.
+    """
+    try:
+        str(path).encode("utf-8")
+        str(path.resolve()).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 __all__ = ["IndexBuilder", "IngestReport", "SUPPORTED_EXTENSIONS", "expand_paths"]

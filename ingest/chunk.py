@@ -20,6 +20,11 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
+# Kiwi's sentence splitting is superlinear in the length of one text (a 1 MB line: ~60 s),
+# so longer lines go to it in pieces of at most this many characters.
+MAX_KIWI_CHARS = 10_000
+_SENTENCE_GAP = re.compile(r"[.!?。！？]\s")
+_GAP = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,38 @@ class SentenceSplitter:
             self._kiwi = Kiwi()
         elif callable(self._kiwi) and not hasattr(self._kiwi, "split_into_sents"):
             self._kiwi = self._kiwi()
-        lines = [(m.start(), m.group()) for m in _LINE.finditer(text) if m.group().strip()]
+        lines = [
+            piece
+            for m in _LINE.finditer(text)
+            for piece in _cut_line(m.start(), m.group())
+            if piece[1].strip()
+        ]
         spans: list[Span] = []
         for (offset, _line), sents in zip(
             lines, self._kiwi.split_into_sents([line for _, line in lines]), strict=True
         ):
             spans.extend(Span(offset + s.start, offset + s.end) for s in sents)
         return spans
+
+
+def _cut_line(offset: int, line: str, limit: int = MAX_KIWI_CHARS) -> list[tuple[int, str]]:
+    """A line as (offset, piece) pieces of at most `limit` characters that join back to it.
+
+    Each cut falls after the last sentence end followed by a space in the second half of the
+    window, else after its last whitespace, else at `limit` (a line without spaces):
+    _cut_line(5, "가나다라. 마바 사아자", limit=9) -> [(5, "가나다라. "), (11, "마바 사아자")]
+    """
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while len(line) - start > limit:
+        window = line[start : start + limit]
+        gaps = [m.end() for m in _SENTENCE_GAP.finditer(window, limit // 2)]
+        gaps = gaps or [m.end() for m in _GAP.finditer(window, 1)]
+        end = start + (gaps[-1] if gaps else limit)
+        pieces.append((offset + start, line[start:end]))
+        start = end
+    pieces.append((offset + start, line[start:]))
+    return pieces
 
 
 def index_text(chunk: Chunk, with_context: bool) -> str:

@@ -396,10 +396,6 @@ def test_an_accepted_upload_is_stored_in_its_group_folder_under_a_safe_name(uplo
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest/chunk.py SentenceSplitter.split hands each line to Kiwi.split_into_sents whole; on one "
-    "long line that is superlinear (0.25 MB: 6 s, 1 MB: 60 s, so 5 MB ~25 min). Fix: cut lines longer "
-    "than ~10,000 characters at whitespace before Kiwi and shift the spans back"))
 def test_a_five_megabyte_single_line_of_korean_ingests_in_bounded_time(tmp_path, record_property):
     make_sandbox(tmp_path)
     docs = tmp_path / "docs"
@@ -414,11 +410,6 @@ def test_a_five_megabyte_single_line_of_korean_ingests_in_bounded_time(tmp_path,
     assert result["peak_kib"] / 1024 < PEAK_RSS_BOUND_MB
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "retrieval/fusion.py z_score maps a leg with zero spread to all 0, the same value absent rows "
-    "get: when BM25 finds a unique phrase in one chunk (or in two overlapping chunks with equal "
-    "scores), hybrid search ignores the lexical match and ranks by dense alone. Fix: map zero "
-    "spread to 1 (as min_max_normalize does) or give absent rows less than the leg's minimum"))
 def test_a_phrase_held_by_one_chunk_only_ranks_first_in_hybrid_search(folder_run, reader):
     case = bug_case("test_a_phrase_held_by_one_chunk_only_ranks_first_in_hybrid_search")
     leaked = {str(folder_run.paths[c].resolve()) for c in BAD if c.bug}  # the binary .html, another bug
@@ -426,11 +417,6 @@ def test_a_phrase_held_by_one_chunk_only_ranks_first_in_hybrid_search(folder_run
     assert top.doc_id == str(folder_run.paths[case].resolve()) and case.phrase in top.text
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-    "a file name that is not UTF-8 (CP949 names from Windows zips) reaches chunk ids, hashes and "
-    "chunks.jsonl as surrogate escapes; the first .encode('utf-8') raises and the WHOLE ingest "
-    "aborts. Fix: in ingest/build.py _load, report such a path as failed ('file name is not valid "
-    "UTF-8; rename it, e.g. convmv -f cp949 -t utf-8') before loading it"))
 def test_a_file_name_that_is_not_utf8_does_not_abort_the_ingest(tmp_path, shared_kiwi, monkeypatch):
     import kiwipiepy
 
@@ -450,12 +436,6 @@ def test_a_file_name_that_is_not_utf8_does_not_abort_the_ingest(tmp_path, shared
     assert str(odd.resolve()) in indexed or [f["path"] for f in report.failed] == [str(odd)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest/load_office.py read_zip_safely trusts the declared entry size and calls "
-    "archive.read(info), which asks zlib for up to 1 GiB in one call: a 340 KB .docx whose "
-    "document.xml claims 20 KB inflates 300 MiB (+600 MB RSS) before the CRC check fails. Fix: "
-    "read every entry via archive.open(info).read(1 MiB) in a loop, counting bytes against "
-    "max_uncompressed_bytes; zipfile then stops at the declared size"))
 def test_a_zip_entry_that_lies_about_its_size_is_not_inflated_past_the_limit(tmp_path):
     path = tmp_path / "거짓크기.docx"
     path.write_bytes(docx_lying_size(actual=300 * MiB, declared=20_000))
@@ -468,11 +448,6 @@ def test_a_zip_entry_that_lies_about_its_size_is_not_inflated_past_the_limit(tmp
     assert result["grew_kib"] / 1024 < 200  # limits.max_uncompressed_mb
 
 
-@pytest.mark.xfail(strict=True, raises=LoadError, reason=(
-    "ingest/load.py decode_text tries the whole file as UTF-8, then as CP949, then detection: a file "
-    "with UTF-8 and CP949 lines (concatenated logs, edited by two tools) is refused as 'binary "
-    "data'. Fix: when neither whole-file decode works, decode line by line (UTF-8, else CP949) "
-    "before falling back to charset-normalizer"))
 def test_mixed_utf8_and_cp949_lines_are_read(tmp_path):
     path = tmp_path / "mixed.txt"
     bug_case("test_mixed_utf8_and_cp949_lines_are_read").make(path)
@@ -480,10 +455,6 @@ def test_mixed_utf8_and_cp949_lines_are_read(tmp_path):
     assert "인천 공장의 용접 로봇은" in text and "대전 연구소의 시약 보관함은" in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest/load.py load_html never checks for binary data: random bytes named .html are indexed "
-    "as a document of control characters and U+FFFD. Fix: refuse HTML whose extracted text fails "
-    "_looks_binary (counting U+FFFD too) with 'binary data, not HTML'"))
 def test_binary_data_under_html_is_refused(tmp_path):
     path = tmp_path / "noise.html"
     bug_case("test_binary_data_under_html_is_refused").make(path)
@@ -491,11 +462,6 @@ def test_binary_data_under_html_is_refused(tmp_path):
         load_file(path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest/load.py load_pdf logs per-page extraction errors and, when no page yields text, says "
-    "'no text layer (scanned PDF?)' even when pypdf stopped at its decompression limit "
-    "(LimitReachedError). Fix: remember page errors; if every page failed, raise "
-    "UnsafeDocumentError/LoadError with the first one ('page 1: decompression limit reached')"))
 def test_pdf_decompression_bomb_is_not_called_a_scan(tmp_path):
     path = tmp_path / "flate-bomb.pdf"
     bug_case("test_pdf_decompression_bomb_is_not_called_a_scan").make(path)
@@ -505,10 +471,6 @@ def test_pdf_decompression_bomb_is_not_called_a_scan(tmp_path):
     assert re.search("decompress|limit", refused.value.reason)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "human_size rounds both sides: a file one byte over the 200 MiB limit is refused with 'file too "
-    "large (200 MB > limit 200 MB)'. Fix: in _read_checked, show exact byte counts when the "
-    "rounded sizes are equal ('209,715,201 bytes > limit 209,715,200 bytes')"))
 def test_a_file_just_over_the_size_limit_says_by_how_much(tmp_path):
     path = tmp_path / "한도초과.txt"
     with path.open("wb") as f:
@@ -519,10 +481,6 @@ def test_a_file_just_over_the_size_limit_says_by_how_much(tmp_path):
     assert size != limit, refused.value.reason
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/service.py safe_filename caps names at 120 characters, but 116 Hangul syllables are 348 "
-    "UTF-8 bytes, over the 255-byte NAME_MAX: writing the staging file raises OSError (ENAMETOOLONG) "
-    "and the API answers 500. Fix: cut the stem to ≤ 200 UTF-8 bytes on a character boundary"))
 def test_a_300_character_korean_upload_name_is_shortened_to_fit_the_file_system(upload_server):
     server = upload_server()
     response = server.post_file("가" * 300 + ".txt", "이름이 아주 긴 문서이다.".encode())

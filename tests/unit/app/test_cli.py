@@ -195,3 +195,11 @@ def test_delete_by_jsonl_path_removes_all_its_lines(index, tmp_path):
     run("ingest", str(corpus))
     data = json_out(run("docs", "delete", str(corpus), "--json"))
     assert sorted(data["deleted"]) == ["a", "b"] and data["missing"] == []
+
+
+def test_json_output_survives_a_file_name_that_is_not_utf8(capsys):
+    from app.cli_common import _emit
+
+    _emit({"failed": [{"path": "docs/\udcb1\udcd4.txt", "error": "file name is not valid UTF-8"}]})
+    failed = json.loads(capsys.readouterr().out)["failed"][0]
+    assert failed["path"] == "docs/\\xb1\\xd4.txt" and failed["error"].startswith("file name")

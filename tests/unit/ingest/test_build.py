@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,19 @@ def test_bad_files_are_reported_and_the_rest_indexed(builder, docs, tmp_path):
     assert set(failed) == {"빈파일.txt", "이상한.xyz", "바이너리.txt", "없는경로"}
     for name, error in failed.items():
         assert name in error  # every message names its file
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_rest_indexed(builder, docs, tmp_path):
+    # A CP949 name from a Windows zip: Python holds its bytes as surrogate escapes.
+    odd = docs / os.fsdecode("규정_윈도우".encode("cp949") + b".txt")
+    odd.write_text("원주 센터의 방문객 주차는 2시간 무료이다.", encoding="utf-8")
+    report = builder().ingest([docs])
+    assert report.added == 3
+    assert [f["path"] for f in report.failed] == [str(odd)]
+    error = report.failed[0]["error"]
+    error.encode("utf-8")  # printable: the bytes are shown as escapes, not surrogates
+    assert error.startswith(f"{docs}/\\xb1\\xd4\\xc1\\xa4_") and "not valid UTF-8" in error
+    assert all("원주" not in c.text for c in open_index(tmp_path / "index").chunks)
 
 
 def test_a_file_that_turns_bad_keeps_its_old_chunks(builder, docs, tmp_path):

@@ -1,8 +1,10 @@
 """Chunker: sentence boundaries, token budget, overlap, pages, headings, stable ids."""
 
+from itertools import pairwise
+
 import pytest
 
-from ingest.chunk import Chunker, SentenceSplitter, chunk_id
+from ingest.chunk import MAX_KIWI_CHARS, Chunker, SentenceSplitter, _cut_line, chunk_id
 from ingest.types import Block, SourceDoc
 
 
@@ -87,6 +89,44 @@ def test_single_overlong_word_is_cut(splitter):
         doc([Block(text)])
     )
     assert "".join(c.text for c in chunks) == text
+
+
+def assert_spans_cover(text, spans):
+    """Spans are exact, ordered, non-overlapping substrings holding every non-space character."""
+    assert all(a.end <= b.start for a, b in pairwise(spans))
+    pieces = [text[s.start : s.end] for s in spans]
+    assert all(p and p == p.strip() for p in pieces)
+    assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())
+
+
+def test_a_one_megabyte_line_is_split_in_pieces_with_exact_spans(splitter):
+    # Kiwi is superlinear on one long text (1 MB in one line: ~60 s); pieces keep it linear.
+    filler = ("본 규정은 회사의 모든 임직원에게 적용된다. 출장비는 실비로 정산하며 영수증을 첨부한다. "
+              "근무 시간은 오전 9시부터 오후 6시까지이다. ")
+    phrase = "김해 공항 화물터미널의 보세구역 반입 절차는 세관 신고 후 진행한다."
+    half = filler * (512 * 1024 // len(filler.encode()))
+    text = "머리말\n" + half + phrase + " " + half
+    assert len(text) > 3 * MAX_KIWI_CHARS and len(text.encode()) > 1_000_000
+    spans = splitter.split(text)
+    assert_spans_cover(text, spans)
+    assert text[spans[0].start : spans[0].end] == "머리말"
+    assert phrase in [text[s.start : s.end] for s in spans]  # cuts fall between sentences
+
+
+def test_a_long_line_without_spaces_is_cut_anywhere(splitter):
+    text = "표" * (2 * MAX_KIWI_CHARS + 7)
+    spans = splitter.split(text)
+    assert_spans_cover(text, spans)
+    assert len(spans) >= 3
+
+
+def test_cut_line_pieces_join_back_and_respect_the_limit():
+    line = "가나다라. 마바 사아자" * 5
+    pieces = _cut_line(100, line, limit=9)
+    assert "".join(p for _, p in pieces) == line
+    assert all(len(p) <= 9 for _, p in pieces)
+    assert all(line[o - 100 : o - 100 + len(p)] == p for o, p in pieces)
+    assert _cut_line(3, "짧은 줄") == [(3, "짧은 줄")]
 
 
 def test_chunk_ids_are_stable_and_content_addressed(splitter):
