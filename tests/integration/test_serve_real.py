@@ -55,10 +55,10 @@ def test_auth_roles_upload_and_metrics_over_http(live_server):
     assert httpx.post(f"{url}/v1/search", json={"query": "식대"}, timeout=30).status_code == 401
     assert httpx.post(f"{url}/v1/reindex", headers=bearer(user), timeout=30).status_code == 403
     r = httpx.post(f"{url}/v1/documents?wait=true", headers=bearer(admin), data={"group": "public"}, timeout=300,
-                   files={"file": ("동호회.txt", "사내 동호회 지원금은 분기마다 12만 원이다.".encode())})
+                   files={"file": ("독서모임.txt", "사내 독서 모임 지원금은 한 달에 3만 5천 원이다.".encode())})
     assert r.status_code == 200 and r.json()["job"]["status"] == "done", r.text
-    top = httpx.post(f"{url}/v1/search", json={"query": "동호회 지원금"}, headers=bearer(user), timeout=60).json()["hits"][0]
-    assert top["source"].endswith("동호회.txt")
+    top = httpx.post(f"{url}/v1/search", json={"query": "독서 모임 지원금"}, headers=bearer(user), timeout=60).json()["hits"][0]
+    assert top["source"].endswith("독서모임.txt")  # (the browser test uploads its own file to the same server)
     bad = httpx.post(f"{url}/v1/documents", headers=bearer(admin), files={"file": ("x.exe", b"MZ")}, timeout=30)
     assert bad.status_code == 415 and "x.exe" in bad.json()["detail"]
     metrics = httpx.get(f"{url}/metrics", timeout=30).text
