@@ -140,7 +140,8 @@ def summarize(records: list[tuple[float, float, int]], seconds: float, rss: list
         "window_median_p95_ms": round(float(np.median([w["p95_ms"] for w in windows])), 1) if windows else None,
         "windows": windows,
         "rss_mb": {"start": round(float(mb[0]), 1), "end": round(float(mb[-1]), 1), "max": round(float(mb.max()), 1),
-                   "slope_mb_per_min": None if slope is None else round(slope, 2)},
+                   "slope_mb_per_min": None if slope is None else round(slope, 2),
+                   "samples": [[round(float(a), 2), round(float(b), 1)] for a, b in zip(t, mb)]},  # (minute, MB)
     }
 
 
