@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from generation.types import GenerationParams, Generator, Message
@@ -99,6 +99,16 @@ class AnswerRun:
             timings={k: v for k, v in self.timings.items() if not k.startswith("_")},
         )
         return StreamEvent("answer", answer.answer, answer=answer)
+
+
+def final_answer(events: Iterable[StreamEvent]) -> Answer:
+    """Run a stream of answer events to its end and return the Answer it closes with."""
+    final = None
+    for event in events:
+        final = event.answer or final
+    if final is None:
+        raise RuntimeError("the answer stream ended without an answer")
+    return final
 
 
 def _complete(splitter, pending: str) -> tuple[list[str], str]:

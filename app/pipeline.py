@@ -25,7 +25,7 @@ from retrieval.types import Hit
 from generation.types import GenerationParams, Generator
 from grounding import Answer, Grounded, GroundingChecker, GroundingConfig, Passage
 
-from .answering import AnswerRun, StreamEvent, history_messages, noun_extractor
+from .answering import AnswerRun, StreamEvent, final_answer, history_messages, noun_extractor
 from .condense import condense
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
@@ -287,11 +287,7 @@ class Pipeline:
         history: earlier turns as Message or {"role", "content"}; groups: the asker's access
         groups (None = no group filter).
         """
-        final = None
-        for event in self.stream(question, history, groups):
-            final = event.answer or final
-        assert final is not None
-        return final
+        return final_answer(self.stream(question, history, groups))
 
     def stream(
         self, question: str, history=None, groups: Sequence[str] | None = None, *, tokens: bool = False

@@ -28,7 +28,7 @@ from retrieval.types import Hit
 
 from grounding import Answer, Grounded, Passage
 
-from .answering import StreamEvent
+from .answering import StreamEvent, final_answer
 from .auth import OPEN_PRINCIPAL, AuthError, KeyStore, Principal, parse_groups
 from .jobs import Job, JobQueue
 from .limits import RateLimited, RateLimiter
@@ -172,11 +172,7 @@ class Service:
         return self.pipeline.search(query, k, mode=mode, filters=filters)
 
     def ask(self, who: Principal, question: str, history=None) -> Answer:
-        final = None
-        for event in self.stream(who, question, history):
-            final = event.answer or final
-        assert final is not None
-        return final
+        return final_answer(self.stream(who, question, history))
 
     def stream(self, who: Principal, question: str, history=None, *, tokens: bool = False) -> Iterator[StreamEvent]:
         """Stream events of one answer from the caller's groups; answers wait for a free model slot."""

@@ -420,7 +420,6 @@ def _dedupe(docs: list[SourceDoc], report: IngestReport) -> list[SourceDoc]:
     return list(seen.values())
 
 
-
 def _printable(path: Path | str) -> str:
     """A path for messages: bytes that are not UTF-8 shown as escapes, never surrogates.
 
