@@ -15,7 +15,6 @@ prints the error and how much the peak RSS grew.
 
 from __future__ import annotations
 
-import glob
 import io
 import json
 import logging
@@ -33,7 +32,8 @@ from pathlib import Path
 import docx
 from fpdf import FPDF
 from PIL import Image, ImageDraw
-from pypdf import PdfReader, PdfWriter
+
+from tests.pdfs import build_pdf, encrypt_pdf, find_korean_ttf
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -119,32 +119,12 @@ def _noise(n: int, seed: int) -> bytes:
 # ---------------------------------------------------------------- PDF
 
 
-def find_korean_ttf() -> Path | None:
-    """A TrueType font with Hangul for fpdf2 (NanumGothic on Debian/Ubuntu), or None."""
-    for pattern in ("/usr/share/fonts/**/NanumGothic.ttf", "/usr/share/fonts/**/Nanum*.ttf",
-                    "/usr/share/fonts/**/NotoSansKR*.ttf"):
-        hits = sorted(glob.glob(pattern, recursive=True))
-        if hits:
-            return Path(hits[0])
-    return None
-
-
 def pdf_pages(pages: list[str]) -> bytes:
     """A PDF with one page per string, Korean if a Hangul font is installed (else Latin-1 only).
 
     pdf_pages(["연차휴가는 15일이다."]) → b"%PDF-1.3 ..." whose page 1 extracts to that sentence.
     """
-    pdf = FPDF()
-    font = find_korean_ttf()
-    if font is not None:
-        pdf.add_font("korean", fname=str(font))
-        pdf.set_font("korean", size=14)
-    else:
-        pdf.set_font("Helvetica", size=14)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 10, text)
-    return bytes(pdf.output())
+    return build_pdf(pages, find_korean_ttf())
 
 
 def pdf_scanned() -> bytes:
@@ -157,15 +137,6 @@ def pdf_scanned() -> bytes:
     pdf.add_page()
     pdf.image(picture, x=0, y=0, w=210)
     return bytes(pdf.output())
-
-
-def pdf_encrypted(pdf: bytes, user_password: str) -> bytes:
-    """The PDF encrypted with RC4-128 (pypdf writes it without the optional `cryptography`)."""
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.encrypt(user_password=user_password, owner_password="관리자-owner", algorithm="RC4-128")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def pdf_raw(content: bytes, flate: bool = False) -> bytes:
@@ -400,7 +371,7 @@ def hostile_cases() -> list[Hostile]:
         Hostile("pdf/garbage.pdf", _bytes(b"%PDF-1.7\n" + _noise(20_000, 1)), reason=("corrupt PDF",)),
         Hostile("pdf/text-named.pdf", _text("이 파일은 PDF가 아니라 그냥 텍스트이다.", "utf-8"),
                 reason=("corrupt PDF",)),
-        Hostile("pdf/암호.pdf", _bytes(lambda: pdf_encrypted(suwon_pdf(), user_password="비밀")), reason=("encrypted",)),
+        Hostile("pdf/암호.pdf", _bytes(lambda: encrypt_pdf(suwon_pdf(), user_password="비밀")), reason=("encrypted",)),
         Hostile("pdf/스캔.pdf", _bytes(pdf_scanned), reason=("no text layer",)),
         Hostile("pdf/flate-bomb.pdf", _bytes(pdf_flate_bomb), reason=("decompress",),
                 bug="test_pdf_decompression_bomb_is_not_called_a_scan"),
@@ -495,7 +466,7 @@ def hostile_cases() -> list[Hostile]:
         Hostile("office/깊은.hwpx", _bytes(lambda: deep_hwpx("창원 공단의 폐수 처리 기준은 매년 강화된다.")),
                 phrase="창원 공단의 폐수 처리 기준"),
         Hostile("pdf/정상.pdf", _bytes(suwon_pdf), phrase="수원 캠퍼스 셔틀버스"),
-        Hostile("pdf/소유자암호만.pdf", _bytes(lambda: pdf_encrypted(
+        Hostile("pdf/소유자암호만.pdf", _bytes(lambda: encrypt_pdf(
             pdf_pages(["청주 공장 출입증 재발급 수수료는 5천원이다."]), user_password="")),
                 phrase="청주 공장 출입증 재발급 수수료"),
         Hostile("html/euc-kr.html", _bytes(

@@ -34,6 +34,7 @@ from ingest.errors import LoadError
 from ingest.load import load_file
 from ingest.manifest import Manifest
 from retrieval.store import IndexGeneration, current_generation_path, read_manifest
+from tests.pdfs import encrypt_pdf
 from tests.reliability.hostile import (
     DEFAULT_FILE_LIMIT,
     LONG_LINE_BYTES,
@@ -50,7 +51,6 @@ from tests.reliability.hostile import (
     hwpx_paragraph,
     hwpx_section_xml,
     long_line,
-    pdf_encrypted,
     pdf_pages,
     pdf_scanned,
     write_folder,
@@ -331,7 +331,7 @@ def laughs_hwpx() -> bytes:
 
 
 def encrypted_pdf() -> bytes:
-    return pdf_encrypted(pdf_pages(["암호 문서"]), user_password="비밀")
+    return encrypt_pdf(pdf_pages(["암호 문서"]), user_password="비밀")
 
 
 REFUSED_UPLOADS = [  # (name sent, bytes or their builder, status, words the detail must hold)

@@ -8,12 +8,9 @@ only as general as the HWP fixtures need.
 
 from __future__ import annotations
 
-import glob
 import io
 import math
-import shutil
 import struct
-import subprocess
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -22,50 +19,8 @@ from types import SimpleNamespace
 
 import docx
 import pytest
-from fpdf import FPDF
 
-# ---------------------------------------------------------------- Korean font for PDFs
-
-_FONT_GLOBS = (
-    "/usr/share/fonts/**/NanumGothic.ttf",
-    "/usr/share/fonts/**/Nanum*.ttf",
-    "/usr/share/fonts/**/NotoSansKR*.ttf",
-    "/usr/share/fonts/**/UnDotum.ttf",
-)
-
-
-def find_korean_ttf() -> Path | None:
-    """A TrueType font with Hangul (fpdf2 cannot embed .ttc/.otf CFF reliably), or None."""
-    for pattern in _FONT_GLOBS:
-        hits = sorted(glob.glob(pattern, recursive=True))
-        if hits:
-            return Path(hits[0])
-    if shutil.which("fc-list"):
-        out = subprocess.run(["fc-list", ":lang=ko", "file"], capture_output=True, text=True, check=False).stdout
-        ttfs = sorted(line.split(":")[0].strip() for line in out.splitlines() if line.split(":")[0].endswith(".ttf"))
-        if ttfs:
-            return Path(ttfs[0])
-    return None
-
-
-def build_pdf(pages: list[str], font: Path | None = None) -> bytes:
-    """A PDF with one page per string; a blank string gives a page without text.
-
-    With `font` (a Hangul TTF) the text may be Korean; without it fpdf2's core Helvetica
-    is used, which only covers Latin-1.
-    """
-    pdf = FPDF()
-    if font is not None:
-        pdf.add_font("korean", fname=str(font))
-        pdf.set_font("korean", size=14)
-    else:
-        pdf.set_font("Helvetica", size=14)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.multi_cell(0, 10, text)
-    return bytes(pdf.output())
-
+from tests.pdfs import build_pdf, find_korean_ttf
 
 # ---------------------------------------------------------------- OLE compound file writer
 

@@ -14,7 +14,7 @@ import olefile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfWriter
 
 from ingest.errors import (
     EmptyDocumentError,
@@ -26,6 +26,7 @@ from ingest.errors import (
 from ingest.load import LoadLimits, decode_text, load_file
 from ingest.load_office import decode_para_text, human_size, iter_hwp_records
 from ingest.types import Block
+from tests.pdfs import encrypt_pdf
 
 KOREAN = "연차휴가는 15일이다.\r\n재택근무는 불가하다.\n예산은 3억 5천만원이다."
 KOREAN_NORMALISED = "연차휴가는 15일이다.\n재택근무는 불가하다.\n예산은 3억 5천만원이다."
@@ -192,21 +193,13 @@ def test_pdf_with_only_a_blank_page_has_no_text_layer(write_file):
     assert reason == "no text layer (scanned PDF?)"
 
 
-def _encrypted(pdf: bytes, user_password: str) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    writer.encrypt(user_password=user_password, owner_password="관리자-owner", algorithm="RC4-128")
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
-
-
 def test_pdf_with_user_password_is_encrypted(write_file, build):
-    path = write_file("secret.pdf", _encrypted(build.pdf(["Page one"]), user_password="secret"))
+    path = write_file("secret.pdf", encrypt_pdf(build.pdf(["Page one"]), user_password="secret"))
     assert raises_for(path, EncryptedDocumentError).startswith("encrypted PDF")
 
 
 def test_pdf_with_owner_password_only_is_read(write_file, build):
-    path = write_file("restricted.pdf", _encrypted(build.pdf(["Page one", "Page two"]), user_password=""))
+    path = write_file("restricted.pdf", encrypt_pdf(build.pdf(["Page one", "Page two"]), user_password=""))
     assert [(b.page, b.text) for b in load_one(path).blocks] == [(1, "Page one"), (2, "Page two")]
 
 
