@@ -43,12 +43,12 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def _store(index=None):
+def _store():
+    """The key store of the configured state directory (CHULCHEO_STATE_DIR)."""
     from .auth import KeyStore
+    from .state import state_db
 
-    settings = _settings(index)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    return KeyStore(settings.state_dir / "chulcheo.sqlite3")
+    return KeyStore(state_db(_settings(None).state_dir))
 
 
 @keys_app.command("create")
@@ -60,7 +60,7 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only a hash is stored)."""
     with _fatal_errors():
-        principal, key = _store(None).create(name, role, groups)
+        principal, key = _store().create(name, role, groups)
     if as_json:
         _emit({**principal.to_dict(), "key": key})
         return
@@ -73,7 +73,7 @@ def keys_create(
 def keys_list(as_json: JsonOpt = False) -> None:
     """List API keys (names, roles, groups; never the keys)."""
     with _fatal_errors():
-        keys = _store(None).list()
+        keys = _store().list()
     if as_json:
         _emit({"keys": keys})
         return
@@ -87,7 +87,7 @@ def keys_list(as_json: JsonOpt = False) -> None:
 def keys_revoke(name: Annotated[str, typer.Argument(help="Key name or key id.")], as_json: JsonOpt = False) -> None:
     """Revoke (delete) an API key; requests with it get 401 from then on."""
     with _fatal_errors():
-        revoked = _store(None).revoke(name)
+        revoked = _store().revoke(name)
     if as_json:
         _emit({"revoked": name if revoked else None})
     elif revoked:

@@ -35,7 +35,7 @@ from .limits import RateLimited, RateLimiter
 from .pipeline import MB, Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
-from .state import FeedbackStore
+from .state import FeedbackStore, state_db
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,7 @@ class Service:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_mode: bool = False, pipeline: Pipeline | None = None) -> Service:
-        state = Path(settings.state_dir)
-        state.mkdir(parents=True, exist_ok=True)
-        db = state / "chulcheo.sqlite3"
+        db = state_db(settings.state_dir)  # the stores create the folder
         return cls(
             pipeline=pipeline or Pipeline(settings),
             keys=None if open_mode else KeyStore(db),

@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 
+DB_NAME = "chulcheo.sqlite3"
+
+
+def state_db(state_dir: Path) -> Path:
+    """The one SQLite file of a state directory (keys and feedback): state_dir/chulcheo.sqlite3."""
+    return Path(state_dir) / DB_NAME
+
+
 @contextmanager
 def sqlite_db(path: Path) -> Iterator[sqlite3.Connection]:
     """A connection that commits on success, rolls back on error and is always closed."""
