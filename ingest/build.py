@@ -7,9 +7,12 @@ removes the debris. One writer at a time holds `INDEX_DIR/.lock`; readers never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,7 +48,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total), e.g. progress("embed", 64, 300)."""
 
-EMBED_BATCH = 32
+# Texts per embedding call. The embedder sorts each call's texts by length and pads batches of
+# similar length (encode_sorted), so a bigger call wastes less padding; 256 keeps progress lively.
+EMBED_GROUP = 256
 
 
 @dataclass
@@ -158,7 +163,8 @@ class IndexBuilder:
             report = IngestReport()
             files, report.failed = expand_paths(paths)
             indexed = old.manifest_obj.docs if old else {}
-            loaded, read_sources = self._load(files, group, indexed, report, progress)
+            prepared = _Prepared(self, old, indexed, progress)
+            loaded, read_sources = self._load_while_embedding(files, group, indexed, report, progress, prepared)
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )
@@ -169,7 +175,7 @@ class IndexBuilder:
             if plan.changes_index or old is None or old.rescore_bm25:
                 drop = set(plan.delete) | {d.doc_id for d in plan.update}
                 report.embedded, report.chunks = self._write_generation(
-                    old, drop, plan.add + plan.update, progress
+                    old, drop, plan.add + plan.update, progress, prepared
                 )
             else:  # nothing changed: the old generation's vectors are never even loaded
                 report.chunks = sum(len(d.chunk_ids) for d in old.manifest_obj.docs.values())
@@ -236,6 +242,54 @@ class IndexBuilder:
             )
         return _Current(path, manifest, rescore_bm25=rescore)
 
+    def _load_while_embedding(
+        self,
+        files: list[Path],
+        group: str,
+        indexed: dict[str, DocEntry],
+        report: IngestReport,
+        progress: Progress,
+        prepared: _Prepared,
+    ) -> tuple[list[SourceDoc], set[str]]:
+        """`_load` on a reader thread while this thread chunks and embeds what it has read.
+
+        Parsing (pypdf, XML, decoding) is Python code and embedding is torch/ONNX code that
+        releases the GIL, so the next files are parsed while the model embeds the previous
+        ones. Only documents that are new or changed are prepared ahead: the rest cost nothing.
+        """
+        docs: queue.Queue[SourceDoc | None] = queue.Queue(maxsize=64)  # bounds parsed-but-waiting text
+        result: dict[str, object] = {}
+        stop = threading.Event()
+
+        def hand_over(doc: SourceDoc) -> None:
+            if stop.is_set():  # this thread failed: stop reading
+                raise _ReadStopped
+            docs.put(doc)
+
+        def read() -> None:
+            try:
+                result["value"] = self._load(files, group, indexed, report, progress, on_doc=hand_over)
+            except BaseException as exc:  # re-raised on the calling thread
+                result["error"] = exc
+            finally:
+                docs.put(None)
+
+        reader = threading.Thread(target=read, name="chulcheo-ingest-read", daemon=True)
+        reader.start()
+        try:
+            while (doc := docs.get()) is not None:
+                prepared.add(doc)
+        finally:
+            stop.set()
+            while reader.is_alive():  # an embedding error: let the reader stop, never block it
+                with contextlib.suppress(queue.Empty):
+                    docs.get(timeout=0.1)
+            reader.join()
+        if "error" in result:
+            raise result["error"]  # type: ignore[misc]
+        prepared.flush()
+        return result["value"]  # type: ignore[return-value]
+
     def _load(
         self,
         files: list[Path],
@@ -243,6 +297,7 @@ class IndexBuilder:
         indexed: dict[str, DocEntry],
         report: IngestReport,
         progress: Progress,
+        on_doc: Callable[[SourceDoc], None] | None = None,
     ) -> tuple[list[SourceDoc], set[str]]:
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
@@ -258,6 +313,8 @@ class IndexBuilder:
             else:
                 loaded.extend(docs)
                 read_sources.add(str(path.resolve()))
+                for doc in docs if on_doc is not None else ():
+                    on_doc(doc)
             progress("read", i, len(files))
         return _dedupe(loaded, report), read_sources
 
@@ -267,11 +324,14 @@ class IndexBuilder:
         drop: set[str],
         new_docs: list[SourceDoc],
         progress: Progress,
+        prepared: _Prepared | None = None,
     ) -> tuple[int, int]:
         """Write old-minus-drop plus new_docs as a new generation and publish it.
 
+        `prepared` holds chunks and vectors made while the files were still being read.
         Returns (number of texts embedded, total chunks).
         """
+        prepared = prepared or _Prepared(self, old, {}, progress)
         kept_rows: list[int] = []
         docs: dict[str, DocEntry] = {}
         if old is not None:
@@ -282,7 +342,7 @@ class IndexBuilder:
 
         new_chunks: list[Chunk] = []
         for i, doc in enumerate(new_docs, 1):
-            chunks = self.chunker.chunk(doc)
+            chunks = prepared.chunks_of(doc)
             new_chunks.extend(chunks)
             docs[doc.doc_id] = DocEntry(
                 doc_id=doc.doc_id,
@@ -296,7 +356,7 @@ class IndexBuilder:
             )
             progress("chunk", i, len(new_docs))
 
-        vectors, embedded = self._vectors_for(old, new_chunks, progress)
+        vectors = prepared.vectors_for(new_chunks)
         tokens = self.tokenizer.tokenize_many([self._index_text(c) for c in new_chunks])
 
         chunks = [old.generation.chunks[i] for i in kept_rows] if old else []
@@ -316,35 +376,8 @@ class IndexBuilder:
         IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25, dense_config=self.dense_config)
         publish(self.index_dir, gen_path)
         progress("write", 1, 1)
-        log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), embedded)
-        return embedded, len(chunks)
-
-    def _vectors_for(
-        self, old: _Current | None, chunks: list[Chunk], progress: Progress
-    ) -> tuple[np.ndarray, int]:
-        """Vectors for new chunks, reusing the old generation's for identical texts."""
-        reuse: dict[str, int] = {}
-        if old is not None:
-            reuse = {text_key(self._index_text(c)): i for i, c in enumerate(old.generation.chunks)}
-        texts = [self._index_text(c) for c in chunks]
-        keys = [text_key(t) for t in texts]
-        todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in reuse}.items())
-        fresh: dict[str, np.ndarray] = {}
-        for start in range(0, len(todo), EMBED_BATCH):
-            batch = todo[start : start + EMBED_BATCH]
-            vecs = self.embedder.embed_documents([text for _, text in batch])
-            fresh.update(zip((k for k, _ in batch), vecs, strict=True))
-            progress("embed", min(start + EMBED_BATCH, len(todo)), len(todo))
-        if not chunks:
-            return np.zeros((0, 0), dtype=np.float32), 0
-        reused_rows = [reuse[k] for k in keys if k not in fresh]
-        reused = dict(zip(
-            (k for k in keys if k not in fresh),
-            old.generation.dense.vectors(reused_rows) if reused_rows else [],
-            strict=True,
-        ))
-        rows = [fresh[k] if k in fresh else reused[k] for k in keys]
-        return np.asarray(rows, dtype=np.float32), len(todo)
+        log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), prepared.embedded)
+        return prepared.embedded, len(chunks)
 
     def _index_text(self, chunk: Chunk) -> str:
         return index_text(chunk, self.context_prefix)
@@ -370,6 +403,91 @@ class IndexBuilder:
                 "context_prefix": self.context_prefix,
             },
         }
+
+
+class _ReadStopped(Exception):
+    """Raised on the reader thread when the embedding side has failed."""
+
+
+class _Prepared:
+    """Chunks and vectors of new or changed documents, made as soon as each is read.
+
+    Vectors are keyed by the hash of the text the model embeds, so a text that is already in
+    the live generation (an unchanged paragraph of an edited file, a moved file, a re-added
+    document) is copied from there instead of embedded again, and a text that occurs twice
+    is embedded once.
+    """
+
+    def __init__(
+        self, builder: IndexBuilder, old: _Current | None, indexed: dict[str, DocEntry], progress: Progress
+    ) -> None:
+        self.builder = builder
+        self.old = old
+        self.indexed = indexed
+        self.progress = progress
+        self.chunks: dict[tuple[str, str], list[Chunk]] = {}  # (doc_id, sha256) -> chunks
+        self.vectors: dict[str, np.ndarray] = {}  # text hash -> vector
+        self.pending: dict[str, str] = {}  # text hash -> text, waiting for a full embedding call
+        self.embedded = 0
+        self.seen = 0
+
+    @cached_property
+    def reusable(self) -> dict[str, int]:
+        """Text hash -> row of the live generation (loads its chunks on first use)."""
+        if self.old is None:
+            return {}
+        return {text_key(self.builder._index_text(c)): i for i, c in enumerate(self.old.generation.chunks)}
+
+    def add(self, doc: SourceDoc) -> None:
+        """Chunk a freshly read document now and embed its new texts in full groups."""
+        entry = self.indexed.get(doc.doc_id)
+        if not doc.blocks or (entry is not None and (entry.sha256, entry.group) == (doc.sha256, doc.group)):
+            return  # unchanged: nothing to prepare
+        for chunk in self.chunks_of(doc):
+            self._want(self.builder._index_text(chunk))
+        if len(self.pending) >= EMBED_GROUP:
+            self.flush()
+
+    def chunks_of(self, doc: SourceDoc) -> list[Chunk]:
+        key = (doc.doc_id, doc.sha256)
+        if key not in self.chunks:
+            self.chunks[key] = self.builder.chunker.chunk(doc)
+        return self.chunks[key]
+
+    def flush(self) -> None:
+        """Embed every pending text, EMBED_GROUP at a time, longest first."""
+        todo = sorted(self.pending.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        self.pending = {}
+        for start in range(0, len(todo), EMBED_GROUP):
+            group = todo[start : start + EMBED_GROUP]
+            vecs = self.builder.embedder.embed_documents([text for _, text in group])
+            self.vectors.update(zip((k for k, _ in group), vecs, strict=True))
+            self.embedded += len(group)
+            self.progress("embed", self.embedded, self.seen)
+
+    def vectors_for(self, chunks: list[Chunk]) -> np.ndarray:
+        """One row per chunk, in order: prepared, copied from the live generation, or embedded now."""
+        if not chunks:
+            return np.zeros((0, 0), dtype=np.float32)
+        keys = [text_key(self.builder._index_text(c)) for c in chunks]
+        for chunk in chunks:
+            self._want(self.builder._index_text(chunk))
+        self.flush()
+        copy = sorted({self.reusable[k] for k in keys if k not in self.vectors})
+        if copy:
+            self.vectors.update(zip(
+                (text_key(self.builder._index_text(self.old.generation.chunks[i])) for i in copy),
+                self.old.generation.dense.vectors(copy),
+                strict=True,
+            ))
+        return np.asarray([self.vectors[k] for k in keys], dtype=np.float32)
+
+    def _want(self, text: str) -> None:
+        key = text_key(text)
+        if key in self.vectors or key in self.pending or key in self.reusable:
+            return
+        self.pending[key] = text
+        self.seen += 1
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -369,3 +370,60 @@ def test_new_bm25_parameters_rescore_without_reembedding(builder, docs, embedder
     generation = open_index(index)
     assert (generation.bm25.k1, generation.bm25.b) == (0.9, 0.5)
     assert generation.manifest["bm25"] == {"k1": 0.9, "b": 0.5}
+
+
+def test_embedding_starts_while_later_files_are_still_being_read(builder, docs, embedder, tmp_path, monkeypatch):
+    import ingest.build as build_module
+
+    monkeypatch.setattr(build_module, "EMBED_GROUP", 1)  # embed as soon as one text is waiting
+    events: list[tuple[str, int, int]] = []
+    builder().ingest([docs], progress=lambda stage, done, total: events.append((stage, done, total)))
+    last_read = max(i for i, e in enumerate(events) if e[0] == "read")
+    first_embed = min(i for i, e in enumerate(events) if e[0] == "embed")
+    assert first_embed < last_read  # the first file's chunks were embedded before the last file was read
+    assert len(embedder.embedded) == len(set(embedder.embedded)) == len(chunk_ids(tmp_path / "index"))
+
+
+def test_an_embedding_error_stops_reading_and_keeps_the_live_index(builder, docs, tmp_path, monkeypatch):
+    import ingest.build as build_module
+
+    builder().ingest([docs])
+    before = chunk_ids(tmp_path / "index")
+    for i in range(20):
+        (docs / f"추가{i}.txt").write_text(f"추가 규정 {i}번은 새로 생겼다.", encoding="utf-8")
+
+    class Broken(CountingEmbedder):
+        def embed_documents(self, texts):
+            raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(build_module, "EMBED_GROUP", 1)
+    slow_load = build_module.load_file
+    monkeypatch.setattr(build_module, "load_file", lambda *a, **k: (time.sleep(0.02), slow_load(*a, **k))[1])
+    read: list[int] = []
+    with pytest.raises(RuntimeError, match="out of memory"):
+        builder(emb=Broken()).ingest([docs], progress=lambda stage, done, total: read.append(done) if stage == "read" else None)
+    assert max(read) < 23  # reading stopped early instead of parsing every file for nothing
+    assert chunk_ids(tmp_path / "index") == before
+
+
+def test_each_embedding_call_gets_texts_longest_first(builder, tmp_path, embedder):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, n in enumerate([1, 6, 3, 9, 2]):
+        (folder / f"{i}.txt").write_text("연차휴가 규정이다. " * n, encoding="utf-8")
+    calls: list[list[str]] = []
+    original = embedder.embed_documents
+    embedder.embed_documents = lambda texts: (calls.append(list(texts)), original(texts))[1]
+    builder(max_tokens=200).ingest([folder])
+    assert len(calls) == 1  # one call for the whole (small) corpus: the embedder batches it by length
+    assert [len(t) for t in calls[0]] == sorted((len(t) for t in calls[0]), reverse=True)
+
+
+def test_moved_text_is_copied_not_embedded_again(builder, docs, embedder, tmp_path):
+    builder().ingest([docs])
+    text = (docs / "휴가.txt").read_text(encoding="utf-8")
+    (docs / "휴가.txt").rename(docs / "휴가규정.txt")
+    embedder.embedded.clear()
+    report = builder().ingest([docs], sync=True)
+    assert (report.added, report.deleted) == (1, 1)
+    assert embedder.embedded == [] and text.split(".")[0] in " ".join(c.text for c in open_index(tmp_path / "index").chunks)
