@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from generation.types import GenerationParams, Generator, Message
 from grounding import Answer, GroundingChecker, Passage, SentenceCheck, render_sentence, split_draft
-from prompts import ABSTAIN, build_qa_messages
+from prompts import ABSTAIN, Focus, build_qa_messages
 from retrieval.types import Hit
 
 _SENTENCE_END = re.compile(r"[.?!。\n]")
@@ -47,9 +47,14 @@ class AnswerRun:
     timings: dict[str, float]
     started: float
     tokens: bool = False  # also yield each raw piece of the draft as a "token" event
+    passage_tokens: int | None = None  # cap on the passages' share of the prompt
+    focus: Focus | None = None  # cuts passages over the cap to their relevant sentences
 
     def stream(self) -> Iterator[StreamEvent]:
-        prompt = build_qa_messages(self.query, self.hits, self.generator.count_tokens, self.generator.context_size)
+        prompt = build_qa_messages(
+            self.query, self.hits, self.generator.count_tokens, self.generator.context_size,
+            passage_tokens=self.passage_tokens, focus=self.focus,
+        )
         passages = [Passage.from_hit(h) for h in prompt.passages]
         session = self.checker.session(passages, self.query)
         t = self.timings
@@ -130,6 +135,27 @@ def history_messages(history: Sequence[Message | dict] | None, max_turns: int) -
         if msg.role in ("user", "assistant") and msg.content.strip():
             out.append(msg)
     return out[-max_turns:] if max_turns else []
+
+
+_TERM_TAGS = frozenset({"NNG", "NNP", "NR", "SN", "SL", "SH", "XR", "VV", "VA"})
+
+
+class KiwiFocus:
+    """`Focus` by Kiwi: sentences by the checker's splitter, terms = content morphemes.
+
+    KiwiFocus(kiwi, splitter).terms("연차휴가는 15일을 준다") -> {"연차", "휴가", "15", "일", "주"}
+    """
+
+    def __init__(self, kiwi, splitter) -> None:
+        self.kiwi = kiwi
+        self.splitter = splitter
+
+    def sentences(self, text: str) -> list[str]:
+        out = [text[s.start : s.end].strip() for s in self.splitter.split(text)]
+        return [s for s in out if s]
+
+    def terms(self, text: str) -> set[str]:
+        return {t.form for t in self.kiwi.tokenize(text) if t.tag in _TERM_TAGS}
 
 
 def noun_extractor(kiwi) -> Callable[[str], list[str]]:

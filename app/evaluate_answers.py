@@ -77,8 +77,12 @@ def score_answer(answer, question: Row) -> Row:
     }
 
 
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
 def _p50(values: Sequence[float]) -> float | None:
-    return round(float(np.percentile(values, 50)), 3) if values else None
+    return _percentile(values, 50)
 
 
 def summarize_answers(rows: Sequence[Row]) -> Row:
@@ -107,6 +111,8 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
             "first_token_p50": _p50(timing("first_token")),
             "first_sentence_p50": _p50(timing("first_sentence")),
             "total_p50": _p50(timing("total")),
+            "first_token_p95": _percentile(timing("first_token"), 95),
+            "total_p95": _percentile(timing("total"), 95),
         },
     }
 
@@ -133,6 +139,7 @@ def run_answer_eval(
     index_dir = index or eval_index_dir(settings, eval_set.corpus)
     pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
     index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
+    pipeline.warm_up_prompt()  # as `serve` does at start: the first question is not a cold one
     rows = []
     started = time.perf_counter()
     for i, q in enumerate(questions, 1):

@@ -23,9 +23,10 @@ from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
 
 from generation.types import GenerationParams, Generator
+from prompts import build_qa_messages
 from grounding import Answer, Grounded, GroundingChecker, GroundingConfig, Passage
 
-from .answering import AnswerRun, StreamEvent, final_answer, history_messages, noun_extractor
+from .answering import AnswerRun, KiwiFocus, StreamEvent, final_answer, history_messages, noun_extractor
 from .condense import condense
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
@@ -281,6 +282,13 @@ class Pipeline:
             repeat_penalty=g.repeat_penalty, seed=g.seed,
         )
 
+    def warm_up_prompt(self) -> None:
+        """Run the fixed head of every answer prompt (system message + worked example) through
+        the LLM once, so its KV cache is already there for the first question: llama.cpp
+        reuses the longest shared prefix of consecutive prompts (~230 tokens, ~2 s on 2 cores)."""
+        prompt = build_qa_messages("", [], self.generator.count_tokens, self.generator.context_size)
+        self.generator.generate(prompt.messages, GenerationParams(max_tokens=1, temperature=0.0))
+
     def ask(self, question: str, history=None, groups: Sequence[str] | None = None) -> Answer:
         """Answer from the indexed documents; every sentence checked and cited, or abstain.
 
@@ -315,7 +323,8 @@ class Pipeline:
         timings["retrieve"] = time.perf_counter() - t
         log.info("ask: %r -> query %r (%s), %d hits", question, query, how, len(hits))
         run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started,
-                        tokens=tokens)
+                        tokens=tokens, passage_tokens=a.passage_tokens or None,
+                        focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None)
         yield from run.stream()
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Grounded:

@@ -241,7 +241,7 @@ class Service:
             except Exception as exc:  # no index yet is normal: admins upload into it later
                 log.warning("warm-up: index not loaded: %s", exc)
             try:
-                self.pipeline.generator.count_tokens("안녕하세요")
+                self.pipeline.warm_up_prompt()  # loads the LLM and caches the prompt's fixed head
                 self.pipeline.checker  # noqa: B018 - loads Kiwi and the checker
                 self._model_error = None
             except Exception as exc:  # readyz reports it; questions get the same error

@@ -114,6 +114,12 @@ class AnswerSettings(BaseModel):
     # Passages offered to the model: a small CPU model reads 3 faster and is less distracted;
     # hybrid recall@5 is 0.997 on KorQuAD, so the answer is nearly always among them.
     k: int = Field(3, ge=1)
+    # Tokens of passages in the prompt (0 = whatever the context window holds). Every prompt
+    # token delays the first answer token (the 1.5B model reads ~100 tokens/s on 2 cores);
+    # passages over the cap are cut to the sentences sharing most words with the question
+    # (`focus`), or else cut in rank order. See docs/benchmarks.md, "Answer latency".
+    passage_tokens: int = Field(320, ge=0)
+    focus: bool = True
     unsupported: Literal["remove", "mark"] = "remove"
     # Embedding similarity lets a paraphrase with coverage between weak and min pass.
     similarity: bool = True

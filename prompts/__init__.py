@@ -1,15 +1,25 @@
 """Korean prompt templates and the builders that number sources and fit them to the window."""
 
-from .build import QAPrompt, build_condense_messages, build_qa_messages, fit_passages, passage_title
+from .build import (
+    Focus,
+    QAPrompt,
+    build_condense_messages,
+    build_qa_messages,
+    fit_passages,
+    focus_passages,
+    passage_title,
+)
 from .injection import is_instruction, neutralize
 from .templates import ABSTAIN
 
 __all__ = [
     "ABSTAIN",
+    "Focus",
     "QAPrompt",
     "build_condense_messages",
     "build_qa_messages",
     "fit_passages",
+    "focus_passages",
     "is_instruction",
     "neutralize",
     "passage_title",

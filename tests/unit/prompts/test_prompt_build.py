@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generation.types import Message
-from prompts import ABSTAIN, build_condense_messages, build_qa_messages, fit_passages, passage_title
+from prompts import ABSTAIN, build_condense_messages, build_qa_messages, fit_passages, focus_passages, passage_title
 from prompts import templates
 from retrieval.types import Chunk, Hit
 
@@ -47,6 +47,57 @@ def test_prompt_fits_the_context_size():
         prompt = build_qa_messages("연차휴가는?", hits, chars, context_size=size, reserve_tokens=200)
         assert sum(len(m.content) for m in prompt.messages) <= size - 200
         assert 1 <= len(prompt.passages) < len(hits)
+
+
+class WordFocus:
+    """A Focus without Kiwi: sentences end with '.', terms are the words (particles dropped)."""
+
+    def sentences(self, text):
+        return [s.strip() + "." for s in text.split(".") if s.strip()]
+
+    def terms(self, text):
+        return {w.rstrip(".?").removesuffix("는").removesuffix("은") for w in text.split()}
+
+
+FILLER = "회사는 직원의 복지를 위해 여러 제도를 둔다. "
+
+
+def test_passages_over_the_cap_are_cut_to_the_sentences_with_question_words():
+    hits = [
+        hit(1, FILLER * 3 + "연차휴가 일수는 15일이다. " + FILLER * 3),
+        hit(2, FILLER * 4),
+        hit(3, "병가는 60일이다. " + FILLER + "연차휴가 신청은 3일 전까지 한다."),
+    ]
+    whole = build_qa_messages("연차휴가 일수는?", hits, chars, context_size=4096)
+    assert whole.passages == hits  # under the context window and no cap: passages stay whole
+    prompt = build_qa_messages("연차휴가 일수는?", hits, chars, context_size=4096,
+                               passage_tokens=90, focus=WordFocus())
+    user = prompt.messages[-1].content
+    passages = user[user.index("출처:\n") + 4 : user.index("\n\n질문:")]
+    assert len(passages) <= 90
+    assert prompt.passages == [hits[0], hits[2]]  # the filler-only passage is dropped ...
+    assert "[1] (규정1.pdf)\n… 연차휴가 일수는 15일이다. …" in user  # ... the rest renumbered
+    assert "[2] (규정3.pdf)\n… 연차휴가 신청은 3일 전까지 한다." in user
+    assert "병가" not in user and FILLER.strip() not in user
+
+
+def test_focus_keeps_document_order_and_marks_gaps():
+    text = "가 연차. 나 무관. 다 연차 휴가. 라 휴가."
+    kept = focus_passages("연차 휴가", [hit(1, text)], chars, budget=40, focus=WordFocus())
+    assert len(kept) == 1
+    assert kept[0][1].endswith("\n가 연차. … 다 연차 휴가. 라 휴가.")  # best first, shown in order
+
+
+def test_focus_without_shared_words_takes_the_top_passage_from_its_start():
+    hits = [hit(1, "첫 문장. 둘째 문장. 셋째 문장."), hit(2, "다른 문서.")]
+    kept = focus_passages("무엇인가요", hits, chars, budget=30, focus=WordFocus())
+    assert [h for h, _ in kept] == [hits[0]] and kept[0][1].endswith("\n첫 문장. …")
+
+
+def test_without_focus_the_cap_cuts_in_rank_order():
+    hits = [hit(1, FILLER * 2), hit(2, "연차휴가는 15일이다.")]
+    prompt = build_qa_messages("연차휴가는?", hits, chars, context_size=4096, passage_tokens=70)
+    assert prompt.passages == [hits[0]]
 
 
 def test_condense_prompt_carries_recent_history():
