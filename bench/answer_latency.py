@@ -5,7 +5,9 @@ over the cached eval index with the default models, once per configuration, inte
 question by question so that both see the same machine load. Configurations are values of
 `answer.passage_tokens`: 0 is the baseline (the top passages whole, as before the cap);
 others cap the passages and cut them to the sentences sharing the question's words.
-The prompt's fixed head (system message + example) is warmed once, as `serve` does.
+The prompt's fixed head (system message + example) is warmed as `serve` does, and re-run
+before every question so that no configuration profits from the previous one's cached prompt
+(in use, consecutive questions share only that head).
 
     .venv/bin/python bench/answer_latency.py --questions 40 --caps 0,320,160 --out latency.json
 
@@ -83,6 +85,9 @@ def main() -> None:
         for cap in caps:
             pipeline.settings = settings[cap]
             sizes[cap].append(prompt_tokens(pipeline, q["query"]))
+            # Back to the fixed head only: otherwise the KV cache would still hold the previous
+            # configuration's prompt for this same question and serve part of it for free.
+            pipeline.warm_up_prompt()
             row = score_answer(pipeline.ask(q["query"]), q)
             rows[cap].append(row)
             t = row["timings"]
