@@ -202,8 +202,11 @@ def chunk_settings(settings: Settings) -> Row:
     BM25 k1/b are not among them: a change only rescores the same index (nothing is re-embedded).
     """
     chunking = {f"chunk_{name}": value for name, value in settings.chunk.model_dump().items()}
+    backend = settings.embedding.backend
     return {
         "embedding_model": settings.embedding.model,
+        # other vectors; absent for torch so that indexes cached before backends existed stay valid
+        **({"embedding_backend": backend} if backend != "torch" else {}),
         "max_seq_length": settings.embedding.max_seq_length,
         **chunking,  # every chunk setting changes what is indexed
     }
