@@ -17,6 +17,10 @@ The index: --index DIR (e.g. a cached KorQuAD eval index, ~/.cache/chulcheo/eval
 or, by default, the bundled sample documents indexed into a temporary directory.
 
     .venv/bin/python bench/load.py --index ~/.cache/chulcheo/eval/2d532c11ef229ae1 --out load.json
+    # memory after 200 questions with the default models, one client, no search phase:
+    .venv/bin/python bench/load.py --index ~/.cache/chulcheo/eval/<hash> --search-seconds 0 \
+        --ask-clients 1 --ask-count 200 --ask-seconds 7200 --model qwen2.5-coder-1.5b-instruct \
+        --max-tokens 256 --out memory.json
 """
 
 from __future__ import annotations
@@ -95,8 +99,10 @@ class RssSampler(threading.Thread):
 
 
 async def run_phase(url: str, path: str, key: str, bodies: list[dict], clients: int, seconds: float,
-                    timeout: float) -> list[tuple[float, float, int]]:
-    """(start offset s, latency s, status) of every request; status 0 = transport error."""
+                    timeout: float, count: int = 0) -> list[tuple[float, float, int]]:
+    """(start offset s, latency s, status) of every request; status 0 = transport error.
+
+    count > 0: stop after that many requests in all (the time bound still applies)."""
     records: list[tuple[float, float, int]] = []
     t0 = time.monotonic()
     deadline = t0 + seconds
@@ -105,7 +111,7 @@ async def run_phase(url: str, path: str, key: str, bodies: list[dict], clients: 
     async def client(i: int) -> None:
         rng = random.Random(i)
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as http:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (count and len(records) >= count):
                 start = time.monotonic()
                 try:
                     status = (await http.post(path, json=rng.choice(bodies))).status_code
@@ -152,6 +158,7 @@ def main() -> None:
     ap.add_argument("--search-seconds", type=float, default=300)
     ap.add_argument("--ask-clients", type=int, default=4)
     ap.add_argument("--ask-seconds", type=float, default=180)
+    ap.add_argument("--ask-count", type=int, default=0, help="stop the ask phase after this many questions (0: time only)")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--seed", type=int, default=7)
@@ -182,15 +189,16 @@ def main() -> None:
         qs = questions(2000, args.seed)
         report: dict = {"index": str(index), "model": args.model, "max_tokens": args.max_tokens,
                         "cpu": os.cpu_count(), "ready_s": round(time.monotonic() - started, 1)}
-        for name, path, bodies, clients, seconds, timeout in [
-            ("search", "/v1/search", [{"query": q, "k": 10} for q in qs], args.search_clients, args.search_seconds, 60),
-            ("ask", "/v1/ask", [{"question": q} for q in qs[:200]], args.ask_clients, args.ask_seconds, 600),
+        for name, path, bodies, clients, seconds, timeout, count in [
+            ("search", "/v1/search", [{"query": q, "k": 10} for q in qs], args.search_clients, args.search_seconds, 60, 0),
+            ("ask", "/v1/ask", [{"question": q} for q in qs[:200]], args.ask_clients, args.ask_seconds, 600,
+             args.ask_count),
         ]:
             if seconds <= 0:
                 continue
             sampler = RssSampler(server.pid)
             sampler.start()
-            records = asyncio.run(run_phase(url, path, key, bodies, clients, seconds, timeout))
+            records = asyncio.run(run_phase(url, path, key, bodies, clients, seconds, timeout, count))
             report[name] = {"clients": clients, "seconds": seconds, **summarize(records, seconds, sampler.stop())}
             s = report[name]
             print(f"{name}: {clients} clients × {seconds:g} s → {s['requests']} requests, {s['errors']} errors, "
