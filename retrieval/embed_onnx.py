@@ -29,6 +29,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,7 @@ class OnnxEmbedder:
         batch_size: int = 1,
         max_seq_length: int | None = None,
         num_threads: int | None = None,
+        workers: int | None = None,
         query_prompt: str | None = "query",
         document_prompt: str | None = "document",
     ) -> None:
@@ -304,7 +306,12 @@ class OnnxEmbedder:
         self.model_id = model_id or _local_model_id(self.path) + MODEL_ID_SUFFIX
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length or _config_max_seq_length(self.path)
-        self.num_threads = num_threads or _cpu_count()
+        # Several texts: `workers` threads (default: one per core) each run one text at a time on
+        # the shared session with `num_threads` (default 1) threads inside. On 2 cores that gave
+        # 12.6 chunks/s against 9.6 for one run at a time with 2 threads inside (the session is
+        # thread-safe and its weights are shared). A single query: 33 vs 25 ms.
+        self.workers = workers or _cpu_count()
+        self.num_threads = num_threads or (1 if self.workers > 1 else _cpu_count())
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
         self._session: Any = None
@@ -348,8 +355,22 @@ class OnnxEmbedder:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         prompt = self._prompts["document"]
-        return encode_sorted(lambda batch: self._run(prompt, batch), texts, self.batch_size,
-                             lengths=self.count_tokens_many(texts))
+        lengths = self.count_tokens_many(texts)
+        run = lambda batch: self._run(prompt, batch)  # noqa: E731
+        if self.workers < 2 or len(texts) < 2:
+            return encode_sorted(run, texts, self.batch_size, lengths=lengths)
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        shares = [order[w :: self.workers] for w in range(self.workers)]  # similar lengths per worker
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="chulcheo-embed") as pool:
+            parts = list(pool.map(
+                lambda idx: encode_sorted(run, [texts[i] for i in idx], self.batch_size,
+                                          lengths=[lengths[i] for i in idx]),
+                [share for share in shares if share],
+            ))
+        rows = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for share, part in zip([share for share in shares if share], parts, strict=True):
+            rows[share] = part
+        return rows
 
     def embed_query(self, text: str) -> np.ndarray:
         self.warm_up()

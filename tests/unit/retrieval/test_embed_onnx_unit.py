@@ -166,7 +166,7 @@ def test_other_prompt_names_and_no_prompt(tiny):
 
 
 def test_batches_run_longest_first(tiny):
-    embedder = OnnxEmbedder(tiny, batch_size=2)
+    embedder = OnnxEmbedder(tiny, batch_size=2, workers=1)
     embedder.warm_up()
     embedder._session = recorder = RecordingSession(embedder._session)
     embedder.embed_documents(TEXTS)
@@ -185,6 +185,17 @@ def test_truncates_to_max_seq_length_keeping_special_tokens(tiny):
     np.testing.assert_allclose(vector, _expected(tiny, PROMPTS["document"], "연차 " * 50, max_len=10), atol=1e-6)
 
 
+def test_workers_share_the_texts_and_rows_come_back_in_input_order(tiny):
+    texts = [f"연차휴가 {'규정 ' * n}이다" for n in (3, 9, 1, 7, 5, 2)]
+    one = OnnxEmbedder(tiny, workers=1, batch_size=2).embed_documents(texts)
+    embedder = OnnxEmbedder(tiny, workers=3, batch_size=2)
+    embedder.warm_up()
+    embedder._session = recorder = RecordingSession(embedder._session)
+    many = embedder.embed_documents(texts)
+    np.testing.assert_allclose(many, one, atol=1e-6)
+    assert [rows for rows, _ in recorder.shapes] == [2, 2, 2]  # 3 workers, 2 texts each, one batch each
+
+
 def test_count_tokens_has_no_prompt_or_special_tokens(tiny):
     embedder = OnnxEmbedder(tiny)
     assert embedder.count_tokens("연차휴가는 15일 이다 .") == 4
@@ -198,7 +209,8 @@ def test_identity_and_dim_without_loading(tiny):
     assert embedder.dim == DIM and embedder._session is None
     assert embedder.model_id == _local_model_id(tiny) + "+onnx-int8"
     assert embedder.max_seq_length == 64  # from sentence_bert_config.json
-    assert embedder.num_threads == _cpu_count()
+    assert embedder.workers == _cpu_count()
+    assert embedder.num_threads == 1  # parallel over texts, not inside one
     assert embedder.embed_documents([]).shape == (0, DIM)
 
 
