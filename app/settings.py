@@ -123,7 +123,7 @@ class AnswerSettings(BaseModel):
     # token delays the first answer token (the 1.5B model reads ~100 tokens/s on 2 cores);
     # passages over the cap are cut to the sentences sharing most words with the question
     # (`focus`), or else cut in rank order. See docs/benchmarks.md, "Answer latency".
-    passage_tokens: int = Field(256, ge=0)
+    passage_tokens: int = Field(200, ge=0)
     focus: bool = True
     unsupported: Literal["remove", "mark"] = "remove"
     # Embedding similarity lets a paraphrase with coverage between weak and min pass.
