@@ -29,13 +29,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import KORQUAD, emit  # noqa: E402
+
 from app.evaluate import eval_index_dir, index_corpus, load_dataset, sample_questions  # noqa: E402
 from app.evaluate_answers import score_answer, summarize_answers  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from prompts import build_qa_messages  # noqa: E402
 
-KORQUAD = Path(__file__).resolve().parents[2] / "shared/data/korquad_v1/KorQuAD_v1.0_dev.json"
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -115,9 +116,7 @@ def main() -> None:
         for config in result["configs"].values():
             config["first_token_speedup"] = round(baseline["first_token_p50"] / config["first_token_p50"], 2)
             config["total_speedup"] = round(baseline["total_p50"] / config["total_p50"], 2)
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

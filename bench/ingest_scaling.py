@@ -37,11 +37,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import KORQUAD, dir_size, emit  # noqa: E402
+
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from ingest.korquad import load_korquad, write_jsonl  # noqa: E402
 
-KORQUAD = Path(__file__).resolve().parents[2] / "shared/data/korquad_v1/KorQuAD_v1.0_dev.json"
 CHUNKS_PER_DOC = 1.9  # KorQuAD paragraphs give ~1.8 chunks of 256 tokens; refined after the first size
 
 
@@ -79,10 +80,6 @@ def corpus_rows(real: list[dict], n_docs: int, rng: random.Random) -> list[dict]
         rows.append({"id": f"synthetic-{i}", "text": " ".join(rng.choice(sentences) for _ in range(5)),
                      "metadata": {"title": f"합성 문서 {i}"}})
     return rows
-
-
-def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def main() -> None:
@@ -162,9 +159,7 @@ def main() -> None:
         print(json.dumps(row, ensure_ascii=False), flush=True)
     out = {"real_embed_chunks_per_s": round(embed_rate, 2), "query_embed_ms": round(query_embed_ms, 1),
            "sizes": results}
-    print(json.dumps(out, ensure_ascii=False, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

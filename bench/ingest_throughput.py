@@ -20,16 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import KORQUAD, dir_size, emit  # noqa: E402
+
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from ingest.korquad import load_korquad, write_jsonl  # noqa: E402
 from retrieval.store import current_generation_path  # noqa: E402
 
-KORQUAD = Path(__file__).resolve().parents[2] / "shared/data/korquad_v1/KorQuAD_v1.0_dev.json"
-
-
-def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def main() -> None:
@@ -78,9 +75,7 @@ def main() -> None:
         ),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local directory; never the hub
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import KORQUAD, emit  # noqa: E402
+
 from app.models import resolve_model  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from ingest.korquad import load_korquad  # noqa: E402
 from tests.pdfs import build_pdf, find_korean_ttf  # noqa: E402
 
-KORQUAD = Path(__file__).resolve().parents[2] / "shared/data/korquad_v1/KorQuAD_v1.0_dev.json"
 
 
 def write_corpus(rows: list[dict], folder: Path) -> list[Path]:
@@ -148,9 +149,7 @@ def main() -> None:
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
