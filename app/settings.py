@@ -120,9 +120,10 @@ class AnswerSettings(BaseModel):
     # hybrid recall@5 is 0.997 on KorQuAD, so the answer is nearly always among them.
     k: int = Field(3, ge=1)
     # Tokens of passages in the prompt (0 = whatever the context window holds). Every prompt
-    # token delays the first answer token (the 1.5B model reads ~100 tokens/s on 2 cores);
+    # token delays the first answer token (the 1.5B model reads ~90 tokens/s on 2 cores);
     # passages over the cap are cut to the sentences sharing most words with the question
-    # (`focus`), or else cut in rank order. See docs/benchmarks.md, "Answer latency".
+    # (`focus`), or else cut in rank order. 200: first token 2.4 s p50 on KorQuAD, where 320
+    # took 3.7 s and whole passages 9.1 s (docs/benchmarks.md, "Performance on CPU").
     passage_tokens: int = Field(200, ge=0)
     focus: bool = True
     unsupported: Literal["remove", "mark"] = "remove"
