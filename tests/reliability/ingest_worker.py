@@ -63,6 +63,9 @@ class SlowHashEmbedder(HashEmbedder):
         self.delay = delay
 
     def embed_documents(self, texts):
+        # Files are read on another thread while embedding runs, so `read` lines can follow
+        # this one while the batch is still being embedded: the test pairs it with `embed`.
+        say(f"embedding-call {len(texts)}")
         if self.delay:
             time.sleep(self.delay)
         return super().embed_documents(texts)

@@ -48,11 +48,11 @@ CHUNK = {"max_tokens": 32, "overlap_tokens": 8}  # ~3 chunks per document, ~4 em
 STEP_SLEEP, EMBED_SLEEP, IO_SLEEP = 0.015, 0.2, 0.25
 KINDS = ("empty", "partial", "edited", "rebuild")
 # Every line a worker prints, in the order a build prints them ("write0" is `write 0/1`).
-ORDER = ("ready", "start", "read", "chunk", "embed", "write0", "write-files", "manifest-written",
+ORDER = ("ready", "start", "read", "chunk", "embedding-call", "embed", "write0", "write-files", "manifest-written",
          "current-tmp-written", "published", "write1", "cleanup", "cleanup-rm", "cleanup-done", "done")
 STAGE = {  # what the process was doing after printing that line
     "ready": "startup", "start": "startup", "read": "reading", "chunk": "chunking",
-    "embed": "embedding", "write0": "writing files", "write-files": "writing files",
+    "embedding-call": "embedding", "embed": "embedding", "write0": "writing files", "write-files": "writing files",
     "manifest-written": "written, unpublished",
     "current-tmp-written": "swapping CURRENT", "published": "swapped, not cleaned",
     "write1": "swapped, not cleaned", "cleanup": "cleanup", "cleanup-rm": "cleanup",
@@ -106,8 +106,8 @@ def plan_trials() -> list[Trial]:
     for target, window in targets.items():
         kind = rng.choice(KINDS[1:] if target == "cleanup-rm" else KINDS)  # "empty" removes nothing
         if target == "embed":
-            # the full corpus embeds in several batches, so a kill just after the first `embed`
-            # line still lands in embedding (a one-batch state would already be writing: flaky)
+            # aims at the first `embedding-call` line (printed as a batch starts; the batch takes
+            # EMBED_SLEEP), on the full corpus so that there is one to aim at
             kind = "empty"
         trials.append(Trial(0, kind, target, 0.0, rng.uniform(0, window)))
     rng.shuffle(trials)
@@ -131,6 +131,17 @@ class Run:
 
     def last(self) -> str:
         return self.lines[-1][1] if self.lines else "ready"
+
+
+def stage_of(run: Run) -> str:
+    """What the worker was doing when killed: embedding while a batch it started has not
+    printed its `embed` line (files are read meanwhile, so `read` lines may come last), else
+    what the last line says."""
+    keys = [line_key(line) for _, line in run.lines]
+    calls = [i for i, k in enumerate(keys) if k == "embedding-call"]
+    if calls and "embed" not in keys[calls[-1]:]:
+        return "embedding"
+    return STAGE[line_key(run.last())]
 
 
 def line_key(line: str) -> str:
@@ -378,7 +389,7 @@ def test_sigkill_during_ingest(trial, workers, durations, summary, tmp_path):
     run = workers.run(job, trial, durations[trial.kind])
     key = line_key(run.last())
     after_gen = current_name(index)
-    row.update(kill=run.killed_at, last=run.last(), stage=STAGE[key] if run.killed_at is not None else "finished",
+    row.update(kill=run.killed_at, last=run.last(), stage=stage_of(run) if run.killed_at is not None else "finished",
                current="none" if after_gen is None else "kept" if after_gen == before_gen else "swapped")
 
     # (a) the previous generation is intact, or the new one complete: never a mix, never broken
