@@ -44,15 +44,31 @@ def stream_until_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[st
         pending += piece
         head, found = cut_at_stop(pending, stops)
         if found:
-            if head:
-                yield head
-            return
-        keep = _longest_stop_prefix_suffix(pending, stops)
-        ready, pending = pending[: len(pending) - keep], pending[len(pending) - keep :]
+            # A longer stop string that starts before this one may still be completed by the
+            # next pieces (stops "가" and "\n가가", text "\n가" so far): hold from its start.
+            start = _earliest_open_stop(pending, stops, before=len(head))
+            if start is None:
+                if head:
+                    yield head
+                return
+            ready, pending = pending[:start], pending[start:]
+        else:
+            keep = _longest_stop_prefix_suffix(pending, stops)
+            ready, pending = pending[: len(pending) - keep], pending[len(pending) - keep :]
         if ready:
             yield ready
+    pending = cut_at_stop(pending, stops)[0]
     if pending:
         yield pending
+
+
+def _earliest_open_stop(text: str, stops: Sequence[str], before: int) -> int | None:
+    """Smallest i < before where text[i:] is the start of a longer stop string, else None."""
+    for i in range(before):
+        tail = text[i:]
+        if any(len(s) > len(tail) and s.startswith(tail) for s in stops):
+            return i
+    return None
 
 
 def _longest_stop_prefix_suffix(text: str, stops: Sequence[str]) -> int:

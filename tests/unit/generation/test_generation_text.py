@@ -27,6 +27,12 @@ def test_stream_stops_on_a_stop_string_split_across_pieces():
     assert list(stream_until_stop(["15일", "입니다.\n", "출처"], ["\n"])) == ["15일", "입니다."]
 
 
+def test_a_longer_stop_starting_earlier_wins_over_a_shorter_one_found_first():
+    # "\n가" holds the stop "가", but "\n가가" (also a stop) starts earlier and completes next
+    assert list(stream_until_stop(["\n가", "가"], ["가", "\n가가"])) == []
+    assert list(stream_until_stop(["\n가", "나"], ["가", "\n가가"])) == ["\n"]
+
+
 def test_stream_holds_back_only_possible_stop_prefixes():
     # "만" may start "만원": held until the next piece shows it is "만 명".
     assert list(stream_until_stop(["직원 3", "만", " 명"], ["만원"])) == ["직원 3", "만 명"]
