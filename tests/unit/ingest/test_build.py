@@ -373,14 +373,25 @@ def test_new_bm25_parameters_rescore_without_reembedding(builder, docs, embedder
 
 
 def test_embedding_starts_while_later_files_are_still_being_read(builder, docs, embedder, tmp_path, monkeypatch):
+    import threading
+
     import ingest.build as build_module
 
     monkeypatch.setattr(build_module, "EMBED_GROUP", 1)  # embed as soon as one text is waiting
-    events: list[tuple[str, int, int]] = []
-    builder().ingest([docs], progress=lambda stage, done, total: events.append((stage, done, total)))
-    last_read = max(i for i, e in enumerate(events) if e[0] == "read")
-    first_embed = min(i for i, e in enumerate(events) if e[0] == "embed")
-    assert first_embed < last_read  # the first file's chunks were embedded before the last file was read
+    embedded = threading.Event()
+    original_embed, original_load = embedder.embed_documents, build_module.load_file
+    embedder.embed_documents = lambda texts: (embedded.set(), original_embed(texts))[1]
+    last = sorted(docs.iterdir())[-1]
+    overlapped: list[bool] = []
+
+    def load_file(path, *args, **kwargs):
+        if path == last:  # the last file is read only once the model has embedded something
+            overlapped.append(embedded.wait(timeout=10))
+        return original_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "load_file", load_file)
+    builder().ingest([docs])
+    assert overlapped == [True]  # without a reader thread, nothing is embedded before every file is read
     assert len(embedder.embedded) == len(set(embedder.embedded)) == len(chunk_ids(tmp_path / "index"))
 
 
@@ -398,7 +409,7 @@ def test_an_embedding_error_stops_reading_and_keeps_the_live_index(builder, docs
 
     monkeypatch.setattr(build_module, "EMBED_GROUP", 1)
     slow_load = build_module.load_file
-    monkeypatch.setattr(build_module, "load_file", lambda *a, **k: (time.sleep(0.02), slow_load(*a, **k))[1])
+    monkeypatch.setattr(build_module, "load_file", lambda *a, **k: (time.sleep(0.05), slow_load(*a, **k))[1])
     read: list[int] = []
     with pytest.raises(RuntimeError, match="out of memory"):
         builder(emb=Broken()).ingest([docs], progress=lambda stage, done, total: read.append(done) if stage == "read" else None)
