@@ -444,7 +444,8 @@ class _Prepared:
         if not doc.blocks or (entry is not None and (entry.sha256, entry.group) == (doc.sha256, doc.group)):
             return  # unchanged: nothing to prepare
         for chunk in self.chunks_of(doc):
-            self._want(self.builder._index_text(chunk))
+            text = self.builder._index_text(chunk)
+            self._want(text_key(text), text)
         if len(self.pending) >= EMBED_GROUP:
             self.flush()
 
@@ -469,21 +470,18 @@ class _Prepared:
         """One row per chunk, in order: prepared, copied from the live generation, or embedded now."""
         if not chunks:
             return np.zeros((0, 0), dtype=np.float32)
-        keys = [text_key(self.builder._index_text(c)) for c in chunks]
-        for chunk in chunks:
-            self._want(self.builder._index_text(chunk))
+        texts = [self.builder._index_text(c) for c in chunks]
+        keys = [text_key(t) for t in texts]
+        for key, text in zip(keys, texts, strict=True):
+            self._want(key, text)
         self.flush()
-        copy = sorted({self.reusable[k] for k in keys if k not in self.vectors})
-        if copy:
-            self.vectors.update(zip(
-                (text_key(self.builder._index_text(self.old.generation.chunks[i])) for i in copy),
-                self.old.generation.dense.vectors(copy),
-                strict=True,
-            ))
+        copy = sorted({k for k in keys if k not in self.vectors}, key=self.reusable.__getitem__)
+        if copy:  # read in row order; each live row holds one text, so keys and rows pair up
+            rows = [self.reusable[k] for k in copy]
+            self.vectors.update(zip(copy, self.old.generation.dense.vectors(rows), strict=True))
         return np.asarray([self.vectors[k] for k in keys], dtype=np.float32)
 
-    def _want(self, text: str) -> None:
-        key = text_key(text)
+    def _want(self, key: str, text: str) -> None:
         if key in self.vectors or key in self.pending or key in self.reusable:
             return
         self.pending[key] = text
