@@ -7,25 +7,39 @@ POST /v1/ask {"question": "연차휴가는 며칠인가요?"} -> the Answer JSON
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from grounding import Passage
 
 from .auth import Principal
 from .errors import HANDLED, error_status
+from .guard import RequestGuard
 from .limits import RateLimited
 from .metrics import Metrics
-from .schemas import answer_to_dict, grounded_to_dict, hit_to_dict, sentence_to_dict
-from .service import NotFound, Service
+from .schemas import (
+    answer_to_dict,
+    grounded_to_dict,
+    hit_to_dict,
+    public_answer,
+    public_id,
+    public_view,
+    sentence_to_dict,
+)
+from .service import Service
+from .state import MAX_CITATIONS_BYTES
+from .streams import EventPump, stopped_on_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +88,17 @@ class FeedbackRequest(BaseModel):
     rating: Literal[1, -1]
     question: str = Field(max_length=2000)
     answer: str = Field(max_length=20_000)
-    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=50,
+                                            description=f"At most {MAX_CITATIONS_BYTES // 1024} KB as JSON.")
     comment: str = Field("", max_length=2000)
+
+    @field_validator("citations")
+    @classmethod
+    def _bounded(cls, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        size = len(json.dumps(citations, ensure_ascii=False).encode())
+        if size > MAX_CITATIONS_BYTES:
+            raise ValueError(f"citations: {size:,} bytes of JSON; at most {MAX_CITATIONS_BYTES:,}")
+        return citations
 
 
 def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
@@ -102,6 +125,12 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     )
     metrics = Metrics(service)
     app.state.service = service
+    # Always our own CORS policy (Gradio adds a permissive one of its own when the app has none):
+    # no origins unless server.cors_origins lists them.
+    app.add_middleware(CORSMiddleware, allow_origins=list(service.settings.server.cors_origins),
+                       allow_credentials=False, allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(RequestGuard, service=service)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next):
@@ -128,27 +157,41 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
 
     # ---------------------------------------------------------------- answering
     @app.post("/v1/ask", tags=["answers"], summary="Answer a question; every sentence checked and cited")
-    def ask(body: AskRequest, who: Caller) -> dict[str, Any]:
-        answer = service.ask(who, body.question, [t.model_dump() for t in body.history])
-        return answer_to_dict(answer)
+    async def ask(body: AskRequest, who: Caller, request: Request) -> dict[str, Any]:
+        async with stopped_on_disconnect(request) as stop:
+            events = service.stream(who, body.question, [t.model_dump() for t in body.history], cancelled=stop.is_set)
+            async for event in EventPump(events, stop):
+                if event.kind == "answer":
+                    return public_answer(answer_to_dict(event.answer), admin=who.is_admin)
+        raise RuntimeError("the answer stream ended without an answer")
 
     @app.post("/v1/ask/stream", tags=["answers"], summary="Server-sent events: tokens, checked sentences, then the answer")
-    def ask_stream(body: AskRequest, who: Caller) -> StreamingResponse:
-        events = service.stream(who, body.question, [t.model_dump() for t in body.history], tokens=True)
-        first = next(events)  # errors before the first event (no index, bad question) get a status code
-        return StreamingResponse(_sse(first, events), media_type="text/event-stream",
+    async def ask_stream(body: AskRequest, who: Caller, request: Request) -> StreamingResponse:
+        async with contextlib.AsyncExitStack() as guard:
+            stop = await guard.enter_async_context(stopped_on_disconnect(request))
+            events = service.stream(who, body.question, [t.model_dump() for t in body.history], tokens=True,
+                                    cancelled=stop.is_set)
+            items = aiter(EventPump(events, stop))
+            guard.push_async_callback(items.aclose)
+            first = await anext(items)  # errors before the first event (no index, busy, bad question) get a status code
+            body_stream = _sse(first, items, who.is_admin, guard.pop_all())
+        return StreamingResponse(body_stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/v1/search", tags=["answers"], summary="Hybrid search within the caller's groups")
     def search(body: SearchRequest, who: Caller) -> dict[str, Any]:
         hits = service.search(who, body.query, body.k, body.mode)
-        return {"query": body.query, "hits": [hit_to_dict(h) for h in hits]}
+        return {"query": body.query, "hits": [public_view(hit_to_dict(h), admin=who.is_admin) for h in hits]}
 
-    @app.post("/v1/verify", tags=["answers"], summary="Check any text against given passages")
-    def verify(body: VerifyRequest, who: Caller) -> dict[str, Any]:
+    @app.post("/v1/verify", tags=["answers"], summary="Check any text against given passages",
+              description="Metered like /v1/ask (same rate limit), bounded by server.verify_max_chars in total "
+              "(413 over it) and stopped when the client goes away or after server.ask_timeout_s.")
+    async def verify(body: VerifyRequest, who: Caller, request: Request) -> dict[str, Any]:
         passages = [Passage(id=p.id, text=p.text, doc_id=p.doc_id, source=p.source, page=p.page, context=p.context)
                     for p in body.passages]
-        return grounded_to_dict(service.verify(body.answer, passages, body.question))
+        async with stopped_on_disconnect(request) as stop:
+            checked = await run_in_threadpool(service.verify, who, body.answer, passages, body.question, stop.is_set)
+        return grounded_to_dict(checked)
 
     @app.post("/v1/feedback", tags=["answers"], summary="Thumbs up (1) or down (-1) on an answer")
     def feedback(body: FeedbackRequest, who: Caller) -> dict[str, Any]:
@@ -160,9 +203,10 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         return who.to_dict()
 
     # ---------------------------------------------------------------- documents (admin)
-    @app.get("/v1/documents", tags=["documents"], summary="Documents the caller may see, with status")
+    @app.get("/v1/documents", tags=["documents"], summary="Documents the caller may see, with status",
+             description="`source` is the file name and `doc_id` an opaque id; admins also get the stored `path`.")
     def documents(who: Caller) -> dict[str, Any]:
-        return {"documents": service.documents(who)}
+        return {"documents": [public_view(d, admin=who.is_admin) for d in service.documents(who)]}
 
     @app.post("/v1/documents", tags=["documents"], status_code=202,
               summary="Upload one file into an access group; indexed by a background job")
@@ -177,12 +221,12 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
             job = service.jobs.wait(job.id, timeout=3600)
         return JSONResponse({"job": job.to_dict()}, status_code=200 if wait else 202)
 
-    @app.delete("/v1/documents", tags=["documents"], summary="Delete documents by id")
-    def delete(who: Admin, doc_id: Annotated[list[str], Query(min_length=1)]) -> dict[str, Any]:
-        return {"deleted": service.delete(who, doc_id)}
+    @app.delete("/v1/documents", tags=["documents"], summary="Delete documents by id (opaque or stored) or stored path")
+    def delete(who: Admin, doc_id: Annotated[list[str], Query(min_length=1, max_length=1000)]) -> dict[str, Any]:
+        return {"deleted": [public_id(d.doc_id) for d in service.delete(who, doc_id)]}
 
     @app.post("/v1/reindex", tags=["documents"], status_code=202,
-              summary="Read every document's file again (changed ones re-embedded) in the background")
+              summary="Read every document's file within the caller's groups again, in the background")
     def reindex(who: Admin) -> dict[str, Any]:
         return {"job": service.reindex(who).to_dict()}
 
@@ -190,35 +234,33 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     def job(job_id: str, who: Admin) -> dict[str, Any]:
         return service.job(who, job_id).to_dict()
 
-    @app.get("/v1/jobs", tags=["documents"], summary="Recent jobs, newest first")
+    @app.get("/v1/jobs", tags=["documents"], summary="Recent jobs within the caller's groups, newest first")
     def jobs(who: Admin) -> dict[str, Any]:
-        return {"jobs": [j.to_dict() for j in service.jobs.list()]}
+        return {"jobs": [j.to_dict() for j in service.visible_jobs(who)]}
 
-    @app.get("/v1/stats", tags=["documents"], summary="Index size and groups")
+    @app.get("/v1/stats", tags=["documents"], summary="Index size and groups (within the caller's groups)")
     def stats(who: Admin) -> dict[str, Any]:
-        return service.stats()
+        return service.stats(who)
 
     # ---------------------------------------------------------------- keys (admin)
-    @app.get("/v1/keys", tags=["keys"], summary="API keys (never their secrets)")
+    @app.get("/v1/keys", tags=["keys"], summary="API keys within the caller's groups (never their secrets)")
     def keys(who: Admin) -> dict[str, Any]:
-        return {"keys": service.keys.list() if service.keys else []}
+        return {"keys": service.list_keys(who)}
 
-    @app.post("/v1/keys", tags=["keys"], status_code=201, summary="Create a key; the key is in this response only")
+    @app.post("/v1/keys", tags=["keys"], status_code=201,
+              summary="Create a key (groups within the caller's own); the key is in this response only")
     def create_key(body: KeyRequest, who: Admin) -> dict[str, Any]:
-        if service.keys is None:
-            raise ValueError("keys: the server runs with --open (no keys); restart it without --open to use keys")
-        principal, key = service.keys.create(body.name, body.role, body.groups)
+        principal, key = service.create_key(who, body.name, body.role, body.groups)
         return {**principal.to_dict(), "key": key}
 
-    @app.delete("/v1/keys/{name}", tags=["keys"], summary="Revoke a key by name or key id")
+    @app.delete("/v1/keys/{name}", tags=["keys"], summary="Revoke a key (within the caller's groups) by name or key id")
     def revoke_key(name: str, who: Admin) -> dict[str, Any]:
-        if service.keys is None or not service.keys.revoke(name):
-            raise NotFound(f"key {name!r}: no such key")
+        service.revoke_key(who, name)
         return {"revoked": name}
 
     # ---------------------------------------------------------------- operations
     @app.get("/healthz", tags=["operations"], summary="The process is up")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop: answers even when every worker thread is busy
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], summary="An index is loaded and questions can be answered")
@@ -226,10 +268,14 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         ok, reason = service.ready()
         return JSONResponse({"ready": ok, "reason": reason}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
-    def metrics_route() -> PlainTextResponse:
-        body, content_type = metrics.render()
-        return PlainTextResponse(body, media_type=content_type)
+    if service.settings.server.metrics != "off":
+        @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+                 description="Request counts for anyone; index and job figures only with an admin key of every "
+                 "group (server.metrics = \"restricted\", the default) or for anyone (\"public\").",
+                 response_class=PlainTextResponse)
+        def metrics_route(request: Request) -> PlainTextResponse:
+            body, content_type = metrics.render(full=_full_metrics(service, request))
+            return PlainTextResponse(body, media_type=content_type)
 
     if ui:
         from .ui import mount_ui
@@ -238,23 +284,38 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     return app
 
 
-def _sse(first, events: Iterator) -> Iterator[str]:
-    """Format stream events as SSE: `event: token|sentence|answer|error` + one JSON `data:` line."""
+def _full_metrics(service: Service, request: Request) -> bool:
+    """Whether this scrape may see index and job figures (see ServerSettings.metrics)."""
+    if service.settings.server.metrics == "public" or service.open_mode:
+        return True
+    from .auth import bearer_key
+
+    key = bearer_key(request.headers.get("authorization"))
+    who = service.keys.verify(key) if key and service.keys is not None else None
+    return who is not None and who.is_admin and who.groups is None
+
+
+async def _sse(first, events: AsyncIterator, admin: bool, cleanup: contextlib.AsyncExitStack) -> AsyncIterator[str]:
+    """Format stream events as SSE: `event: token|sentence|answer|error` + one JSON `data:` line.
+
+    Leaving early (the client went away) runs `cleanup`, which stops the model and frees its slot.
+    """
     def frame(event) -> str:
         if event.kind == "token":
             data: dict[str, Any] = {"text": event.text}
         elif event.kind == "sentence":
             data = sentence_to_dict(event.check) if event.check else {"text": event.text}
         else:
-            data = answer_to_dict(event.answer)
+            data = public_answer(answer_to_dict(event.answer), admin=admin)
         return f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-    yield frame(first)
-    try:
-        for event in events:
-            yield frame(event)
-    except Exception as exc:  # headers are sent: report the failure in the stream itself
-        log.error("stream failed", exc_info=exc)
-        status, kind = error_status(exc)
-        yield f"event: error\ndata: {json.dumps({'detail': str(exc), 'error': kind, 'status': status}, ensure_ascii=False)}\n\n"
+    async with cleanup:
+        yield frame(first)
+        try:
+            async for event in events:
+                yield frame(event)
+        except Exception as exc:  # headers are sent: report the failure in the stream itself
+            log.error("stream failed", exc_info=exc)
+            status, kind = error_status(exc)
+            yield f"event: error\ndata: {json.dumps({'detail': str(exc), 'error': kind, 'status': status}, ensure_ascii=False)}\n\n"
 

@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from .state import init_db, sqlite_db, utc_now
 ROLES = ("user", "admin")
 ALL_GROUPS = "*"
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
-_GROUP = re.compile(r"^[\w.-]{1,64}$")
+# Letters (any script), digits, "_" and "-": no dots, so a group can never name "." / ".." /
+# ".staging" or any hidden folder when it becomes a path part (uploads/<group>/).
+_GROUP = re.compile(r"^[\w-]{1,64}$")
 _KEY = re.compile(r"^chk_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 
 
@@ -53,9 +56,26 @@ class Principal:
     def can_see(self, group: str) -> bool:
         return self.groups is None or group in self.groups
 
+    def covers(self, groups: frozenset[str] | None) -> bool:
+        """Whether every group of `groups` (None = all groups) is one of this caller's."""
+        if self.groups is None:
+            return True
+        return groups is not None and groups <= self.groups
+
     def require_admin(self, action: str) -> None:
         if not self.is_admin:
             raise PermissionDenied(f"{action}: needs an admin key (this key {self.name!r} has role {self.role!r})")
+
+    def require_group(self, group: str, action: str) -> None:
+        """An admin's reach ends at its groups: acting on another group is refused (HTTP 403)."""
+        if not self.can_see(group):
+            raise PermissionDenied(f"{action}: group {group!r} is not one of this key's groups "
+                                   f"({', '.join(self.to_dict()['groups'])})")
+
+    def require_all_groups(self, action: str) -> None:
+        if self.groups is not None:
+            raise PermissionDenied(f"{action}: needs a key for every group (*); this key has "
+                                   f"{', '.join(sorted(self.groups))}")
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "role": self.role, "key_id": self.key_id,
@@ -70,7 +90,7 @@ def parse_groups(groups: Iterable[str] | str) -> frozenset[str] | None:
     """"hr, finance" or ["hr", "finance"] -> frozenset; "*" -> None (all groups).
 
     Raises:
-        ValueError: no group, or a name with characters other than letters, digits, . _ -.
+        ValueError: no group, or a name with characters other than letters, digits, _ and - (no dots).
     """
     items = groups.split(",") if isinstance(groups, str) else list(groups)
     names = {g.strip() for g in items if g.strip()}
@@ -80,7 +100,7 @@ def parse_groups(groups: Iterable[str] | str) -> frozenset[str] | None:
         return None
     bad = sorted(g for g in names if not _GROUP.match(g))
     if bad:
-        raise ValueError(f"groups: {', '.join(bad)}: use letters, digits, '.', '_' or '-' (at most 64)")
+        raise ValueError(f"groups: {', '.join(map(repr, bad))}: use letters, digits, '_' or '-' (at most 64; no dots)")
     return frozenset(names)
 
 
@@ -142,6 +162,17 @@ class KeyStore:
                              (name,)).fetchone()
         return None if row is None else _principal(row)
 
+    def by_id(self, key_id: str) -> Principal | None:
+        """The principal of a key id while the key exists (a revoked key's id never comes back)."""
+        with sqlite_db(self.path) as db:
+            row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE id = ?",
+                             (key_id,)).fetchone()
+        return None if row is None else _principal(row)
+
+    def find(self, name_or_id: str) -> Principal | None:
+        """A key by name, else by key id."""
+        return self.by_name(name_or_id) or self.by_id(name_or_id)
+
     def list(self) -> list[dict[str, object]]:
         """Every key without its secret: [{"key_id", "name", "role", "groups", "created"}]."""
         with sqlite_db(self.path) as db:
@@ -149,10 +180,13 @@ class KeyStore:
         return [{**_principal(r).to_dict(), "created": r[5]} for r in rows]
 
     def revoke(self, name_or_id: str) -> bool:
-        """Delete a key by name or key id; False if there was none."""
+        """Delete a key by name or key id, and every web-UI session opened with it; False if there was none."""
         with self._lock, sqlite_db(self.path) as db:
-            cur = db.execute("DELETE FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))
-            return cur.rowcount > 0
+            ids = [r[0] for r in db.execute("SELECT id FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))]
+            db.execute("DELETE FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))
+            if ids and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ui_sessions'").fetchone():
+                db.executemany("DELETE FROM ui_sessions WHERE key_id = ?", [(i,) for i in ids])
+            return bool(ids)
 
     def count(self) -> int:
         with sqlite_db(self.path) as db:
@@ -170,3 +204,57 @@ def bearer_key(header: str | None) -> str | None:
         return None
     scheme, _, value = header.strip().partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@dataclass
+class SessionStore:
+    """Web-UI sessions: a random cookie token bound to the key that logged in (stored hashed).
+
+    A session dies with its key: revoking the key deletes its sessions, and a new key issued
+    under the same name has another key id, so an old cookie never comes back to life.
+    sessions.open("1a2b3c4d", hours=12) -> "Xy…" (the cookie); sessions.handle("Xy…") -> "s_9f…";
+    sessions.key_id("s_9f…") -> "1a2b3c4d"
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = init_db(
+            self.path,
+            "CREATE TABLE IF NOT EXISTS ui_sessions (digest TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+            " created TEXT NOT NULL, expires REAL NOT NULL)",
+        )
+
+    def open(self, key_id: str, hours: float) -> str:
+        token = secrets.token_urlsafe(32)
+        with sqlite_db(self.path) as db:
+            db.execute("DELETE FROM ui_sessions WHERE expires < ?", (time.time(),))
+            db.execute("INSERT INTO ui_sessions VALUES (?, ?, ?, ?)",
+                       (_digest(token), key_id, utc_now(), time.time() + hours * 3600))
+        return token
+
+    def handle(self, token: str | None) -> str | None:
+        """The server-side handle of a live session token ("s_<sha256>"), else None.
+
+        The handle is what the UI's handlers see as the user; it never reveals the cookie.
+        """
+        if not token or len(token) > 200:
+            return None
+        digest = _digest(token)
+        return f"s_{digest}" if self._key_id(digest) else None
+
+    def key_id(self, handle: str | None) -> str | None:
+        """The key id behind a session handle while the session lives, else None."""
+        if not handle or not handle.startswith("s_"):
+            return None
+        return self._key_id(handle[2:])
+
+    def _key_id(self, digest: str) -> str | None:
+        with sqlite_db(self.path) as db:
+            row = db.execute("SELECT key_id, expires FROM ui_sessions WHERE digest = ?", (digest,)).fetchone()
+        return row[0] if row is not None and row[1] >= time.time() else None
+
+    def close(self, token: str | None) -> None:
+        if token:
+            with sqlite_db(self.path) as db:
+                db.execute("DELETE FROM ui_sessions WHERE digest = ?", (_digest(token),))

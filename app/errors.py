@@ -12,7 +12,7 @@ from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, Retriev
 from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
 from .limits import RateLimited
-from .service import AnswerTimeout, NotFound, ServerBusy, UploadRejected
+from .service import AnswerTimeout, ClientGone, NotFound, RequestTooLarge, ServerBusy, UploadRejected
 
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -20,6 +20,8 @@ _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (PermissionDenied, 403, "forbidden"),
     (NotFound, 404, "not_found"),
     (UploadRejected, 422, "upload_rejected"),  # its own status (413, 415, 422) wins, below
+    (RequestTooLarge, 413, "too_large"),
+    (ClientGone, 499, "client_gone"),  # nobody reads it: the client has gone
     (IndexLockedError, 409, "index_busy"),
     (LoadError, 422, "bad_document"),
     (IndexNotFoundError, 503, "no_index"),

@@ -29,6 +29,10 @@ class Metrics:
                                 registry=self.registry)
         self.latency = Histogram("chulcheo_request_seconds", "HTTP request latency", ["method", "route"],
                                  buckets=_BUCKETS, registry=self.registry)
+        # What an anonymous scrape may see: request counts and latency, nothing about the documents.
+        self._requests_only = CollectorRegistry()
+        self._requests_only.register(self.requests)
+        self._requests_only.register(self.latency)
         self.documents = Gauge("chulcheo_index_documents", "Indexed documents", registry=self.registry)
         self.chunks = Gauge("chulcheo_index_chunks", "Indexed chunks", registry=self.registry)
         self.jobs = Gauge("chulcheo_jobs", "Background jobs by status", ["status"], registry=self.registry)
@@ -37,7 +41,10 @@ class Metrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def render(self) -> tuple[bytes, str]:
+    def render(self, full: bool = True) -> tuple[bytes, str]:
+        """The exposition text; without `full`, request figures only (no index or job sizes)."""
+        if not full:
+            return generate_latest(self._requests_only), CONTENT_TYPE_LATEST
         try:  # sizes are read at scrape time from the live manifest (no vectors loaded)
             docs = self.service.pipeline.documents()
             self.documents.set(len(docs))

@@ -5,6 +5,8 @@ Change them only additively: other tools parse them.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import PurePath
 from typing import Any
 
 from grounding.types import Answer, Citation, Grounded, SentenceCheck
@@ -94,3 +96,47 @@ def grounded_to_dict(g: Grounded) -> dict[str, Any]:
         "sentences": [sentence_to_dict(s) for s in g.sentences],
         "citations": [citation_to_dict(c) for c in g.citations],
     }
+
+
+# ---------------------------------------------------------------------- what an HTTP caller sees
+def public_id(doc_id: str) -> str:
+    """The opaque id an HTTP caller sees for a document: "d_" + 20 hex digits of its SHA-256.
+
+    Stable for a document, tells nothing about where it is stored; DELETE accepts it.
+    public_id("/srv/uploads/hr/1a2b/규정.txt") -> "d_5c0f…"
+    """
+    return "d_" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()[:20]
+
+
+def public_chunk_id(chunk_id: str, doc_id: str) -> str:
+    """"<doc id>#0003-ab12" -> "<public id>#0003-ab12" (the chunk's position and text hash stay)."""
+    suffix = chunk_id[len(doc_id):] if chunk_id.startswith(doc_id) else "#" + chunk_id.rpartition("#")[2]
+    return public_id(doc_id) + suffix
+
+
+def public_view(d: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+    """A hit, citation or document dict as an HTTP caller sees it: `source` is the file name and
+    the ids are opaque; an admin also gets the stored `path`. The CLI's --json keeps the paths.
+
+    public_view({"doc_id": "/s/hr/규정.txt", "source": "/s/hr/규정.txt", ...}, admin=False)
+    -> {"doc_id": "d_…", "source": "규정.txt", ...}
+    """
+    out = dict(d)
+    source = d.get("source") or ""
+    out["source"] = PurePath(source).name if source else source
+    if d.get("doc_id"):
+        out["doc_id"] = public_id(d["doc_id"])
+        if d.get("chunk_id"):
+            out["chunk_id"] = public_chunk_id(d["chunk_id"], d["doc_id"])
+    if admin:
+        out["path"] = source
+    return out
+
+
+def public_answer(a: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+    """answer_to_dict / grounded_to_dict output with every hit and citation in public_view."""
+    out = dict(a)
+    for key in ("hits", "citations"):
+        if key in out:
+            out[key] = [public_view(x, admin=admin) for x in out[key]]
+    return out

@@ -168,6 +168,26 @@ class ServerSettings(BaseModel):
     # An answer still being generated after this long is stopped: 504 (SSE: an error event).
     ask_timeout_s: float = Field(180, gt=0)
     search_k_max: int = Field(50, ge=1)
+    # /v1/verify: the answer plus every passage, in characters (over it: 413). The check costs
+    # CPU per character; it shares the ask rate limit and stops when the client goes away.
+    verify_max_chars: int = Field(200_000, ge=1000)
+    max_concurrent_checks: int = Field(2, ge=1)
+    # Any request body other than an upload (JSON routes, the UI's events): over it, 413 before
+    # it is read. Uploads are bounded by max_upload_mb.
+    max_body_mb: float = Field(2, gt=0)
+    # 👍/👎 per key: each is stored, so a key could otherwise fill the disk.
+    feedback_per_minute: float = Field(30, ge=0)
+    feedback_burst: int = Field(10, ge=1)
+    # Browser origins (e.g. ["https://intranet.example.com"]) that may call the API from their
+    # pages. Empty: no CORS headers at all, so no other site can read answers with a user's cookie.
+    cors_origins: list[str] = []
+    # /metrics: "restricted" shows request counts to anyone but index and job figures only to an
+    # admin key of every group (*); "public" shows everything to anyone; "off" removes the route.
+    metrics: Literal["restricted", "public", "off"] = "restricted"
+    # How long a web-UI login lasts; revoking the key ends it at once.
+    session_hours: float = Field(12, gt=0)
+    # Files picked in the UI's upload box but never submitted are deleted after this many seconds.
+    ui_upload_max_age_s: int = Field(3600, ge=60)
 
 
 class Settings(BaseSettings):

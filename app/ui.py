@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -27,6 +28,7 @@ from .jobs import Job
 from .pipeline import MB
 from .schemas import citation_to_dict
 from .service import Service, UploadRejected
+from .ui_auth import RedactSessionHash, UiGuard, UploadRegistry, add_login_routes, check_ui_file, session_dependency
 from .ui_render import (
     NO_CARDS,
     answer_html,
@@ -47,8 +49,6 @@ Progress = Callable[..., Any]  # gr.Progress, or a test's stand-in: progress(fra
 STATUS = {"indexed": "색인됨", "queued": "대기 중", "indexing": "색인 중", "failed": "실패"}
 STAGES = {"read": "읽는 중", "chunk": "나누는 중", "embed": "임베딩 중", "write": "저장 중"}
 DOC_HEADERS = ["파일", "그룹", "청크", "상태", "색인 시각", "doc_id"]
-AUTH_MESSAGE = ("<b>출처 · 사내 문서 질의응답</b><br>사용자 이름에는 키 이름을, 비밀번호에는 발급받은 API 키"
-                "(<code>chk_…</code>)를 입력하세요. 키는 관리자가 <code>chulcheo keys create</code>로 발급합니다.")
 
 
 # ---------------------------------------------------------------------- chat
@@ -76,7 +76,7 @@ def chat(service: Service, user: str | None, message: str,
     checks: list[SentenceCheck] = []
     answer = None
     try:
-        who = service.principal_by_name(user)
+        who = service.ui_principal(user)
         history = [m for t in turns if t["plain"] is not None
                    for m in ({"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["plain"]})]
         for event in service.stream(who, question, history):
@@ -113,7 +113,7 @@ def feedback(service: Service, user: str | None, turns: list[dict[str, Any]], in
         return "이 메시지에는 의견을 남길 수 없습니다."
     t = turns[i]
     try:
-        service.add_feedback(service.principal_by_name(user), rating, t["question"], t["answer"], t["citations"])
+        service.add_feedback(service.ui_principal(user), rating, t["question"], t["answer"], t["citations"])
     except Exception as exc:
         return error_text(exc)
     return "의견을 저장했습니다. 감사합니다."
@@ -121,7 +121,7 @@ def feedback(service: Service, user: str | None, turns: list[dict[str, Any]], in
 
 # ---------------------------------------------------------------------- admin
 def _admin(service: Service, user: str | None) -> Principal:
-    who = service.principal_by_name(user)
+    who = service.ui_principal(user)
     who.require_admin("web UI admin")
     return who
 
@@ -147,7 +147,7 @@ def session_info(service: Service, user: str | None) -> tuple[str, bool]:
     if service.open_mode:
         return "데모 모드 (로그인 없음): 모든 문서와 관리 기능을 쓸 수 있습니다.", True
     try:
-        who = service.principal_by_name(user)
+        who = service.ui_principal(user)
     except AuthError as exc:
         return error_text(exc), False
     groups = "전체" if who.groups is None else ", ".join(sorted(who.groups))
@@ -215,7 +215,7 @@ def delete_documents(service: Service, user: str | None, doc_ids: list[str] | st
     ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids or [])
     if not ids:
         return _notes([("ℹ", "삭제할 문서를 고르세요.")])
-    return _notes([("✔", f"삭제했습니다: {', '.join(file_name(d) for d in service.delete(who, ids))}")])
+    return _notes([("✔", f"삭제했습니다: {', '.join(file_name(d.source) for d in service.delete(who, ids))}")])
 
 
 @_noted
@@ -233,8 +233,7 @@ def reindex_all(service: Service, user: str | None, progress: Progress | None = 
 
 @_noted
 def stats_html(service: Service, user: str | None) -> str:
-    _admin(service, user)  # stats() itself does not check: it names models and paths
-    s = service.stats()
+    s = service.stats(_admin(service, user))  # stats() itself does not check the role: it names models
     groups = ", ".join(f"{g} {n}개" for g, n in s["groups"].items()) or "없음"
     return _notes([("·", f"색인 현황: 문서 {s['documents']}개 · 청크 {s['chunks']}개 · 그룹별 문서: {groups}"),
                    ("·", f"임베딩 모델 {s['embedding_model']} · 답변 모델 {s['generation_model']}")])
@@ -245,7 +244,7 @@ def search_documents(service: Service, user: str | None, query: str) -> str:
     """Hits within the caller's groups as cards (file, group, text), best first."""
     if not (query or "").strip():
         return _notes([("ℹ", "검색어를 입력하세요.")])
-    hits = service.search(service.principal_by_name(user), query, k=5)  # a preview: the best few
+    hits = service.search(service.ui_principal(user), query, k=5)  # a preview: the best few
     cards = [card_html(f"{h.rank}.", h.chunk.source, h.chunk.page, h.chunk.group,
                        _esc(h.chunk.text[:200] + ("…" if len(h.chunk.text) > 200 else ""))) for h in hits]
     return f'<div class="ck-cards">{"".join(cards)}</div>' if cards else _notes([("ℹ", "검색 결과가 없습니다.")])
@@ -266,12 +265,38 @@ CSS = """
 
 
 def _user(request: gr.Request | None) -> str | None:
+    """The caller's session handle (set by the auth dependency; None in open mode)."""
     return getattr(request, "username", None)
 
 
-def build_ui(service: Service) -> gr.Blocks:
-    """The Gradio Blocks: tab 질문하기 (chat + citation cards) and tab 관리 (shown to admins on load)."""
-    with gr.Blocks(title="출처 · 사내 문서 질의응답", analytics_enabled=False) as demo:
+def own_turns(state: Any, user: str | None) -> list[dict[str, Any]]:
+    """The conversation kept in a session's state, only for the principal that started it.
+
+    Gradio keys per-session state by the session_hash alone, which any other logged-in user
+    could send; a state owned by another login is refused, never read or overwritten.
+    Raises gr.Error for a foreign state.
+    """
+    if not state:
+        return []
+    if not isinstance(state, dict) or state.get("owner") != user:
+        raise gr.Error("이 대화는 다른 로그인의 것입니다. 페이지를 새로 고치세요.")
+    return list(state["turns"])
+
+
+def owned(turns: list[dict[str, Any]], user: str | None) -> dict[str, Any]:
+    return {"owner": user, "turns": turns}
+
+
+def build_ui(service: Service, registry: UploadRegistry | None = None) -> gr.Blocks:
+    """The Gradio Blocks: tab 질문하기 (chat + citation cards) and tab 관리 (shown to admins on load).
+
+    `registry` records which session uploaded which file (mount_ui fills it from Gradio's upload route).
+    """
+    registry = registry or UploadRegistry()
+    max_age = service.settings.server.ui_upload_max_age_s
+    # delete_cache: files picked in the upload box but never submitted do not pile up
+    with gr.Blocks(title="출처 · 사내 문서 질의응답", analytics_enabled=False,
+                   delete_cache=(max(60, max_age // 4), max_age)) as demo:
         with gr.Row():
             with gr.Column(scale=4):
                 gr.Markdown("## 출처 · 사내 문서 질의응답\n답변의 모든 문장에 근거 문서가 붙습니다.")
@@ -321,19 +346,34 @@ def build_ui(service: Service) -> gr.Blocks:
             admin = docs(request)[:3] if is_admin else ([], gr.Dropdown(choices=[], value=[]), "")
             return header, gr.Tab(visible=is_admin), *admin
 
-        def on_chat(message: str, turns_: list, request: gr.Request):
-            yield from chat(service, _user(request), message, turns_)
+        def on_chat(message: str, state: Any, request: gr.Request):
+            user = _user(request)
+            for messages, cards_, turns_, box_ in chat(service, user, message, own_turns(state, user)):
+                yield messages, cards_, owned(turns_, user), box_
 
-        def on_like(turns_: list, data: gr.LikeData, request: gr.Request) -> None:
-            if said := feedback(service, _user(request), turns_, data.index, data.liked):
+        def on_clear(state: Any, request: gr.Request):
+            own_turns(state, _user(request))  # another login's conversation is not theirs to clear
+            return [], NO_CARDS, owned([], _user(request)), ""
+
+        def on_like(state: Any, data: gr.LikeData, request: gr.Request) -> None:
+            user = _user(request)
+            if said := feedback(service, user, own_turns(state, user), data.index, data.liked):
                 gr.Info(said)
 
         def on_upload(paths: list[str] | None, group_: str, request: gr.Request, progress=gr.Progress()):
+            user, root = _user(request), Path(os.environ.get("GRADIO_TEMP_DIR") or "/nonexistent")
+            accepted, refused = [], []
+            for p in paths or []:
+                why = check_ui_file(p, user, registry, root, service.open_mode)
+                (refused.append((Path(p).name, why)) if why else accepted.append(p))
             try:
-                note = upload_files(service, _user(request), paths, group_, progress)
+                note = upload_files(service, user, accepted, group_, progress) if accepted or not refused else ""
             finally:  # Gradio's temporary copies: the stored upload is the only copy we keep
-                for p in paths or []:
+                for p in accepted:
                     Path(p).unlink(missing_ok=True)
+                    registry.forget(p)
+            if refused:
+                note = _notes([("✗", f"{name}: 거부됨 — {why}") for name, why in refused]) + note
             return None, note, *docs(request)[:3]
 
         def on_reindex(request: gr.Request, progress=gr.Progress()):
@@ -350,7 +390,7 @@ def build_ui(service: Service) -> gr.Blocks:
         gr.on([box.submit, send.click], on_chat, [box, turns], [chatbot, cards, turns, box],
               concurrency_limit=service.settings.server.max_concurrent_answers)  # = the model's answer slots
         # the Chatbot's own trash button clears only what is shown; the turns (history, feedback) must go with it
-        gr.on([clear.click, chatbot.clear], lambda: ([], NO_CARDS, [], ""), None, [chatbot, cards, turns, box])
+        gr.on([clear.click, chatbot.clear], on_clear, [turns], [chatbot, cards, turns, box])
         chatbot.like(on_like, [turns], None)
         upload_btn.click(on_upload, [files, group], [files, upload_out, *docs_out], concurrency_limit=1)
         gr.on([query.submit, search_btn.click], on_search, [query], [search_out])
@@ -360,14 +400,32 @@ def build_ui(service: Service) -> gr.Blocks:
     return demo
 
 
+def ui_upload_dir(service: Service) -> Path:
+    """Where Gradio keeps the UI's uploads: inside the state folder, never the system temp folder."""
+    return Path(service.settings.state_dir).resolve() / "ui-uploads"
+
+
 def mount_ui(app: FastAPI, service: Service) -> FastAPI:
-    """Mount the UI at `/`: with keys, log in with the key's name and the key as the password."""
+    """Mount the UI at `/`; with keys, /login opens a session bound to the key (see ui_auth)."""
+    upload_dir = ui_upload_dir(service)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)  # read by Gradio when the Blocks and app are made
+    registry = UploadRegistry(service.settings.server.ui_upload_max_age_s)
+    if not service.open_mode:
+        add_login_routes(app, service)
+        app.add_middleware(UiGuard, service=service, registry=registry)
+    logging.getLogger("uvicorn.access").addFilter(RedactSessionHash())
     theme = gr.themes.Default(font=["Pretendard", "Noto Sans KR", "Malgun Gothic", "Apple SD Gothic Neo",
                                     "NanumGothic", "sans-serif"])  # Hangul first; nothing fetched from the web
-    return gr.mount_gradio_app(
-        app, build_ui(service), path="/",
-        auth=None if service.open_mode else service.login,
-        auth_message=None if service.open_mode else AUTH_MESSAGE,
+    demo = build_ui(service, registry)
+    app = gr.mount_gradio_app(
+        app, demo, path="/",
+        auth_dependency=None if service.open_mode else session_dependency(service),
         footer_links=[], run_history=False,  # run history would keep confidential answers in the browser
         max_file_size=int(service.settings.server.max_upload_mb * MB), ssr_mode=False, theme=theme, css=CSS,
     )
+    # Gradio checks that a file named in an event is one it received ("uploaded by a user") only
+    # once it believes it was launched; mounted apps never are, so /dev/zero or /etc/passwd were
+    # copied as if uploaded. Mark it launched so that check runs, before ours in the handler.
+    demo.has_launched = True
+    return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -117,13 +118,14 @@ def test_upload_list_search_delete_and_reindex(api):
     service.jobs.wait(job["id"], timeout=60)
     done = client.get(f"/v1/jobs/{job['id']}", headers=admin).json()
     assert done["status"] == "done" and done["result"]["added"] == 1 and done["progress"] == 1.0
-    stored = service.upload_dir / "public" / "동호회.txt"
-    assert stored.is_file() and not (service.upload_dir.parent / "동호회.txt").exists()
+    stored = Path(job["detail"]["path"])  # uploads/<group>/<version>/<name>: a re-upload never overwrites it
+    assert stored.is_file() and stored.name == "동호회.txt" and stored.parent.parent == (service.upload_dir / "public").resolve()
     docs = client.get("/v1/documents", headers=admin).json()["documents"]
-    doc = next(d for d in docs if d["source"] == str(stored.resolve()))
+    doc = next(d for d in docs if d["path"] == str(stored))
     assert doc["status"] == "indexed" and doc["chunks"] == 1 and doc["group"] == "public"
+    assert doc["source"] == "동호회.txt" and doc["doc_id"].startswith("d_") and "/" not in doc["doc_id"]
     hits = client.post("/v1/search", json={"query": "동호회 지원금"}, headers=auth(keys["public"])).json()["hits"]
-    assert hits[0]["doc_id"] == doc["doc_id"]
+    assert hits[0]["doc_id"] == doc["doc_id"] and hits[0]["source"] == "동호회.txt" and "path" not in hits[0]
     # the hr user does not see a public upload... and cannot delete it
     assert client.delete("/v1/documents", params={"doc_id": doc["doc_id"]}, headers=auth(keys["hr"])).status_code == 403
     # re-index: nothing changed, nothing re-embedded
@@ -197,9 +199,12 @@ def test_health_ready_and_metrics(api, make_service, tmp_path):
     assert client.get("/readyz").status_code == 200
     client.post("/v1/search", json={"query": "연차휴가"}, headers=auth(keys["public"]))
     client.post("/v1/search", json={"query": "연차휴가"})
-    text = client.get("/metrics").text
+    anonymous = client.get("/metrics").text
+    assert "chulcheo_index_documents" not in anonymous and "chulcheo_requests_total" in anonymous
+    text = client.get("/metrics", headers=auth(keys["admin"])).text
     assert 'chulcheo_requests_total{method="POST",route="/v1/search",status="200"} 1.0' in text
-    assert 'chulcheo_requests_total{method="POST",route="/v1/search",status="401"} 1.0' in text
+    # refused before routing (no key, body never read): counted, without a route
+    assert 'chulcheo_requests_total{method="POST",route="other",status="401"} 1.0' in text
     assert "chulcheo_index_documents 2.0" in text and "chulcheo_index_chunks" in text
     assert 'chulcheo_request_seconds_bucket{le="0.5",method="POST",route="/v1/search"}' in text
     # a server with no index is alive but not ready, and says why
@@ -274,7 +279,7 @@ def test_document_list_shows_queued_and_failed_uploads(api, monkeypatch):
     rows = client.get("/v1/documents", headers=admin).json()["documents"]
     failed = next(r for r in rows if r["source"].endswith("회의록.txt"))
     assert failed["status"] == "failed" and "embedding model crashed" in failed["error"]
-    assert not (service.upload_dir / "public" / "회의록.txt").exists()  # not indexed: not kept
+    assert not [p for p in service.upload_dir.rglob("회의록.txt")]  # not indexed: not kept
     # the user of another group does not see it at all
     assert all(not r["source"].endswith("회의록.txt") for r in
                client.get("/v1/documents", headers=auth(keys["hr"])).json()["documents"])

@@ -18,12 +18,19 @@ QUESTION = "연차휴가는 며칠인가요?"
 
 @pytest.fixture
 def svc(make_service):
-    """A keyed service with an admin (every group), kim (public) and lee (hr)."""
+    """A keyed service with an admin (every group), kim (public) and lee (hr), each logged in to
+    the UI: `svc.ui_users[name]` is the session handle the handlers get as the user."""
     service = make_service()
-    service.keys.create("admin", "admin", "*")
-    service.keys.create("kim", "user", "public")
-    service.keys.create("lee", "user", "hr")
+    service.ui_keys, service.ui_users = {}, {}
+    for name, role, groups in (("admin", "admin", "*"), ("kim", "user", "public"), ("lee", "user", "hr")):
+        service.ui_keys[name] = key = service.keys.create(name, role, groups)[1]
+        service.ui_users[name] = service.sessions.handle(service.login(name, key))
     return service
+
+
+@pytest.fixture
+def users(svc):
+    return svc.ui_users
 
 
 def last(states):
@@ -68,8 +75,8 @@ def test_answer_rendering_labels_extractive_marks_unsupported_and_escapes():
     assert ui_render.excerpt_html("가" * 300 + "나다" + "라" * 300, 300, 302, around=5) == "…가가가가가<mark>나다</mark>라라라라라…"
 
 
-def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc):
-    states = list(ui.chat(svc, "kim", QUESTION, []))
+def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc, users):
+    states = list(ui.chat(svc, users["kim"], QUESTION, []))
     assert "확인 중" in shown_answer(states[0]) and states[0][3] == ""  # the textbox is cleared at once
     messages, cards, turns, _ = last(states)
     assert messages[0] == {"role": "user", "content": QUESTION}
@@ -80,104 +87,153 @@ def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc):
     assert turn["plain"] == "연차휴가는 15일입니다." and turn["citations"][0]["quote"] == "연차휴가는 15일이다."
 
 
-def test_follow_up_sends_earlier_turns_as_plain_history(svc, monkeypatch):
-    turns = last(list(ui.chat(svc, "kim", QUESTION, [])))[2]
+def test_follow_up_sends_earlier_turns_as_plain_history(svc, users, monkeypatch):
+    turns = last(list(ui.chat(svc, users["kim"], QUESTION, [])))[2]
     seen = []
     stream = svc.stream
     monkeypatch.setattr(svc, "stream", lambda who, q, history=None: seen.append(history) or stream(who, q, history))
-    messages, _, turns, _ = last(list(ui.chat(svc, "kim", "재택근무는요?", turns)))
+    messages, _, turns, _ = last(list(ui.chat(svc, users["kim"], "재택근무는요?", turns)))
     assert seen == [[{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "연차휴가는 15일입니다."}]]
     assert len(messages) == 4 and len(turns) == 2 and "재택근무" in messages[3]["content"]
 
 
-def test_public_user_never_sees_hr_text(svc):
-    states = list(ui.chat(svc, "kim", "비밀코드는 무엇인가요?", []))
+def test_public_user_never_sees_hr_text(svc, users):
+    states = list(ui.chat(svc, users["kim"], "비밀코드는 무엇인가요?", []))
     assert all("자두나무" not in json.dumps(s[:3], ensure_ascii=False) for s in states)
-    assert "자두나무" not in ui.search_documents(svc, "kim", "비밀코드 자두나무 73호")
-    assert "자두나무 73호" in ui.search_documents(svc, "lee", "비밀코드 자두나무 73호")
-    assert "자두나무 73호" in shown_answer(last(list(ui.chat(svc, "lee", "비밀코드는 무엇인가요?", []))))
+    assert "자두나무" not in ui.search_documents(svc, users["kim"], "비밀코드 자두나무 73호")
+    assert "자두나무 73호" in ui.search_documents(svc, users["lee"], "비밀코드 자두나무 73호")
+    assert "자두나무 73호" in shown_answer(last(list(ui.chat(svc, users["lee"], "비밀코드는 무엇인가요?", []))))
 
 
-def test_abstention_and_errors_are_korean_messages(svc, make_service, tmp_path):
-    messages, cards, turns, _ = last(list(ui.chat(svc, "kim", "회사 주차장은 어디에 있나요?", [])))
+def test_abstention_and_errors_are_korean_messages(svc, users, make_service, tmp_path):
+    messages, cards, turns, _ = last(list(ui.chat(svc, users["kim"], "회사 주차장은 어디에 있나요?", [])))
     assert ABSTAIN in messages[-1]["content"] and "출처가 없습니다" in cards and turns[0]["citations"] == []
     empty = make_service(open_mode=True)
     empty.pipeline.settings = empty.pipeline.settings.model_copy(update={"index_dir": tmp_path / "nothing"})
     messages, cards, turns, _ = last(list(ui.chat(empty, None, QUESTION, [])))
     assert "아직 색인된 문서가 없습니다" in messages[-1]["content"] and turns[0]["plain"] is None
     assert "다시 로그인" in shown_answer(last(list(ui.chat(svc, "revoked-user", QUESTION, []))))
-    assert last(list(ui.chat(svc, "kim", "   ", [])))[2] == []  # nothing asked, nothing added
+    assert last(list(ui.chat(svc, users["kim"], "   ", [])))[2] == []  # nothing asked, nothing added
 
 
-def test_wrong_number_is_quoted_or_marked_never_shown_as_fact(svc):
-    states = list(ui.chat(svc, "kim", "병가는 며칠인가요?", []))  # the fake model says 90일; the source 60일
+def test_wrong_number_is_quoted_or_marked_never_shown_as_fact(svc, users):
+    states = list(ui.chat(svc, users["kim"], "병가는 며칠인가요?", []))  # the fake model says 90일; the source 60일
     assert all("90일" not in shown_answer(s) for s in states)
     final = shown_answer(last(states))
     assert "문서 원문 인용" in final and "60일" in final
     settings = svc.pipeline.settings
     svc.pipeline.settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"unsupported": "mark"})})
     svc.pipeline._checker = None  # rebuilt from the new settings
-    states = list(ui.chat(svc, "kim", "병가는 며칠인가요?", []))
+    states = list(ui.chat(svc, users["kim"], "병가는 며칠인가요?", []))
     flagged = [shown_answer(s) for s in states if "90일" in shown_answer(s)]
     assert flagged and all("⚠ 확인되지 않음" in f and "숫자·단위가 문서와 다름" in f for f in flagged)
 
 
-def test_feedback_is_stored_with_question_answer_and_citations(svc):
-    turns = last(list(ui.chat(svc, "kim", QUESTION, [])))[2]
-    assert ui.feedback(svc, "kim", turns, 1, False) == "의견을 저장했습니다. 감사합니다."
+def test_feedback_is_stored_with_question_answer_and_citations(svc, users):
+    turns = last(list(ui.chat(svc, users["kim"], QUESTION, [])))[2]
+    assert ui.feedback(svc, users["kim"], turns, 1, False) == "의견을 저장했습니다. 감사합니다."
     (row,) = svc.feedback.list()
     assert (row["user"], row["rating"], row["question"]) == ("kim", -1, QUESTION)
     assert row["answer"] == "연차휴가는 15일입니다 [1]." and row["citations"][0]["quote"] == "연차휴가는 15일이다."
-    ui.feedback(svc, "kim", turns, 1, True)
+    ui.feedback(svc, users["kim"], turns, 1, True)
     assert svc.feedback.list()[0]["rating"] == 1
-    assert "남길 수 없습니다" in ui.feedback(svc, "kim", turns, 7, True)
-    assert ui.feedback(svc, "kim", turns, 1, "") == "" and len(svc.feedback.list()) == 2  # un-clicked: nothing stored
+    assert "남길 수 없습니다" in ui.feedback(svc, users["kim"], turns, 7, True)
+    assert ui.feedback(svc, users["kim"], turns, 1, "") == "" and len(svc.feedback.list()) == 2  # un-clicked: nothing stored
 
 
-def test_admin_uploads_searches_and_deletes_a_document(svc, tmp_path):
+def test_admin_uploads_searches_and_deletes_a_document(svc, users, tmp_path):
     doc = tmp_path / "동호회.txt"
     doc.write_text("사내 동호회 지원금은 분기마다 12만 원이다.", encoding="utf-8")
     bad = tmp_path / "설치.exe"
     bad.write_bytes(b"MZ\x90\x00")
     calls = []
-    result = ui.upload_files(svc, "admin", [str(doc), str(bad)], "public", lambda f, desc="": calls.append(f))
+    result = ui.upload_files(svc, users["admin"], [str(doc), str(bad)], "public", lambda f, desc="": calls.append(f))
     assert "✔ 동호회.txt: 색인 완료" in result and "✗ 설치.exe: 거부됨 — 허용되지 않는 파일 형식입니다" in result
-    rows, choices, note = ui.documents_view(svc, "admin")
+    rows, choices, note = ui.documents_view(svc, users["admin"])
     (row,) = [r for r in rows if r[0] == "동호회.txt"]
     assert row[1:4] == ["public", 1, "색인됨"] and row[4] and note == ""
-    assert "12만 원" in ui.search_documents(svc, "admin", "동호회 지원금")
-    assert "문서 3개" in ui.stats_html(svc, "admin")
-    assert "다시 색인 완료" in ui.reindex_all(svc, "admin", lambda f, desc="": None)
-    assert "삭제했습니다" in ui.delete_documents(svc, "admin", [row[5]])
-    assert all(r[0] != "동호회.txt" for r in ui.documents_view(svc, "admin")[0])
+    assert "12만 원" in ui.search_documents(svc, users["admin"], "동호회 지원금")
+    assert "문서 3개" in ui.stats_html(svc, users["admin"])
+    assert "다시 색인 완료" in ui.reindex_all(svc, users["admin"], lambda f, desc="": None)
+    assert "삭제했습니다" in ui.delete_documents(svc, users["admin"], [row[5]])
+    assert all(r[0] != "동호회.txt" for r in ui.documents_view(svc, users["admin"])[0])
     assert all(f <= 1 for f in calls)
 
 
-def test_non_admin_gets_a_korean_permission_message(svc, tmp_path):
+def test_non_admin_gets_a_korean_permission_message(svc, users, tmp_path):
     doc = tmp_path / "a.txt"
     doc.write_text("안녕하세요", encoding="utf-8")
-    assert ui.session_info(svc, "kim") == ("**kim** 님 (사용자 · 그룹: public)", False)
-    assert ui.session_info(svc, "admin")[1] is True
-    for result in (ui.upload_files(svc, "kim", [str(doc)]), ui.documents_view(svc, "kim")[2],
-                   ui.delete_documents(svc, "kim", ["x"]), ui.reindex_all(svc, "kim"), ui.stats_html(svc, "kim")):
+    assert ui.session_info(svc, users["kim"]) == ("**kim** 님 (사용자 · 그룹: public)", False)
+    assert ui.session_info(svc, users["admin"])[1] is True
+    for result in (ui.upload_files(svc, users["kim"], [str(doc)]), ui.documents_view(svc, users["kim"])[2],
+                   ui.delete_documents(svc, users["kim"], ["x"]), ui.reindex_all(svc, users["kim"]), ui.stats_html(svc, users["kim"])):
         assert "관리자 권한이 필요합니다" in result
     assert not svc.upload_dir.exists() or not any(p.is_file() for p in svc.upload_dir.rglob("*"))
 
 
 def test_ui_is_mounted_at_root_behind_the_key_login(svc):
     client = TestClient(create_app(svc))
-    page = client.get("/")
-    assert page.status_code == 200 and '"auth_required":true' in page.text
-    denied = client.get("/config")
-    assert denied.status_code == 401 and "API 키" in denied.json()["detail"]["auth_message"]
+    page = client.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "login"
+    form = client.get("/login")
+    assert form.status_code == 200 and "API 키" in form.text and 'name="password"' in form.text
+    assert client.get("/config").status_code == 401
     key = svc.keys.create("park", "admin", "*")[1]
-    assert client.post("/login", data={"username": "park", "password": "wrong"}).status_code == 400
-    assert client.post("/login", data={"username": "kim", "password": key}).status_code == 400  # someone else's key
-    assert client.post("/login", data={"username": "park", "password": key}).status_code == 200
+    assert client.post("/login", data={"username": "park", "password": "wrong"}).status_code == 401
+    assert client.post("/login", data={"username": "kim", "password": key}).status_code == 401  # someone else's key
+    r = client.post("/login", data={"username": "park", "password": key}, follow_redirects=False)
+    assert r.status_code == 303 and "chulcheo_session" in r.cookies
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert client.get("/").status_code == 200
     config = client.get("/config").json()
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     assert {"질문하기", "관리", "문서 검색"} <= labels
     assert client.get("/healthz").json() == {"status": "ok"}  # the API is not shadowed by the UI
+    client.get("/logout")
+    assert client.get("/config").status_code == 401
+
+
+def test_a_ui_session_dies_with_its_key_and_never_passes_to_a_new_key_of_the_same_name(svc, users):
+    assert ui.session_info(svc, users["kim"])[0].startswith("**kim**")
+    svc.revoke_key(svc.ui_principal(users["admin"]), "kim")
+    assert "다시 로그인" in ui.session_info(svc, users["kim"])[0]
+    svc.keys.create("kim", "user", "hr")  # same name, another group
+    assert "다시 로그인" in ui.session_info(svc, users["kim"])[0]
+    assert "다시 로그인" in shown_answer(last(list(ui.chat(svc, users["kim"], "비밀코드는 무엇인가요?", []))))
+
+
+def test_conversation_state_belongs_to_the_login_that_made_it(svc, users):
+    import gradio as gr
+
+    turns = last(list(ui.chat(svc, users["lee"], "비밀코드는 무엇인가요?", [])))[2]
+    state = ui.owned(turns, users["lee"])
+    assert ui.own_turns(state, users["lee"]) == turns
+    with pytest.raises(gr.Error):  # kim sent lee's session_hash: lee's state is refused, not read
+        ui.own_turns(state, users["kim"])
+    assert ui.own_turns(None, users["kim"]) == [] and ui.own_turns([], users["kim"]) == []
+
+
+def test_ui_upload_accepts_only_this_sessions_own_regular_files(svc, users, tmp_path):
+    from app.ui_auth import UploadRegistry, check_ui_file
+
+    root = tmp_path / "ui-uploads"
+    (root / "abc").mkdir(parents=True)
+    mine = root / "abc" / "규정.txt"
+    mine.write_text("연차휴가는 15일이다.", encoding="utf-8")
+    theirs = root / "abc" / "남의파일.txt"
+    theirs.write_text("비밀", encoding="utf-8")
+    link = root / "abc" / "link.txt"
+    link.symlink_to("/etc/passwd")
+    registry = UploadRegistry()
+    registry.add(str(mine), users["admin"])
+    registry.add(str(theirs), users["kim"])
+    registry.add(str(link), users["admin"])
+    check = lambda p: check_ui_file(str(p), users["admin"], registry, root, open_mode=False)  # noqa: E731
+    assert check(mine) is None
+    assert "서버 경로" in check("/etc/passwd") and "서버 경로" in check("/dev/zero")
+    assert "서버 경로" in check(root / ".." / "outside.txt")
+    assert check(theirs) and check(link) and check(root / "abc")  # another session's, a symlink, a folder
 
 
 def test_open_mode_needs_no_login_and_shows_admin(make_service):
