@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +33,17 @@ def serve(
         from .service import Service
 
         settings = _settings(index)
+        host = host or settings.server.host
+        port = port or settings.server.port
+        if open_mode and not _loopback(host):
+            raise ValueError(f"--open with --host {host}: the no-key demo mode makes every caller an admin; "
+                             "it only listens on this machine (127.0.0.1). Create keys to serve the network")
+        # Request bodies FastAPI spools and the UI's uploads stay inside the state folder, which the
+        # operator sizes and protects, never in the shared /tmp.
+        scratch = Path(settings.state_dir).resolve() / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        os.environ["TMPDIR"] = str(scratch)
+        tempfile.tempdir = str(scratch)
         service = Service.from_settings(settings, open_mode=open_mode)
         if not open_mode and service.keys is not None and service.keys.count() == 0:
             err.print("[yellow]no API keys yet:[/yellow] create one with "
@@ -36,11 +51,18 @@ def serve(
         app = create_app(service, ui=not no_ui)
         # Models load while the port is already open: /healthz answers, /readyz says "loading models".
         service.start_warm_up()
-        host = host or settings.server.host
-        port = port or settings.server.port
         err.print(f"chulcheo: http://{host}:{port}/ (API /v1, OpenAPI /docs){' — open mode, no keys' if open_mode else ''}")
         logging.basicConfig(level=logging.INFO)
         uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _store():

@@ -156,7 +156,23 @@ class UiGuard:
         if method == "POST" and path == "/gradio_api/upload":
             await self._record_upload(scope, receive, send)
             return
+        if path.startswith("/gradio_api/file=") and not await self._may_fetch(scope, path):
+            # Gradio serves any file in its upload folder to any logged-in user; ours only to its uploader
+            await _not_found(send)
+            return
         await self.app(scope, receive, send)
+
+    async def _may_fetch(self, scope: Scope, path: str) -> bool:
+        from urllib.parse import unquote
+
+        target = unquote(path.removeprefix("/gradio_api/file="))
+        if target.startswith(("http://", "https://")):
+            return False  # Gradio would fetch it for the caller: never a proxy
+        uploads = os.environ.get("GRADIO_TEMP_DIR")
+        if not uploads or not Path(os.path.realpath(target)).is_relative_to(os.path.realpath(uploads)):
+            return True  # Gradio's own allow-list decides (its static files)
+        owner = self.registry.owner(target)
+        return owner is not None and owner == await self._handle(scope)
 
     async def _handle(self, scope: Scope) -> str | None:
         sessions = self.service.sessions
@@ -184,6 +200,11 @@ class UiGuard:
             for p in paths if isinstance(paths, list) else []:
                 if isinstance(p, str):
                     self.registry.add(p, owner)
+
+
+async def _not_found(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"not found"})
 
 
 class RedactSessionHash(logging.Filter):
