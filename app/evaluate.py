@@ -5,9 +5,10 @@
     -> {"hit@1": 0.9, "recall@5": 0.97, ..., "latency_ms_p50": 3.1, "latency_ms_p95": 5.0, "n": 300}
 
 Retrieval is over chunks; a question's ranking is the order in which documents first appear
-among its chunk hits, and gold ids are document ids (a corpus line's "id"). The corpus is
-indexed through the ordinary incremental ingest into a directory keyed by its content and the
-index settings, so running the same evaluation again embeds nothing.
+among its chunk hits, and gold ids name corpus lines (a line's "id"). The index calls a line
+"<corpus path>#<id>"; each hit is compared by the line id its chunk keeps (`record_id_of`).
+The corpus is indexed through the ordinary incremental ingest into a directory keyed by its
+content and the index settings, so running the same evaluation again embeds nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import numpy as np
 import platformdirs
 
 from ingest.build import IngestReport, Progress
-from ingest.chunk import index_text
+from ingest.chunk import index_text, record_id_of
 from ingest.korquad import load_korquad, write_jsonl
+from ingest.load import jsonl_doc_id
 from retrieval.bm25 import BM25Index
 from retrieval.errors import EmbeddingModelMismatch
 from retrieval.metrics import dedupe, summarize
@@ -51,7 +53,7 @@ GRID_NORMS = ("minmax", "zscore")
 GRID_RRF_KS = (10, 30, 60)
 
 Row = dict[str, Any]
-Run = tuple[list[str], set[str]]  # (ranked doc ids, gold ids)
+Run = tuple[list[str], set[str]]  # (ranked corpus line ids, gold ids)
 
 
 class EvalInputError(ValueError):
@@ -246,11 +248,14 @@ def index_corpus(
         report = pipeline.ingest([path], rebuild=True, progress=progress)
     if report.failed:
         raise EvalInputError(report.failed[0]["error"])
-    extra = {d.doc_id for d in pipeline.documents()} - {row["id"] for row in corpus}
+    expected = {jsonl_doc_id(str(path.resolve()), row["id"]) for row in corpus}
+    extra = sorted((d for d in pipeline.documents() if d.doc_id not in expected), key=lambda d: d.doc_id)
     if extra:
+        first = extra[0]
+        shown = f"{first.record_id!r} in {first.source}" if first.record_id else repr(first.doc_id)
         raise EvalInputError(
             f"{pipeline.index_dir} also holds {len(extra)} documents that are not in the evaluation "
-            f"corpus (e.g. {min(extra)!r}); give an empty or dedicated --index directory"
+            f"corpus (e.g. {shown}); give an empty or dedicated --index directory"
         )
     return report
 
@@ -266,7 +271,7 @@ def _latency(seconds: Sequence[float]) -> Row:
 
 
 def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, depth: int) -> Callable[[str], list[str]]:
-    """query -> doc ids of the top `depth` chunks (in chunk order) for one evaluation mode."""
+    """query -> corpus line ids of the top `depth` chunks (in chunk order) for one evaluation mode."""
     chunks = retriever.generation.chunks
     if mode == "bm25-whitespace":
         index = retriever.generation.bm25
@@ -275,11 +280,11 @@ def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, dept
         tokenizer = WhitespaceTokenizer()
         texts = [index_text(c, with_context) for c in chunks]
         baseline = BM25Index.build(tokenizer.tokenize_many(texts), k1=index.k1, b=index.b)
-        return lambda q: [chunks[row].doc_id for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
+        return lambda q: [record_id_of(chunks[row]) for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
     if mode in ("bm25", "dense"):
-        return lambda q: [h.chunk.doc_id for h in retriever.search(q, depth, mode=mode)]
+        return lambda q: [record_id_of(h.chunk) for h in retriever.search(q, depth, mode=mode)]
     fusion = replace(pipeline.fusion_config(), method=mode.removeprefix("hybrid-"))
-    return lambda q: [h.chunk.doc_id for h in retriever.search(q, depth, mode="hybrid", fusion=fusion)]
+    return lambda q: [record_id_of(h.chunk) for h in retriever.search(q, depth, mode="hybrid", fusion=fusion)]
 
 
 def evaluate_modes(
@@ -384,7 +389,7 @@ def fusion_grid(
         dense = generation.dense.search(vector, leg_depth)
         gold = set(q["gold_ids"])
         for config, config_runs in zip(configs, runs, strict=True):
-            ids = [generation.chunks[row].doc_id for row, _ in config.fuse(bm25, dense)[:depth]]
+            ids = [record_id_of(generation.chunks[row]) for row, _ in config.fuse(bm25, dense)[:depth]]
             config_runs.append((dedupe(ids)[:k], gold))
         progress("융합 그리드", i, len(questions))
     return [grid_point(c) | _scores(r) for c, r in zip(configs, runs, strict=True)]

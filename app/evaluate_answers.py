@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.chunk import record_id_of
+
 from .evaluate import EvalSet, eval_index_dir, index_corpus, sample_questions
 from .pipeline import Pipeline
 from .settings import Settings
@@ -55,9 +57,14 @@ def contains(prediction: str, golds: Sequence[str]) -> bool:
 
 
 def score_answer(answer, question: Row) -> Row:
-    """Per-question figures of one Answer against its gold answers and gold documents."""
+    """Per-question figures of one Answer against its gold answers and gold documents.
+
+    Gold ids name corpus lines ("leave"); hits and citations name indexed documents
+    ("/idx/eval_corpus.jsonl#leave"), compared by the line id their chunk keeps.
+    """
     golds = question.get("answers") or []
     gold_docs = set(question.get("gold_ids") or [])
+    line_id = {h.chunk.doc_id: record_id_of(h.chunk) for h in answer.hits}  # citations quote hits
     final = plain(answer.answer)
     draft_sentences = [s for s in answer.sentences if not s.quoted]
     return {
@@ -67,8 +74,8 @@ def score_answer(answer, question: Row) -> Row:
         "contained": (not answer.abstained) and contains(final, golds),
         "draft_contained": contains(answer.draft, golds),
         "f1": 0.0 if answer.abstained else max((char_f1(final, g) for g in golds), default=0.0),
-        "cited_gold": any(c.doc_id in gold_docs for c in answer.citations),
-        "retrieved_gold": any(h.chunk.doc_id in gold_docs for h in answer.hits),
+        "cited_gold": any(line_id.get(c.doc_id, c.doc_id) in gold_docs for c in answer.citations),
+        "retrieved_gold": any(record_id_of(h.chunk) in gold_docs for h in answer.hits),
         "sentences": len(draft_sentences),
         "supported": sum(s.supported for s in draft_sentences),
         "timings": dict(answer.timings),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ingest.chunk import record_id_of  # noqa: E402
 from ingest.korquad import load_korquad  # noqa: E402
 from retrieval.bm25 import BM25Index  # noqa: E402
 from retrieval.metrics import dedupe, summarize  # noqa: E402
@@ -41,7 +42,7 @@ def main() -> None:
     random.Random(args.seed).shuffle(questions)
     questions = questions[: args.limit]
     query_tokens = tokenizer.tokenize_many([q["query"] for q in questions])
-    doc_of_row = [c.doc_id for c in generation.chunks]
+    doc_of_row = [record_id_of(c) for c in generation.chunks]  # gold ids name corpus lines
     rows = []
     for k1, b in itertools.product(map(float, args.k1.split(",")), map(float, args.b.split(","))):
         index = BM25Index.build(generation.bm25.token_lists, k1=k1, b=b)

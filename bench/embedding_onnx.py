@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.retrieval_quality import ordered_questions, vectors_path
-from ingest.chunk import index_text
+from ingest.chunk import index_text, record_id_of
 from retrieval.dense import DenseIndex
 from retrieval.metrics import dedupe, ndcg_at, summarize
 from retrieval.store import open_index
@@ -144,7 +144,7 @@ def main() -> None:
     manifest = generation.manifest
     max_len = manifest["embedding"]["max_seq_length"]
     texts = [index_text(c, bool(manifest["chunking"].get("context_prefix"))) for c in generation.chunks]
-    doc_of_row = [c.doc_id for c in generation.chunks]
+    doc_of_row = [record_id_of(c) for c in generation.chunks]  # gold ids name corpus lines
     everything = ordered_questions(args.dataset, args.seed)
     questions = everything[: args.questions]
     torch_embedder, onnx_embedder = make("torch", max_len), make("onnx", max_len)

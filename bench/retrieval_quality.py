@@ -33,7 +33,7 @@ import platformdirs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.chunk import index_text  # noqa: E402
+from ingest.chunk import index_text, record_id_of  # noqa: E402
 from ingest.korquad import load_korquad  # noqa: E402
 from retrieval.bm25 import BM25Index  # noqa: E402
 from retrieval.dense import DenseIndex, DenseIndexConfig  # noqa: E402
@@ -153,7 +153,7 @@ def sweep(args: argparse.Namespace) -> None:
     questions = everything[: args.limit]
     vectors = load_vectors(generation.manifest["embedding"]["model_id"], everything, len(questions))
     chunks = generation.chunks
-    doc_of_row = [c.doc_id for c in chunks]
+    doc_of_row = [record_id_of(c) for c in chunks]  # gold ids name corpus lines
     with_context = bool(generation.manifest["chunking"].get("context_prefix", False))
     texts = [index_text(c, with_context) for c in chunks]
     plain = tokenizer_from_config(generation.manifest["tokenizer"])
@@ -227,7 +227,7 @@ def padded_index(generation, size: int, seed: int) -> tuple[np.ndarray, list[lis
     rng = np.random.default_rng(seed)
     real = generation.dense.vectors(range(len(generation.dense)))
     tokens = list(generation.bm25.token_lists)
-    docs = [c.doc_id for c in generation.chunks]
+    docs = [record_id_of(c) for c in generation.chunks]
     extra = size - len(real)
     a, b = rng.integers(len(real), size=extra), rng.integers(len(real), size=extra)
     noise = rng.standard_normal((extra, real.shape[1]), dtype=np.float32) / np.sqrt(real.shape[1])

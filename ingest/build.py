@@ -316,7 +316,7 @@ class IndexBuilder:
                 for doc in docs if on_doc is not None else ():
                     on_doc(doc)
             progress("read", i, len(files))
-        return _dedupe(loaded, report), read_sources
+        return _dedupe(loaded, indexed, report), read_sources
 
     def _write_generation(
         self,
@@ -353,6 +353,7 @@ class IndexBuilder:
                 chunk_ids=[c.chunk_id for c in chunks],
                 pages=doc.pages,
                 ingested_at=now_iso(),
+                record_id=doc.record_id,
             )
             progress("chunk", i, len(new_docs))
 
@@ -521,18 +522,24 @@ def _unchanged(path: Path, group: str, indexed: dict[str, DocEntry]) -> list[Sou
     return [SourceDoc(resolved, resolved, entry.title, [], digest, group)]
 
 
-def _dedupe(docs: list[SourceDoc], report: IngestReport) -> list[SourceDoc]:
-    """Keep the first of several documents claiming one doc id (e.g. two JSONL files)."""
+def _dedupe(docs: list[SourceDoc], indexed: dict[str, DocEntry], report: IngestReport) -> list[SourceDoc]:
+    """One document per doc id: the first read, and never one whose id is indexed from another file.
+
+    Doc ids hold the file's path, so a clash needs contrived names (a file "a.jsonl#k.txt" beside
+    a.jsonl with a line "k.txt"); the document already indexed keeps its id rather than being
+    replaced by another file's, and the clash is reported.
+    """
     seen: dict[str, SourceDoc] = {}
     for doc in docs:
+        entry = indexed.get(doc.doc_id)
         if doc.doc_id in seen:
-            report.failed.append({
-                "path": doc.source,
-                "error": f"{doc.source}: document id {doc.doc_id!r} already read from "
-                f"{seen[doc.doc_id].source}; skipped",
-            })
+            clash = f"already read from {seen[doc.doc_id].source}"
+        elif entry is not None and entry.source != doc.source:
+            clash = f"already indexed from {entry.source}"
+        else:
+            seen[doc.doc_id] = doc
             continue
-        seen[doc.doc_id] = doc
+        report.failed.append({"path": doc.source, "error": f"{doc.source}: document id {doc.doc_id!r} {clash}; skipped"})
     return list(seen.values())
 
 

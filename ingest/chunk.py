@@ -95,13 +95,25 @@ def index_text(chunk: Chunk, with_context: bool) -> str:
     "it" still matches questions naming its subject:
     index_text(Chunk(..., title="취업규칙", heading="제2장 휴가", text="15일을 준다."), True)
     -> "취업규칙 · 제2장 휴가\n15일을 준다."
-    A title that merely repeats the document id (JSONL lines without a title) is left out,
-    and a heading equal to the title is not repeated.
+    A title that merely repeats the line id (JSONL lines without a title; older indexes had it
+    as the doc id) is left out, and a heading equal to the title is not repeated.
     """
     if not with_context:
         return chunk.text
-    parts = list(dict.fromkeys(p for p in (chunk.title, chunk.heading) if p and p != chunk.doc_id))
+    ids = (chunk.doc_id, chunk.metadata.get("record_id"))
+    parts = list(dict.fromkeys(p for p in (chunk.title, chunk.heading) if p and p not in ids))
     return f"{' · '.join(parts)}\n{chunk.text}" if parts else chunk.text
+
+
+def record_id_of(chunk: Chunk) -> str:
+    """The id a corpus line was given for a JSONL chunk, else the doc id.
+
+    record_id_of(Chunk(doc_id="/d/faq.jsonl#faq-1", metadata={"record_id": "faq-1"}, ...)) -> "faq-1"
+    record_id_of(Chunk(doc_id="/d/규정.txt", ...)) -> "/d/규정.txt"
+    Evaluation compares this with gold ids, which name corpus lines; chunks of indexes built
+    before doc ids held the file carry no record_id, and their doc id is the line id.
+    """
+    return chunk.metadata.get("record_id") or chunk.doc_id
 
 
 def chunk_id(doc_id: str, position: int, text: str) -> str:
@@ -134,7 +146,7 @@ class Chunker:
         self.splitter = splitter or SentenceSplitter()
 
     def chunk(self, doc: SourceDoc) -> list[Chunk]:
-        """SourceDoc -> chunks in reading order with positions 0..n-1."""
+        """SourceDoc -> chunks in reading order with positions 0..n-1 (a JSONL line's id in metadata["record_id"])."""
         texts: list[tuple[str, Block]] = []
         # Consecutive blocks sharing page and heading form one section; chunks stay inside it.
         for _, group in groupby(doc.blocks, key=lambda b: (b.page, b.heading)):
@@ -158,6 +170,7 @@ class Chunker:
                         title=doc.title,
                         heading=first.heading,
                         position=position,
+                        metadata={"record_id": doc.record_id} if doc.record_id is not None else {},
                     )
                 )
         return chunks

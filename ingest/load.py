@@ -1,7 +1,8 @@
 """Read files into `SourceDoc`s: one loader function per file type, `load_file` dispatches by extension.
 
     load_file(Path("취업규칙.pdf"))  → [SourceDoc(doc_id="/abs/취업규칙.pdf", title="취업규칙", blocks=[Block(.., page=1), ..])]
-    load_file(Path("faq.jsonl"))     → one SourceDoc per line, doc_id = the line's "id"
+    load_file(Path("faq.jsonl"))     → one SourceDoc per line, doc_id = "/abs/faq.jsonl#<the line's id>",
+                                       record_id = the line's "id"
 
 Every failure is a `LoadError` (or subclass) whose message names the file and says why in
 plain English; parser exceptions never escape. Office formats live in `load_office.py`.
@@ -347,11 +348,24 @@ def _jsonl_page(path: Path, number: int, metadata: dict) -> int | None:
     return int(page)
 
 
+def jsonl_doc_id(source: str, record_id: str) -> str:
+    """The doc id of one JSONL line: its file's resolved path, '#', the line's id.
+
+    jsonl_doc_id("/uploads/hr/faq.jsonl", "faq-1") → "/uploads/hr/faq.jsonl#faq-1"
+    The file is part of the identity because line ids are only unique within one file: two
+    groups' uploads may both hold a line "faq-1". '%' and '#' in the line id are escaped
+    ("a#1" → "a%231"), so the last '#' always separates path and id and no two (file, id)
+    pairs share a doc id; chunk ids append "#NNNN-hash" (`chunk_id`).
+    """
+    return f"{source}#{record_id.replace('%', '%25').replace('#', '%23')}"
+
+
 def load_jsonl(path: Path, data: bytes, group: str = "public") -> list[SourceDoc]:
     """Each line {"id", "text", "metadata"} → one SourceDoc; blank lines are skipped.
 
-    '{"id": "hr-1", "text": "연차휴가는 15일이다.", "metadata": {"page": 3}}'
-    → SourceDoc(doc_id="hr-1", title="hr-1", blocks=[Block("연차휴가는 15일이다.", page=3)], ...)
+    '{"id": "hr-1", "text": "연차휴가는 15일이다.", "metadata": {"page": 3}}' in /d/hr.jsonl
+    → SourceDoc(doc_id="/d/hr.jsonl#hr-1", record_id="hr-1", title="hr-1",
+                blocks=[Block("연차휴가는 15일이다.", page=3)], ...)
 
     Raises:
         LoadError: naming the line for invalid JSON, a missing id/text, or a duplicate id.
@@ -366,20 +380,21 @@ def load_jsonl(path: Path, data: bytes, group: str = "public") -> list[SourceDoc
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
-        doc_id, text, metadata = _jsonl_record(path, number, line)
-        if doc_id in first_line:
-            raise LoadError(path, f"line {number}: duplicate id {doc_id!r} (first on line {first_line[doc_id]})")
-        first_line[doc_id] = number
-        canonical = json.dumps({"id": doc_id, "text": text, "metadata": metadata}, sort_keys=True, ensure_ascii=False)
+        record_id, text, metadata = _jsonl_record(path, number, line)
+        if record_id in first_line:
+            raise LoadError(path, f"line {number}: duplicate id {record_id!r} (first on line {first_line[record_id]})")
+        first_line[record_id] = number
+        canonical = json.dumps({"id": record_id, "text": text, "metadata": metadata}, sort_keys=True, ensure_ascii=False)
         docs.append(
             SourceDoc(
-                doc_id=doc_id,
+                doc_id=jsonl_doc_id(source, record_id),
                 source=source,
-                title=str(metadata.get("title") or doc_id),
+                title=str(metadata.get("title") or record_id),
                 blocks=[Block(text.strip(), page=_jsonl_page(path, number, metadata))],
                 sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
                 group=group,
                 metadata=metadata,
+                record_id=record_id,
             )
         )
     if not docs:

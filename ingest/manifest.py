@@ -40,7 +40,11 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 @dataclass
 class DocEntry:
-    """One indexed document: DocEntry(doc_id="/d/규정.txt", source="/d/규정.txt", sha256="ab..", ...)."""
+    """One indexed document: DocEntry(doc_id="/d/규정.txt", source="/d/규정.txt", sha256="ab..", ...).
+
+    A JSONL line: DocEntry(doc_id="/d/faq.jsonl#faq-1", source="/d/faq.jsonl", record_id="faq-1", ...);
+    record_id is None for files and in manifests written before it existed.
+    """
 
     doc_id: str
     source: str
@@ -50,6 +54,7 @@ class DocEntry:
     chunk_ids: list[str]
     pages: list[int] = field(default_factory=list)
     ingested_at: str = ""
+    record_id: str | None = None
 
 
 @dataclass

@@ -19,8 +19,10 @@ class Block:
 class SourceDoc:
     """One document as read from a file (or one line of a JSONL corpus).
 
-    `doc_id` is the resolved absolute path for files and the `id` field for JSONL lines;
-    `sha256` is the hash of the file's bytes (of the line's canonical JSON for JSONL).
+    `doc_id` is the resolved absolute path for files and "<resolved path>#<line id>" for JSONL
+    lines (`jsonl_doc_id`), so lines of two files never share an id; `record_id` keeps the
+    line's own "id" field ("faq-1"), None for files. `sha256` is the hash of the file's bytes
+    (of the line's canonical JSON for JSONL).
     """
 
     doc_id: str
@@ -30,6 +32,7 @@ class SourceDoc:
     sha256: str
     group: str = "public"
     metadata: dict[str, Any] = field(default_factory=dict)
+    record_id: str | None = None
 
     @property
     def pages(self) -> list[int]:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.evaluate import EVAL_MODES, grid_configs, sample_questions
+from retrieval.store import current_generation_path, read_manifest
 from tests.fakes import HashEmbedder
 
 runner = CliRunner()
@@ -164,6 +165,25 @@ def test_second_run_reuses_the_cached_index_and_embeds_nothing(files, tmp_path):
     assert second["index"] == first["index"] | {"embedded": 0, "seconds": second["index"]["seconds"]}
     assert second["modes"] == first["modes"] | {"bm25": second["modes"]["bm25"]}
     assert second["modes"]["bm25"]["hit@1"] == first["modes"]["bm25"]["hit@1"]
+
+
+def test_a_cached_index_with_line_ids_as_doc_ids_converges_to_the_same_numbers(files, monkeypatch):
+    # Indexes built before doc ids held the corpus path called each document by its line id.
+    with monkeypatch.context() as old_ids:
+        for module in ("ingest.load", "app.evaluate"):
+            old_ids.setattr(f"{module}.jsonl_doc_id", lambda source, record_id: record_id)
+        code, before, _ = evaluate(*corpus_args(files), "--json")
+    assert code == 0
+    CountingModel.calls["embed_documents"] = 0
+    code, after, _ = evaluate(*corpus_args(files), "--json")
+    assert code == 0 and CountingModel.calls["embed_documents"] == 0  # every vector is reused
+    assert after["index"]["dir"] == before["index"]["dir"] and after["chunks"] == before["chunks"]
+    strip = lambda modes: {m: {k: v for k, v in r.items() if not k.startswith("latency")} for m, r in modes.items()}  # noqa: E731
+    assert strip(after["modes"]) == strip(before["modes"])
+    index = Path(after["index"]["dir"])
+    corpus = (index / "eval_corpus.jsonl").resolve()
+    docs = read_manifest(current_generation_path(index))["docs"]
+    assert set(docs) == {f"{corpus}#{row['id']}" for row in CORPUS}  # the old ids are gone
 
 
 def test_changed_bm25_parameters_rescore_the_cached_index_without_embedding(files, monkeypatch):

@@ -32,6 +32,32 @@ def test_contains_ignores_spacing_and_punctuation():
     assert not contains("연차휴가는 16일입니다.", ["15일"])
 
 
+def test_score_answer_compares_hits_and_citations_by_corpus_line_id():
+    from types import SimpleNamespace
+
+    from app.evaluate_answers import score_answer
+    from retrieval.types import Chunk, Hit
+
+    def answer(*chunks: Chunk) -> SimpleNamespace:
+        return SimpleNamespace(
+            answer="연차휴가는 15일입니다 [1].", draft="연차휴가는 15일입니다.", mode="generated", abstained=False,
+            sentences=[], timings={}, hits=[Hit(c, 1.0, i) for i, c in enumerate(chunks, 1)],
+            citations=[SimpleNamespace(doc_id=chunks[0].doc_id)],
+        )
+
+    question = {"qid": "q1", "gold_ids": ["leave"], "answers": ["15일"]}
+    now = Chunk("/i/eval_corpus.jsonl#leave#0000-ab", "/i/eval_corpus.jsonl#leave", "연차휴가는 15일이다.",
+                "/i/eval_corpus.jsonl", metadata={"record_id": "leave"})
+    before = Chunk("leave#0000-ab", "leave", "연차휴가는 15일이다.", "/i/eval_corpus.jsonl")  # older index
+    other = Chunk("/i/eval_corpus.jsonl#usb#0000-cd", "/i/eval_corpus.jsonl#usb", "USB 사용은 금지한다.",
+                  "/i/eval_corpus.jsonl", metadata={"record_id": "usb"})
+    for chunk in (now, before):
+        row = score_answer(answer(chunk), question)
+        assert row["cited_gold"] and row["retrieved_gold"] and row["contained"]
+    row = score_answer(answer(other), question)
+    assert not row["cited_gold"] and not row["retrieved_gold"]
+
+
 def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     use_model(HashEmbedder)
     monkeypatch.setenv("CHULCHEO_ANSWER__SIMILARITY", "false")

@@ -1,7 +1,8 @@
-"""Builders for the loader tests: every fixture file is generated here, none is committed.
+"""Builders for the loader tests, and the index builder of the build tests.
 
-Tests reach the builders through the `build` fixture (build.hwp(...), build.docx(), ...) rather
-than importing this conftest, which would break once test directories become packages.
+Every fixture file is generated here, none is committed. Tests reach the builders through the
+`build` fixture (build.hwp(...), build.docx(), ...) and the index builder through `builder`
+rather than importing this conftest, which would break once test directories become packages.
 The OLE writer exists because olefile can read but not write compound files; it is small and
 only as general as the HWP fixtures need.
 """
@@ -20,6 +21,10 @@ from types import SimpleNamespace
 import docx
 import pytest
 
+from ingest.build import IndexBuilder
+from ingest.chunk import Chunker, SentenceSplitter
+from retrieval.tokenize import KiwiTokenizer
+from tests.fakes import HashEmbedder
 from tests.pdfs import build_pdf, find_korean_ttf
 
 # ---------------------------------------------------------------- OLE compound file writer
@@ -306,3 +311,43 @@ def build() -> SimpleNamespace:
         rewrite_zip=rewrite_zip,
         zero_entry=add_zero_entry,
     )
+
+
+# ---------------------------------------------------------------- index builds
+
+
+class CountingEmbedder(HashEmbedder):
+    """HashEmbedder that remembers every text it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shared_kiwi):
+    return KiwiTokenizer(kiwi=shared_kiwi)
+
+
+@pytest.fixture
+def embedder():
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def builder(tmp_path, embedder, tokenizer):
+    """builder(index_dir=tmp_path / "index", emb=None, max_tokens=10) → an IndexBuilder over fast fakes."""
+
+    def make(index_dir: Path = tmp_path / "index", emb=None, max_tokens=10) -> IndexBuilder:
+        emb = emb or embedder
+        chunker = Chunker(
+            emb.count_tokens_many, max_tokens=max_tokens, overlap_tokens=4,
+            splitter=SentenceSplitter(tokenizer.kiwi),
+        )
+        return IndexBuilder(index_dir, emb, tokenizer, chunker)
+
+    return make

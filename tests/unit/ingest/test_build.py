@@ -14,43 +14,9 @@ from ingest.chunk import Chunker, SentenceSplitter
 from ingest.errors import IndexLockedError
 from retrieval.errors import EmbeddingModelMismatch
 from retrieval.store import IndexGeneration, current_generation_path, open_index
-from retrieval.tokenize import KiwiTokenizer
 from tests.fakes import HashEmbedder
 
-
-class CountingEmbedder(HashEmbedder):
-    """HashEmbedder that remembers how many texts it embedded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_documents(self, texts):
-        self.embedded.extend(texts)
-        return super().embed_documents(texts)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return KiwiTokenizer()
-
-
-@pytest.fixture
-def embedder():
-    return CountingEmbedder()
-
-
-@pytest.fixture
-def builder(tmp_path, embedder, tokenizer):
-    def make(index_dir: Path = tmp_path / "index", emb=None, max_tokens=10) -> IndexBuilder:
-        emb = emb or embedder
-        chunker = Chunker(
-            emb.count_tokens_many, max_tokens=max_tokens, overlap_tokens=4,
-            splitter=SentenceSplitter(tokenizer.kiwi),
-        )
-        return IndexBuilder(index_dir, emb, tokenizer, chunker)
-
-    return make
+# The fixtures `tokenizer`, `embedder` (a CountingEmbedder) and `builder` come from conftest.py.
 
 
 @pytest.fixture
@@ -192,7 +158,9 @@ def test_jsonl_corpus_lines_are_documents(builder, tmp_path):
     index = tmp_path / "index"
     builder().ingest([corpus])
     generation = open_index(index)
-    assert {c.doc_id: c.page for c in generation.chunks} == {"규정-1": 3, "규정-2": None}
+    source = str(corpus.resolve())
+    assert {c.doc_id: c.page for c in generation.chunks} == {f"{source}#규정-1": 3, f"{source}#규정-2": None}
+    assert {e["record_id"] for e in generation.manifest["docs"].values()} == {"규정-1", "규정-2"}
     corpus.write_text(json.dumps(lines[0], ensure_ascii=False), encoding="utf-8")
     report = builder().ingest([corpus])
     assert (report.unchanged, report.deleted) == (1, 1)
@@ -282,10 +250,10 @@ def test_readers_do_not_need_the_lock(builder, docs, tmp_path):
         assert len(open_index(index).chunks) > 0
 
 
-def test_changing_the_embedding_model_requires_rebuild(builder, docs, tmp_path):
+def test_changing_the_embedding_model_requires_rebuild(builder, docs, embedder, tmp_path):
     index = tmp_path / "index"
     builder(index).ingest([docs])
-    other = CountingEmbedder()
+    other = type(embedder)()
     other.model_id = "another-model"
     with pytest.raises(EmbeddingModelMismatch, match="--rebuild"):
         builder(index, emb=other).ingest([docs])
@@ -299,7 +267,7 @@ def test_a_file_named_twice_is_read_once(builder, docs):
     assert report.added == 3 and report.failed == []
 
 
-def test_moved_jsonl_line_takes_its_new_source(builder, tmp_path):
+def test_moved_jsonl_line_is_a_new_document_and_sync_drops_the_old(builder, embedder, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
     line = '{"id": "x", "text": "연차휴가는 15일이다."}\n'
@@ -308,9 +276,11 @@ def test_moved_jsonl_line_takes_its_new_source(builder, tmp_path):
     builder(index).ingest([a])
     (b / "z.jsonl").write_text(line, encoding="utf-8")
     (a / "x.jsonl").unlink()
-    assert builder(index).ingest([b]).updated == 1
-    assert builder(index).ingest([a], sync=True).deleted == 0
-    assert open_index(index).chunks[0].source == str((b / "z.jsonl").resolve())
+    embedded = len(embedder.embedded)
+    assert builder(index).ingest([b]).added == 1
+    assert len(embedder.embedded) == embedded  # the same text: its vector is copied
+    assert builder(index).ingest([a], sync=True).deleted == 1
+    assert [c.source for c in open_index(index).chunks] == [str((b / "z.jsonl").resolve())]
 
 
 def test_rebuild_reports_what_it_dropped(builder, docs, tmp_path):
@@ -403,7 +373,7 @@ def test_an_embedding_error_stops_reading_and_keeps_the_live_index(builder, docs
     for i in range(20):
         (docs / f"추가{i}.txt").write_text(f"추가 규정 {i}번은 새로 생겼다.", encoding="utf-8")
 
-    class Broken(CountingEmbedder):
+    class Broken(HashEmbedder):  # same model id as the fixture's embedder
         def embed_documents(self, texts):
             raise RuntimeError("out of memory")
 

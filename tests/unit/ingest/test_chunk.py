@@ -157,3 +157,23 @@ def test_index_text_puts_title_and_heading_first():
     assert index_text(c, True) == "취업규칙 · 제2장 휴가\n15일을 준다."
     jsonl_line = Chunk(chunk_id="q1#0", doc_id="q1", text="본문", source="/c.jsonl", title="q1")
     assert index_text(jsonl_line, True) == "본문"
+
+
+def test_jsonl_line_chunks_keep_the_line_id_and_parseable_chunk_ids(splitter):
+    from ingest.chunk import index_text, record_id_of
+
+    line = SourceDoc(doc_id="/d/faq.jsonl#faq-1", source="/d/faq.jsonl", title="faq-1", sha256="0" * 64,
+                     blocks=[Block("연차휴가는 15일이다. 병가는 60일 이내이다.")], record_id="faq-1")
+    chunks = Chunker(char_count, max_tokens=12, overlap_tokens=0, splitter=splitter).chunk(line)
+    assert len(chunks) == 2
+    assert all(c.metadata == {"record_id": "faq-1"} and record_id_of(c) == "faq-1" for c in chunks)
+    assert all(c.chunk_id.rsplit("#", 1)[0] == c.doc_id == "/d/faq.jsonl#faq-1" for c in chunks)
+    # The title that only repeats the line id stays out of the indexed text, as with old ids.
+    assert index_text(chunks[0], True) == "연차휴가는 15일이다."
+
+
+def test_file_chunks_have_no_record_id(splitter):
+    from ingest.chunk import record_id_of
+
+    (chunk,) = Chunker(char_count, max_tokens=50, splitter=splitter).chunk(doc([Block("연차휴가는 15일이다.")]))
+    assert chunk.metadata == {} and record_id_of(chunk) == "/docs/규정.txt"

@@ -447,7 +447,9 @@ def test_jsonl_one_doc_per_line(write_file):
     second = {"id": "hr-2", "text": "재택근무는 불가하다."}
     path = write_file("corpus.jsonl", _jsonl(first, "", "   ", second))
     docs = load_file(path, group="staff")
-    assert [d.doc_id for d in docs] == ["hr-1", "hr-2"]
+    source = str(path.resolve())
+    assert [d.doc_id for d in docs] == [f"{source}#hr-1", f"{source}#hr-2"]
+    assert [d.record_id for d in docs] == ["hr-1", "hr-2"]
     assert [d.title for d in docs] == ["취업규칙", "hr-2"]
     assert docs[0].blocks == [Block("연차휴가는 15일이다.", page=3)]
     assert docs[1].blocks[0].page is None and docs[1].metadata == {}
@@ -455,6 +457,28 @@ def test_jsonl_one_doc_per_line(write_file):
     assert all(d.source == str(path.resolve()) and d.group == "staff" for d in docs)
     canonical = json.dumps(first, sort_keys=True, ensure_ascii=False).encode()
     assert docs[0].sha256 == hashlib.sha256(canonical).hexdigest()
+
+
+def test_jsonl_lines_of_two_files_never_share_a_doc_id(tmp_path):
+    # Two groups' upload folders may both hold a line "faq-1": each is its own document.
+    (tmp_path / "인사").mkdir(), (tmp_path / "보안").mkdir()
+    a = tmp_path / "인사" / "faq.jsonl"
+    b = tmp_path / "보안" / "faq.jsonl"
+    a.write_bytes(_jsonl({"id": "faq-1", "text": "연차휴가는 15일이다."}))
+    b.write_bytes(_jsonl({"id": "faq-1", "text": "USB 사용은 금지한다."}))
+    (doc_a,), (doc_b,) = load_file(a, group="인사"), load_file(b, group="보안")
+    assert doc_a.doc_id == f"{a.resolve()}#faq-1" and doc_b.doc_id == f"{b.resolve()}#faq-1"
+    assert doc_a.record_id == doc_b.record_id == "faq-1"
+
+
+def test_jsonl_doc_id_escapes_the_separator_in_line_ids():
+    from ingest.load import jsonl_doc_id
+
+    assert jsonl_doc_id("/d/규정.jsonl", "제1조") == "/d/규정.jsonl#제1조"
+    assert jsonl_doc_id("/d/규정.jsonl", "a#1") == "/d/규정.jsonl#a%231"
+    assert jsonl_doc_id("/d/규정.jsonl", "a%231") == "/d/규정.jsonl#a%25231"
+    # A file whose name continues another's path with '#' cannot take that file's line id.
+    assert jsonl_doc_id("/u/a.jsonl", "x.jsonl#k") != jsonl_doc_id("/u/a.jsonl#x.jsonl", "k")
 
 
 @pytest.mark.parametrize(

@@ -87,3 +87,15 @@ def test_keys_added_later_do_not_invalidate_old_indexes():
     assert config_differences(old.build_config(), now) == [
         "chunking.context_prefix: index False, settings True"
     ]
+
+
+def test_record_id_round_trips_and_older_manifests_still_load():
+    line = DocEntry(doc_id="/d/faq.jsonl#faq-1", source="/d/faq.jsonl", title="faq-1", sha256="a" * 64,
+                    group="인사", chunk_ids=["/d/faq.jsonl#faq-1#0000-x"], record_id="faq-1")
+    m = Manifest(embedding={"model_id": "m", "dim": 8}, tokenizer={"name": "kiwi"},
+                 bm25={"k1": 1.2, "b": 0.75}, chunking={"max_tokens": 64, "overlap_tokens": 8},
+                 docs={line.doc_id: line})
+    assert Manifest.from_dict(m.to_dict()).docs[line.doc_id].record_id == "faq-1"
+    written_before = m.to_dict()
+    del written_before["docs"][line.doc_id]["record_id"]  # manifests from before record_id existed
+    assert Manifest.from_dict(written_before).docs[line.doc_id].record_id is None
