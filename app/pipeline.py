@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -150,9 +150,14 @@ class Pipeline:
         *,
         sync: bool = False,
         rebuild: bool = False,
+        exclude: Collection[str] = (),
+        replace: Collection[str] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
-        return self.builder().ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress)
+        """`IndexBuilder.ingest`: `exclude` keeps doc ids out of their files, `replace` drops ids atomically."""
+        return self.builder().ingest(
+            paths, group, sync=sync, rebuild=rebuild, exclude=exclude, replace=replace, progress=progress
+        )
 
     def delete(self, specs: Sequence[str]) -> tuple[list[str], list[str]]:
         """Remove documents named by id or by file path (a JSONL path names all its lines).
@@ -338,9 +343,14 @@ class Pipeline:
                         focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None)
         yield from run.stream()
 
-    def verify(self, answer: str, passages: Sequence[Passage], question: str = "") -> Grounded:
-        """Check any text against given passages (no retrieval, no LLM)."""
-        return self.checker.ground(answer, passages, question)
+    def verify(self, answer: str, passages: Sequence[Passage], question: str = "",
+               should_stop: Callable[[], bool] | None = None) -> Grounded:
+        """Check any text against given passages (no retrieval, no LLM).
+
+        Raises:
+            CheckCancelled: should_stop() turned true (the caller went away or ran out of time).
+        """
+        return self.checker.ground(answer, passages, question, should_stop=should_stop)
 
     # ------------------------------------------------------------------ helpers
     def _count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -3,6 +3,8 @@
 A build writes a complete new generation beside the live one and publishes it by renaming the
 CURRENT pointer; a crash anywhere leaves the previous generation live and the next build
 removes the debris. One writer at a time holds `INDEX_DIR/.lock`; readers never take it.
+Because one generation holds every change of an ingest, `replace=` drops old documents in the
+same swap that makes their new version live: readers see one or the other, never both or none.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,7 +42,7 @@ from retrieval.types import Chunk
 from .chunk import Chunker, index_text
 from .errors import IndexLockedError, LoadError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
-from .manifest import DocEntry, Manifest, config_differences, now_iso, plan_changes
+from .manifest import ChangePlan, DocEntry, Manifest, config_differences, now_iso, plan_changes
 from .types import SourceDoc
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,10 @@ EMBED_GROUP = 256
 
 @dataclass
 class IngestReport:
-    """What one ingest did; `to_dict()` is the CLI's `--json` contract."""
+    """What one ingest did; `to_dict()` is the CLI's `--json` contract (keys are only ever added).
+
+    `replaced`: the doc ids given as `replace=` that this ingest dropped (to_dict counts them).
+    """
 
     added: int = 0
     updated: int = 0
@@ -65,6 +70,7 @@ class IngestReport:
     chunks: int = 0
     embedded: int = 0
     seconds: float = 0.0
+    replaced: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,6 +81,7 @@ class IngestReport:
             "failed": self.failed,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
+            "replaced": len(self.replaced),
         }
 
 
@@ -152,11 +159,28 @@ class IndexBuilder:
         *,
         sync: bool = False,
         rebuild: bool = False,
+        exclude: Collection[str] = (),
+        replace: Collection[str] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
-        """Add or replace the documents under `paths`; with `sync`, drop those whose files are gone."""
+        """Add or replace the documents under `paths`; with `sync`, drop those whose files are gone.
+
+        Args:
+            exclude: doc ids treated as absent from their file when it is read: never added,
+                and deleted if indexed (e.g. one line of a JSONL file an admin deleted, while
+                its sibling lines stay). A file that fails to read keeps what it had.
+            replace: doc ids to drop in the same new generation that adds `paths` (the old
+                version of a re-uploaded document), only if every path was read without
+                failure; otherwise nothing is dropped. Ids read in this ingest are never
+                dropped. `report.replaced` lists what was. With `rebuild` nothing old is kept
+                anyway, so nothing counts as replaced.
+
+        ingest([Path("/up/hr/규정-v2.txt")], "hr", replace=["/up/hr/규정-v1.txt"])
+        -> IngestReport(added=1, replaced=["/up/hr/규정-v1.txt"], ...)
+        """
         started = time.perf_counter()
         progress = progress or (lambda stage, done, total: None)
+        exclude = frozenset(exclude)
         with self._lock():
             self._cleanup()  # first: a crashed, never-published generation must not pass for the previous one
             old = None if rebuild else self._open_current()
@@ -164,16 +188,19 @@ class IndexBuilder:
             files, report.failed = expand_paths(paths)
             indexed = old.manifest_obj.docs if old else {}
             prepared = _Prepared(self, old, indexed, progress)
-            loaded, read_sources = self._load_while_embedding(files, group, indexed, report, progress, prepared)
+            loaded, read_sources = self._load_while_embedding(
+                files, group, indexed, report, progress, prepared, exclude
+            )
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )
             report.added, report.updated = len(plan.add), len(plan.update)
             report.unchanged, report.deleted = len(plan.unchanged), len(plan.delete)
+            report.replaced = _replaced(replace, indexed, loaded, plan, report)
             if rebuild:  # everything not read again is gone from the fresh index
                 report.deleted = len(set(self._indexed_ids()) - {d.doc_id for d in loaded})
-            if plan.changes_index or old is None or old.rescore_bm25:
-                drop = set(plan.delete) | {d.doc_id for d in plan.update}
+            if plan.changes_index or report.replaced or old is None or old.rescore_bm25:
+                drop = set(plan.delete) | {d.doc_id for d in plan.update} | set(report.replaced)
                 report.embedded, report.chunks = self._write_generation(
                     old, drop, plan.add + plan.update, progress, prepared
                 )
@@ -250,6 +277,7 @@ class IndexBuilder:
         report: IngestReport,
         progress: Progress,
         prepared: _Prepared,
+        exclude: frozenset[str] = frozenset(),
     ) -> tuple[list[SourceDoc], set[str]]:
         """`_load` on a reader thread while this thread chunks and embeds what it has read.
 
@@ -268,7 +296,7 @@ class IndexBuilder:
 
         def read() -> None:
             try:
-                result["value"] = self._load(files, group, indexed, report, progress, on_doc=hand_over)
+                result["value"] = self._load(files, group, indexed, report, progress, hand_over, exclude)
             except BaseException as exc:  # re-raised on the calling thread
                 result["error"] = exc
             finally:
@@ -298,7 +326,9 @@ class IndexBuilder:
         report: IngestReport,
         progress: Progress,
         on_doc: Callable[[SourceDoc], None] | None = None,
+        exclude: frozenset[str] = frozenset(),
     ) -> tuple[list[SourceDoc], set[str]]:
+        """Read every file: (documents read, minus `exclude`d ids; resolved paths read without failure)."""
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
         for i, path in enumerate(files, 1):
@@ -311,6 +341,7 @@ class IndexBuilder:
                 log.debug("skipped %s", exc)  # the report carries it to the user
                 report.failed.append({"path": str(path), "error": str(exc)})
             else:
+                docs = [d for d in docs if d.doc_id not in exclude]  # as if the file lacked them
                 loaded.extend(docs)
                 read_sources.add(str(path.resolve()))
                 for doc in docs if on_doc is not None else ():
@@ -541,6 +572,23 @@ def _dedupe(docs: list[SourceDoc], indexed: dict[str, DocEntry], report: IngestR
             continue
         report.failed.append({"path": doc.source, "error": f"{doc.source}: document id {doc.doc_id!r} {clash}; skipped"})
     return list(seen.values())
+
+
+def _replaced(
+    replace: Collection[str],
+    indexed: dict[str, DocEntry],
+    loaded: list[SourceDoc],
+    plan: ChangePlan,
+    report: IngestReport,
+) -> list[str]:
+    """The `replace` ids this ingest drops: indexed ones, not read now, none if anything failed.
+
+    Ids the plan deletes anyway (their file was read without them) count as deleted, not replaced.
+    """
+    if report.failed or not replace:
+        return []
+    keep = {d.doc_id for d in loaded} | set(plan.delete)
+    return sorted(d for d in set(replace) if d in indexed and d not in keep)
 
 
 def _printable(path: Path | str) -> str:
