@@ -58,7 +58,25 @@ RECIPE: dict[str, Any] = {
     "op_types": ["MatMul", "Gemm", "Gather"],
     "kept_fp32": "mlp.down_proj",
 }
-MODEL_ID_SUFFIX = "+onnx-int8"
+
+
+def _has_vnni() -> bool:
+    """Whether the CPU has int8 dot-product instructions (AVX512-VNNI or AVX-VNNI)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return True  # not Linux: keep the measured default recipe
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+# Without VNNI, onnxruntime's int8 MatMul adds u8×s8 pairs in saturating 16-bit lanes, so full
+# 8-bit weights overflow: on an AVX2-only CPU the copy's self-check cosines to torch fell to
+# 0.938-0.984 (below SELF_CHECK_MIN_COSINE). 7-bit weights (reduce_range) cannot overflow and
+# gave 0.987-0.997 there. CPUs with VNNI keep the 8-bit recipe (and the copies and indexes it made).
+if not _has_vnni():
+    RECIPE["reduce_range"] = True
+MODEL_ID_SUFFIX = "+onnx-int8" + ("-rr" if RECIPE.get("reduce_range") else "")
 # The export compares itself with the torch model on these; measured 0.99+, a broken graph is far lower.
 SELF_CHECK_TEXTS = (
     "안녕하세요",
@@ -201,6 +219,7 @@ def _export(model_path: Path, out: Path) -> dict[str, Any]:
     logger.info("exported %s to ONNX in %.0fs; quantizing", model_path.name, time.monotonic() - started)
     quantize_dynamic(
         fp32, out / MODEL_FILE, weight_type=QuantType.QInt8, per_channel=RECIPE["per_channel"],
+        reduce_range=RECIPE.get("reduce_range", False),
         op_types_to_quantize=RECIPE["op_types"], nodes_to_exclude=_down_projections(onnx, fp32, model_path),
     )
     shutil.rmtree(fp32.parent)
