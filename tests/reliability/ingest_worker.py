@@ -7,6 +7,8 @@ warm the next worker while it checks the previous one and time a kill from `star
     {"index_dir": "/tmp/x/index", "paths": ["/tmp/x/docs"], "sync": true, "rebuild": false,
      "max_tokens": 32, "overlap_tokens": 8}
 
+Optional keys: "group", and "exclude" / "replace" (lists of doc ids, passed to `ingest`).
+
 Every stage it reaches is one flushed stdout line, e.g. `read 3/40`, `embed 64/120`,
 `write-files`, `manifest-written`, `current-tmp-written`, `published`, `cleanup-rm gen-000001`,
 and last `done {report}`. Environment variables widen each stage so that kills land in it
@@ -167,7 +169,8 @@ def main() -> int:
     with kiwi_shared_by_all(kiwi):
         report = pipeline.ingest(
             [Path(p) for p in job["paths"]], job.get("group", "public"),
-            sync=job.get("sync", False), rebuild=job.get("rebuild", False), progress=progress,
+            sync=job.get("sync", False), rebuild=job.get("rebuild", False),
+            exclude=job.get("exclude", ()), replace=job.get("replace", ()), progress=progress,
         )
     say("done " + json.dumps(report.to_dict(), ensure_ascii=False))
     return 0

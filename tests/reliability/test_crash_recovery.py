@@ -10,6 +10,11 @@ with SIGKILL and then checks, in this process:
   (d) only what `cleanup_generations(keep=2)` keeps is left: CURRENT, .lock, the live
       generation and at most one older complete one; no CURRENT.tmp, no incomplete generation.
 
+The "replace" trials kill a re-upload: revised versions stored at new paths, ingested with
+`replace=` the old versions' doc ids. Afterwards exactly one version is live, whole (the old
+one until CURRENT names the new generation, then the new one), and the next ingest completes
+and equals a clean build of what is left.
+
 Run with `-s` to see the per-trial table (kill time -> stage reached -> outcome).
 """
 
@@ -39,7 +44,7 @@ from retrieval.store import (
 )
 from tests.fakes import HashEmbedder
 
-pytestmark = pytest.mark.slow  # ~2.5 min: 26 ingest processes, each loading Kiwi
+pytestmark = pytest.mark.slow  # ~3.5 min: 40 ingest processes, each loading Kiwi
 
 WORKER = Path(__file__).with_name("ingest_worker.py")
 SEED = 20260
@@ -228,7 +233,9 @@ def pipeline(index_dir: Path):
 
 
 def ingest(index_dir: Path, job: dict):
-    return pipeline(index_dir).ingest([Path(p) for p in job["paths"]], sync=job["sync"], rebuild=job["rebuild"])
+    return pipeline(index_dir).ingest(
+        [Path(p) for p in job["paths"]], sync=job["sync"], rebuild=job["rebuild"], replace=job.get("replace", ())
+    )
 
 
 def live_docs(index_dir: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -427,6 +434,130 @@ def test_next_ingest_keeps_the_generation_that_was_live(workers, tmp_path):
     ingest(index, job)
     kept = sorted(p.name for p in index.glob("gen-*"))
     assert kept == [live, current_name(index)], f"kept {kept}: {crashed} was never live, {live} was"
+
+
+# ---------------------------------------------------------------------- atomic replace
+REUPLOADED = range(8)  # 지침00..07 and a three-line FAQ are uploaded again, revised
+
+
+def write_faq(path: Path, revised: bool) -> None:
+    edition = "개정판" if revised else "초판"
+    rows = [{"id": f"faq-{n}", "text": f"{TOPICS[n]} 문의는 {DEPTS[n]}에서 받는다. 이 안내는 {edition}이다."}
+            for n in range(3)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def under(doc_id: str, folder: Path) -> bool:
+    return doc_id.startswith(f"{folder.resolve()}/")
+
+
+def prepare_replace(root: Path) -> tuple[dict, set[str]]:
+    """docs/other and docs/v1 indexed in two generations; docs/v2 holds the revised re-upload.
+
+    Returns the worker's job (ingest docs/v2, replacing every v1 doc id) and those old ids.
+    """
+    docs, index = root / "docs", root / "index"
+    base = {"index_dir": str(index), "sync": False, "rebuild": False, **CHUNK}
+    write_docs(docs / "other", range(8, 20))
+    ingest(index, {**base, "paths": [str(docs / "other")]})
+    write_docs(docs / "v1", REUPLOADED)
+    write_faq(docs / "v1" / "faq.jsonl", revised=False)
+    ingest(index, {**base, "paths": [str(docs / "v1")]})
+    write_docs(docs / "v2", REUPLOADED, revised=set(REUPLOADED))
+    write_faq(docs / "v2" / "faq.jsonl", revised=True)
+    old = {d for d in live_docs(index) if under(d, docs / "v1")}
+    assert len(old) == len(REUPLOADED) + 3
+    return {**base, "paths": [str(docs / "v2")], "replace": sorted(old)}, old
+
+
+def clean_replace_build(root: Path) -> dict:
+    clean = root / "clean-index"
+    pipeline(clean).ingest([root / "docs" / "other", root / "docs" / "v2"])
+    return index_contents(clean)
+
+
+def plan_replace_trials() -> list[Trial]:
+    """3 kills at stratified random points of a replacing ingest, 9 aimed at its short stages."""
+    rng = random.Random(SEED + 1)
+    trials = [Trial(0, "replace", None, (stratum + rng.random()) / 3) for stratum in range(3)]
+    targets = {"read": 0.1, "chunk": 0.1, "embed": EMBED_SLEEP / 2, "write 0/1": IO_SLEEP / 2,
+               "write-files": IO_SLEEP / 2, "manifest-written": IO_SLEEP / 2,
+               "current-tmp-written": IO_SLEEP / 2, "published": IO_SLEEP / 2, "cleanup-rm": IO_SLEEP / 8}
+    trials += [Trial(0, "replace", target, 0.0, rng.uniform(0, window)) for target, window in targets.items()]
+    for n, trial in enumerate(trials):
+        trial.n = n
+    return trials
+
+
+REPLACE_TRIALS = plan_replace_trials()
+
+
+@pytest.fixture(scope="module")
+def replace_duration(workers, tmp_path_factory, summary) -> float:
+    """Seconds from `start` to `done` of an unkilled replacing ingest, checked like the trials."""
+    root = tmp_path_factory.mktemp("calibrate-replace")
+    job, old = prepare_replace(root)
+    want = clean_replace_build(root)
+    run = workers.run(job)
+    seconds = run.lines[-1][0] - run.started
+    assert json.loads(run.last().removeprefix("done "))["replaced"] == len(old)
+    assert_same_index(index_contents(Path(job["index_dir"])), want)
+    summary.append({"trial": "c-replace", "kind": "replace", "timing": "not killed", "kill": None,
+                    "last": run.last(), "stage": "finished", "current": "swapped",
+                    "next": "-", "removed": "-", "ok": "ok", "run": seconds})
+    return seconds
+
+
+@pytest.mark.parametrize("trial", REPLACE_TRIALS, ids=lambda t: f"{t.n:02d}-replace-{t.target or 'random'}")
+def test_sigkill_during_a_replacing_ingest_leaves_exactly_one_version(
+    trial, workers, replace_duration, summary, tmp_path
+):
+    job, old = prepare_replace(tmp_path)
+    index = Path(job["index_dir"])
+    want = clean_replace_build(tmp_path)
+    want_docs = {d: (sha, ids) for d, (sha, _, _, _, ids) in want["docs"].items()}
+    new = {d for d in want_docs if under(d, tmp_path / "docs" / "v2")}
+    before_gen, before_docs = current_name(index), live_docs(index)
+    row = {"trial": f"r{trial.n:02d}", "kind": "replace", "ok": "FAIL", "run": replace_duration,
+           "timing": f"after {trial.target!r} +{trial.extra:.2f}s" if trial.target
+           else f"random {trial.fraction:.2f} of run"}
+    summary.append(row)
+
+    run = workers.run(job, trial, replace_duration)
+    key = line_key(run.last())
+    after_gen = current_name(index)
+    row.update(kill=run.killed_at, last=run.last(), stage=stage_of(run) if run.killed_at is not None else "finished",
+               current="kept" if after_gen == before_gen else "swapped")
+
+    # exactly one version is live and whole: the old until the swap, then the new; never both or neither
+    live = live_docs(index)
+    version = old if live.keys() & old else new
+    assert (live.keys() & old, live.keys() & new) in ((old, set()), (set(), new)), f"after {run.last()!r}"
+    if after_gen == before_gen:
+        assert ORDER.index(key) < ORDER.index("published"), f"CURRENT not swapped after {run.last()!r}"
+        assert live == before_docs and version == old
+    else:
+        assert ORDER.index(key) >= ORDER.index("current-tmp-written"), f"CURRENT swapped at {run.last()!r}"
+        assert live == want_docs and version == new
+    search = pipeline(index).search
+    for i in (REUPLOADED[0], REUPLOADED[-1]):  # found by its unique 관리번호, in the live version
+        assert search(f"관리번호 {70000 + 13 * i}번", 1)[0].chunk.doc_id in version
+
+    # the next ingest (same job) completes, replaces what is still there, and leaves a clean index
+    entries = {p.name for p in index.iterdir()}
+    report = ingest(index, job)
+    row["next"] = f"+{report.added} ={report.unchanged} r{len(report.replaced)}"
+    row["removed"] = ",".join(sorted(entries - {p.name for p in index.iterdir()})) or "-"
+    assert report.failed == [] and report.replaced == (sorted(old) if version == old else [])
+    assert_same_index(index_contents(index), want)
+    assert leftovers(index) == []
+    row["ok"] = "ok"
+
+
+def test_replace_kills_landed_on_both_sides_of_the_swap(summary):
+    reached = {r["stage"] for r in summary if r["kind"] == "replace" and r.get("kill") is not None}
+    wanted = {"embedding", "writing files", "written, unpublished", "swapping CURRENT", "swapped, not cleaned"}
+    assert wanted <= reached, f"no replace kill during {sorted(wanted - reached)}"
 
 
 def test_kills_landed_in_every_stage(summary):
