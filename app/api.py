@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -27,7 +26,7 @@ from .auth import Principal
 from .errors import HANDLED, error_status
 from .guard import RequestGuard
 from .limits import RateLimited
-from .metrics import Metrics
+from .metrics import Metrics, MetricsMiddleware
 from .schemas import (
     answer_to_dict,
     grounded_to_dict,
@@ -132,14 +131,9 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
                        allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(RequestGuard, service=service)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", None) or "other"  # the template: bounded label values
-        metrics.observe(request.method, path, response.status_code, time.perf_counter() - start)
-        return response
+    # Pure ASGI (not @app.middleware("http")): Starlette's BaseHTTPMiddleware hides a client's
+    # disconnect from the routes, and answers must stop when their client goes away.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         status, kind = error_status(exc)

@@ -6,7 +6,10 @@ metrics.observe("POST", "/v1/ask", 200, 4.2); metrics.render() -> (text, content
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -54,3 +57,31 @@ class Metrics:
         for status, n in self.service.jobs.counts().items():
             self.jobs.labels(status).set(n)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """ASGI middleware: count every HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def seen(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, seen)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "other"  # the template: bounded label values
+            self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)

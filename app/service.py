@@ -165,6 +165,8 @@ class Service(DocumentAdmin):
             for event in self.pipeline.stream(question, history, who.search_groups(), tokens=True):
                 if event.kind != "token" or tokens:
                     yield event
+                if cancelled is not None and cancelled():
+                    raise ClientGone("the client went away; the answer was stopped")
                 if event.kind != "answer" and time.monotonic() > deadline:
                     # leaving the loop closes the stream, which stops the model and frees its lock
                     raise AnswerTimeout(f"the answer took longer than {s.ask_timeout_s:g} s and was stopped; "

@@ -85,14 +85,16 @@ class EventPump(Generic[T]):
             self.stop()
 
 
-async def watch_disconnect(request: Request, stop: threading.Event, every: float = 0.5) -> None:
-    """Set `stop` as soon as the client of `request` has gone away (run it as a task)."""
+async def watch_disconnect(request: Request, stop: threading.Event) -> None:
+    """Set `stop` as soon as the client of `request` has gone away (run it as a task once the
+    body has been read). It waits on the connection itself: `Request.is_disconnected()` polls
+    with an already-cancelled scope and misses a disconnect behind an awaiting receive wrapper."""
     while not stop.is_set():
-        if await request.is_disconnected():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
             log.info("%s %s: client went away; stopping its work", request.method, request.url.path)
             stop.set()
             return
-        await asyncio.sleep(every)
 
 
 @contextlib.asynccontextmanager
