@@ -361,8 +361,13 @@ class Pipeline:
 
 
 def _doc_ids_of(spec: str, docs: list[DocEntry]) -> list[str]:
-    """The doc id given, else the ids of every document read from that file path."""
+    """The doc id given, else the ids of every document read from that file path, else the one
+    JSONL line whose own id it is (a line id found in several files matches none: ambiguous)."""
     if any(d.doc_id == spec for d in docs):
         return [spec]
     resolved = str(Path(spec).resolve())
-    return [d.doc_id for d in docs if d.source == resolved]
+    by_path = [d.doc_id for d in docs if d.source == resolved]
+    if by_path:
+        return by_path
+    lines = [d.doc_id for d in docs if getattr(d, "record_id", None) == spec]
+    return lines if len(lines) == 1 else []

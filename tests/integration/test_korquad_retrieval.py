@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.pipeline import Pipeline
+from ingest.chunk import record_id_of
 from ingest.korquad import load_korquad, write_jsonl
 from retrieval.metrics import dedupe, summarize
 
@@ -43,7 +44,7 @@ def test_gold_paragraph_in_top5(korquad_index, mode):
     runs = []
     for q in sample:
         hits = pipeline.search(q["query"], 10, mode=mode)
-        runs.append((dedupe([h.chunk.doc_id for h in hits]), set(q["gold_ids"])))
+        runs.append((dedupe([record_id_of(h.chunk) for h in hits]), set(q["gold_ids"])))  # gold ids are line ids
     metrics = summarize(runs)
     print(mode, metrics)
     floor = 0.95 if mode == "hybrid" else 0.85

@@ -200,6 +200,15 @@ def test_delete_by_jsonl_path_removes_all_its_lines(index, tmp_path):
     assert sorted(data["deleted"]) == [f"{corpus.resolve()}#a", f"{corpus.resolve()}#b"] and data["missing"] == []
 
 
+def test_delete_by_a_bare_line_id_only_when_one_file_has_it(index, tmp_path):
+    for name in ("c.jsonl", "d.jsonl"):
+        (tmp_path / name).write_text('{"id": "a", "text": "연차휴가는 15일이다."}\n'
+                                     f'{{"id": "{name[0]}", "text": "병가는 60일이다."}}\n', encoding="utf-8")
+        run("ingest", str(tmp_path / name))
+    data = json_out(run("docs", "delete", "c", "a", "--json"))
+    assert data["deleted"] == [f"{(tmp_path / 'c.jsonl').resolve()}#c"] and data["missing"] == ["a"]  # "a" is in both
+
+
 def test_json_output_survives_a_file_name_that_is_not_utf8(capsys):
     from app.cli_common import _emit
 

@@ -19,6 +19,7 @@ from retrieval.embed import Embedder, _cpu_count, _local_model_id, l2_normalize
 from retrieval.embed_onnx import (
     MARKER_FILE,
     MODEL_FILE,
+    MODEL_ID_SUFFIX,
     RECIPE,
     OnnxEmbedder,
     OnnxModelError,
@@ -207,7 +208,7 @@ def test_identity_and_dim_without_loading(tiny):
     embedder = OnnxEmbedder(tiny)
     assert isinstance(embedder, Embedder)
     assert embedder.dim == DIM and embedder._session is None
-    assert embedder.model_id == _local_model_id(tiny) + "+onnx-int8"
+    assert embedder.model_id == _local_model_id(tiny) + MODEL_ID_SUFFIX and MODEL_ID_SUFFIX.startswith("+onnx-int8")
     assert embedder.max_seq_length == 64  # from sentence_bert_config.json
     assert embedder.workers == _cpu_count()
     assert embedder.num_threads == 1  # parallel over texts, not inside one
