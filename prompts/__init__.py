@@ -9,7 +9,7 @@ from .build import (
     focus_passages,
     passage_title,
 )
-from .injection import is_instruction, neutralize
+from .injection import instruction_spans, is_instruction, neutralize
 from .templates import ABSTAIN
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "build_qa_messages",
     "fit_passages",
     "focus_passages",
+    "instruction_spans",
     "is_instruction",
     "neutralize",
     "passage_title",
