@@ -157,9 +157,12 @@ _ANY = re.compile(f"{_ORDER_RE.pattern}|{_DIRECTIVE_RE.pattern}", re.IGNORECASE)
 _HUMAN_RE = re.compile(_HUMAN, re.IGNORECASE)
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”|‘[^’\n]*’|「[^」\n]*」|『[^』\n]*』")
 _PAYLOAD_AFTER = re.compile(r"\s*(?:[:：]|that\b|with\b)", re.IGNORECASE)
-# An instruction that announces its payload ("다음과 같이 답하라:", "say the following"): the
-# next sentence is part of it.
-_ANNOUNCES = re.compile(r"(?:[:：]\s*['\"“‘]?\s*$|다음과\s*같이|아래와\s*같이|다음\s*문장|아래\s*문장|as\s+follows|the\s+following)", re.I)
+# An order that announces its payload ("다음과 같이 답하라:", "say the following") takes the next
+# sentence with it; one that points back ("위와 같이 답하라", "이렇게 답하라") the previous one.
+_ANNOUNCES = re.compile(
+    r"(?:[:：]\s*['\"“‘]?\s*$|다음과\s*같이|아래와\s*같이|다음처럼|아래처럼|다음\s*문장|아래\s*문장|이렇게|이와\s*같이"
+    r"|as\s+follows|the\s+following)", re.I)
+_REFERS_BACK = re.compile(r"위와\s*같이|위처럼|그렇게|그와\s*같이|앞의?\s*문장|as\s+above|the\s+above", re.I)
 
 _ENDS = ".!?。"
 _CLOSERS = "'\"”’)]」』》"
@@ -248,20 +251,30 @@ def instruction_spans(text: str, check: Callable[[], None] | None = None) -> lis
     """
     out: list[tuple[int, int]] = []
     announced = False  # the previous sentence was an order announcing what to say
+    previous: tuple[int, int] | None = None  # the last sentence with text in it
     for group in _groups(sentence_spans(text), _GROUP_CHARS):
         if check is not None:
             check()
         start, end = max(group[0][0] - 1, 0), group[-1][1]  # one back: "assistant:" may follow a line end
         if not announced and end - start <= 2 * _GROUP_CHARS and not _ANY.search(text, start, end):
+            previous = _last_with_text(text, group) or previous
             continue  # most text holds no order: one search per group, not one per sentence
         for start, end in group:
             piece = text[start:end]
+            if not piece.strip():
+                continue
             ordered = _ordered(text, start, end, check)
-            if ordered or (announced and piece.strip()):
+            if ordered and previous is not None and _REFERS_BACK.search(piece) and previous not in out[-1:]:
+                out.append(previous)
+            if ordered or announced:
                 out.append((start, end))
-            if piece.strip():
-                announced = ordered and bool(_ANNOUNCES.search(piece.rstrip(_ENDS + _CLOSERS + " \n")))
+            announced = ordered and bool(_ANNOUNCES.search(piece.rstrip(_ENDS + _CLOSERS + " \n")))
+            previous = (start, end)
     return out
+
+
+def _last_with_text(text: str, group: list[tuple[int, int]]) -> tuple[int, int] | None:
+    return next((span for span in reversed(group) if text[span[0] : span[1]].strip()), None)
 
 
 def _ordered(text: str, start: int, end: int, check: Callable[[], None] | None) -> bool:
