@@ -25,13 +25,17 @@ from .checks import (
     missing_entities,
     negation_consistent,
 )
-from .numbers import Quantity, extract_quantities, unmatched
+from .errors import ShouldStop, check_point
+from .numbers import extract_quantities, unmatched
+from .prepare import CHECK_EVERY, Prepared, Window, prepare_passages, text_blocks
 from .split import split_draft, strip_markers
 from .types import Citation, Grounded, Passage, SentenceCheck
 
 log = logging.getLogger(__name__)
 
 EmbedFn = Callable[[list[str]], np.ndarray]  # texts -> L2-normalized rows
+# What the user sees instead of a drafted sentence that gives orders (the draft keeps it for audits).
+WITHHELD = "(지시문 형태의 문장이라 표시하지 않음)"
 
 
 @dataclass(frozen=True)
@@ -48,25 +52,6 @@ class GroundingConfig:
     window: int = 2  # a span is up to this many adjacent source sentences
 
 
-@dataclass
-class _Window:
-    passage: int
-    start: int
-    end: int
-    analysis: Analysis
-    sentences: list[Analysis]
-    quantities: list[Quantity]
-    evidence: Analysis  # the window plus its document's title/heading, what coverage reads
-
-
-@dataclass
-class _Prepared:
-    passage: Passage
-    analysis: Analysis
-    evidence: Analysis  # the whole passage plus title/heading, for the entity check
-    windows: list[_Window]
-
-
 class GroundingChecker:
     """Checks draft sentences against passages and writes the cited answer."""
 
@@ -77,50 +62,45 @@ class GroundingChecker:
         self.splitter = SentenceSplitter(kiwi)
 
     # ------------------------------------------------------------------ preparation
-    def prepare(self, passages: Sequence[Passage]) -> list[_Prepared]:
-        """Analyse each passage once: morphemes, sentence spans and windows of adjacent sentences."""
-        prepared = []
-        for i, p in enumerate(passages):
-            analysis = analyze(self.kiwi, p.text)
-            spans = self.splitter.split(p.text) or []
-            sents = [analysis.slice(s.start, s.end) for s in spans]
-            context = analyze(self.kiwi, p.context) if p.context else None
-            # A sentence that gives the AI orders is never evidence and never quoted (prompt injection).
-            ordered = [is_instruction(p.text[s.start : s.end]) for s in spans]
-            windows = []
-            for a in range(len(spans)):
-                for b in range(a, min(a + self.config.window, len(spans))):
-                    if any(ordered[a : b + 1]):
-                        break
-                    start, end = spans[a].start, spans[b].end
-                    window = analysis.slice(start, end)
-                    windows.append(
-                        _Window(i, start, end, window, sents[a : b + 1],
-                                extract_quantities(p.text[start:end]), _with_context(window, context))
-                    )
-            prepared.append(_Prepared(p, analysis, _with_context(analysis, context), windows))
-        return prepared
+    def prepare(self, passages: Sequence[Passage], should_stop: ShouldStop | None = None) -> list[Prepared]:
+        """Analyse each passage once: morphemes, sentence spans and windows of adjacent sentences.
+
+        Raises:
+            CheckCancelled: should_stop() returned True.
+        """
+        return prepare_passages(self.kiwi, self.splitter, passages, self.config.window, check_point(should_stop))
 
     # ------------------------------------------------------------------ one sentence
     def check_sentence(
-        self, sentence: str, prepared: Sequence[_Prepared], question: Analysis | None = None
-    ) -> tuple[SentenceCheck, _Window | None]:
+        self, sentence: str, prepared: Sequence[Prepared], question: Analysis | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> tuple[SentenceCheck, Window | None]:
         """Verdict on one sentence and the span that supports it best (None if no passage).
 
         Every content word of the sentence must be in the span (or its document's title and
         heading), even the question's own words: they are what ties a fact to its subject
         ("연차휴가는 5일" must not pass on a span about 경조휴가 5일). A bare fragment ("15일",
         "이명박") asserts "the answer to the question is …", so with a `question` its span must
-        also cover the question (reason "question" otherwise).
+        also cover the question (reason "question" otherwise). A sentence that gives orders
+        (a model obeying an injected document) is never supported and never shown: its text
+        becomes WITHHELD, reason "instruction".
+
+        Raises:
+            CheckCancelled: should_stop() returned True.
         """
+        check = check_point(should_stop)
+        if is_instruction(sentence):
+            return SentenceCheck(WITHHELD, False, 0.0, reasons=["instruction"]), None
         claim = analyze(self.kiwi, sentence)
         quantities = extract_quantities(sentence)
         if not claim.content() and not quantities:
             return SentenceCheck(sentence, False, 0.0, reasons=["no_content"]), None
         fragment = question is not None and question.content() and is_fragment(claim)
-        best: tuple[tuple[float, ...], _Window, float, int, float] | None = None
+        best: tuple[tuple[float, ...], Window, float, int, float] | None = None
         for prep in prepared:
-            for w in prep.windows:
+            for k, w in enumerate(prep.windows):
+                if k % CHECK_EVERY == 0:
+                    check()
                 cov = coverage(claim, w.evidence)
                 missing = unmatched(quantities, w.quantities)
                 q_cov = coverage(question, w.evidence) if fragment else 0.0
@@ -156,27 +136,54 @@ class GroundingChecker:
                              coverage=round(cov, 4), similarity=similarity, passage=w.passage), w
 
     # ------------------------------------------------------------------ whole answer
-    def session(self, passages: Sequence[Passage], question: str = "") -> GroundingSession:
-        """A checker bound to one answer's passages: feed sentences as they arrive, then finish."""
-        return GroundingSession(self, passages, question)
+    def session(
+        self, passages: Sequence[Passage], question: str = "", *, should_stop: ShouldStop | None = None
+    ) -> GroundingSession:
+        """A checker bound to one answer's passages: feed sentences as they arrive, then finish.
 
-    def ground(self, draft: str, passages: Sequence[Passage], question: str = "") -> Grounded:
-        """Check every sentence of `draft`; cite the supported, drop (or mark) the rest; fall
-        back to quoting the sources, or abstain, when nothing is supported."""
-        session = self.session(passages, question)
-        if ABSTAIN.rstrip(".") not in strip_markers(draft):
-            for sentence in split_draft(self.splitter, draft):
-                session.add(sentence)
+        should_stop: polled at every check point of the session; see `ground`.
+        """
+        return GroundingSession(self, passages, question, should_stop=should_stop)
+
+    def ground(
+        self, answer: str, passages: Sequence[Passage], question: str = "", *, should_stop: ShouldStop | None = None
+    ) -> Grounded:
+        """Check every sentence of `answer`; cite the supported, drop (or mark) the rest; fall
+        back to quoting the sources, or abstain, when nothing is supported.
+
+        should_stop: polled between passages, between blocks of ~2,000 characters while
+        passages and the answer are analysed, and every few dozen sentences or spans inside
+        each loop over them, so a True lands within a fraction of a second even for 50
+        passages of 100,000 characters.
+
+        Raises:
+            CheckCancelled: should_stop() returned True; nothing partial is returned.
+        """
+        check = check_point(should_stop)
+        session = self.session(passages, question, should_stop=should_stop)
+        if ABSTAIN.rstrip(".") not in strip_markers(answer):
+            for a, b in text_blocks(answer):
+                check()
+                for sentence in split_draft(self.splitter, answer[a:b]):
+                    session.add(sentence)
         return session.finish()
 
     def extract(
-        self, question: str, prepared: Sequence[_Prepared], numbering: _Numbering
+        self, question: str, prepared: Sequence[Prepared], numbering: _Numbering,
+        should_stop: ShouldStop | None = None,
     ) -> list[SentenceCheck]:
-        """The source sentences that best cover the question, quoted verbatim and cited."""
+        """The source sentences that best cover the question, quoted verbatim and cited.
+
+        Raises:
+            CheckCancelled: should_stop() returned True.
+        """
+        check = check_point(should_stop)
         q = analyze(self.kiwi, question)
         scored = []
         for prep in prepared:
-            for w in prep.windows:
+            for k, w in enumerate(prep.windows):
+                if k % CHECK_EVERY == 0:
+                    check()
                 if len(w.sentences) != 1:
                     continue
                 cov = coverage(q, w.evidence)
@@ -203,17 +210,21 @@ class GroundingSession:
     s.finish() -> Grounded (the fallback to quotes or abstention happens here).
     """
 
-    def __init__(self, checker: GroundingChecker, passages: Sequence[Passage], question: str) -> None:
+    def __init__(
+        self, checker: GroundingChecker, passages: Sequence[Passage], question: str,
+        *, should_stop: ShouldStop | None = None,
+    ) -> None:
         self.checker = checker
         self.question = question
-        self.prepared = checker.prepare(passages)
+        self.should_stop = should_stop
+        self.prepared = checker.prepare(passages, should_stop)
         kiwi = checker.kiwi
         self.question_analysis = analyze(kiwi, question) if question.strip() else None
         self.numbering = _Numbering(passages)
         self.checks: list[SentenceCheck] = []
 
     def add(self, sentence: str) -> SentenceCheck:
-        check, window = self.checker.check_sentence(sentence, self.prepared, self.question_analysis)
+        check, window = self.checker.check_sentence(sentence, self.prepared, self.question_analysis, self.should_stop)
         if check.supported and window is not None:
             check = replace(check, citations=[self.numbering.cite(window)])
         self.checks.append(check)
@@ -225,7 +236,7 @@ class GroundingSession:
             shown = self.checks if self.checker.config.unsupported == "mark" else kept
             return Grounded(_render(shown), False, "generated", self.checks, self.numbering.citations)
         extractive = (
-            self.checker.extract(self.question, self.prepared, self.numbering)
+            self.checker.extract(self.question, self.prepared, self.numbering, self.should_stop)
             if self.question else []
         )
         if extractive:
@@ -239,14 +250,6 @@ def render_sentence(check: SentenceCheck) -> str:
     return _render([check])
 
 
-def _with_context(window: Analysis, context: Analysis | None) -> Analysis:
-    if context is None:
-        return window
-    shift = len(window.text) + 1
-    morphs = window.morphs + tuple(type(m)(m.form, m.tag, m.start + shift, m.end + shift) for m in context.morphs)
-    return Analysis(window.text + "\n" + context.text, morphs)
-
-
 class _Numbering:
     """Citations numbered 1, 2, ... in order of first use; one number per (passage, span)."""
 
@@ -255,7 +258,7 @@ class _Numbering:
         self.citations: list[Citation] = []
         self._by_span: dict[tuple[int, int, int], int] = {}
 
-    def cite(self, w: _Window) -> int:
+    def cite(self, w: Window) -> int:
         key = (w.passage, w.start, w.end)
         if key not in self._by_span:
             p = self.passages[w.passage]

@@ -51,7 +51,9 @@ class Citation:
 class SentenceCheck:
     """One answer sentence and the verdict on it.
 
-    `reasons` name the failed checks: "numbers", "negation", "entities", "coverage", "no_content".
+    `reasons` name the failed checks: "numbers", "negation", "entities", "coverage", "question",
+    "no_content", or "instruction" (the sentence gives orders, as a model obeying an injected
+    document would write; its `text` is then WITHHELD, never the order itself).
     `citations` are Citation numbers ([n]); empty when unsupported.
     """
 

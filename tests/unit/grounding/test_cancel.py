@@ -1,0 +1,117 @@
+"""GroundingChecker.ground(..., should_stop=...): a long check can be stopped, and the hook changes nothing else."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from grounding import CheckCancelled, GroundingChecker, GroundingError, Passage
+from grounding.checks import analyze
+from grounding.errors import check_point
+from grounding.prepare import analyze_blocks, text_blocks
+
+
+def rules(n: int, start: int = 0) -> str:
+    """n distinct Korean rule sentences (~30 characters each), a line break every fifth."""
+    out = []
+    for i in range(start, start + n):
+        out.append(f"제{i}조 직원은 {i % 28 + 1}일 이내에 {('휴가', '출장', '교육', '경조사')[i % 4]} 신청서를 제출한다.")
+        out.append("\n" if i % 5 == 4 else " ")
+    return "".join(out)
+
+
+@pytest.fixture(scope="module")
+def checker(shared_kiwi):
+    return GroundingChecker(shared_kiwi)
+
+
+@pytest.fixture(scope="module")
+def huge():
+    """Three passages of ~100,000 characters: a full check takes minutes on a CPU."""
+    return [Passage(f"p{k}", rules(3000, 3000 * k)) for k in range(3)]
+
+
+def test_should_stop_after_n_calls_stops_a_huge_check_early(checker, huge):
+    calls = []
+
+    def should_stop():
+        calls.append(time.perf_counter())
+        return len(calls) > 5
+
+    start = time.perf_counter()
+    with pytest.raises(CheckCancelled):
+        checker.ground("제5조 직원은 6일 이내에 출장 신청서를 제출합니다.", huge, "출장 신청 기한은?", should_stop=should_stop)
+    assert len(calls) == 6  # raised at the first True, nothing polled after it
+    assert time.perf_counter() - start < 5  # ~5 blocks of 4,000 characters, not 300,000 characters
+
+
+def test_a_stop_lands_within_half_a_second(checker, huge):
+    """Whenever should_stop() turns true, the next check point comes soon, whatever stage the check is in."""
+    for delay in (0.3, 1.5):
+        flip = time.perf_counter() + delay
+        polled = []
+
+        def should_stop():
+            now = time.perf_counter()
+            polled.append(now)
+            return now > flip
+
+        with pytest.raises(CheckCancelled):
+            checker.ground("제5조 직원은 6일 이내에 출장 신청서를 제출합니다.", huge, "출장 신청 기한은?", should_stop=should_stop)
+        # the longest stretch without a check point, and the lag from the flip to the stop
+        gaps = [b - a for a, b in zip(polled, polled[1:])]
+        assert max(gaps) < 0.5, max(gaps)
+        assert polled[-1] - flip < 0.5
+
+
+def test_sentence_checks_and_the_fallback_are_stopped_too(checker):
+    passages = [Passage("p", rules(200))]
+    stop = []
+    session = checker.session(passages, "출장 신청 기한은?", should_stop=lambda: bool(stop))
+    assert session.add("제5조 직원은 6일 이내에 출장 신청서를 제출합니다.").supported
+    stop.append(True)
+    with pytest.raises(CheckCancelled):
+        session.add("제8조 직원은 9일 이내에 교육 신청서를 제출합니다.")
+    stop.clear()
+    fallback = checker.session(passages, "출장 신청 기한은?", should_stop=lambda: bool(stop))
+    stop.append(True)
+    with pytest.raises(CheckCancelled):  # nothing supported: quoting the sources loops over every span
+        fallback.finish()
+
+
+def test_results_are_the_same_with_or_without_the_hook(checker):
+    # several blocks of 4,000 characters: the blocked reading must equal the whole one
+    passages = [Passage("a", rules(200)), Passage("b", rules(150, 200).replace("\n", " "), context="취업규칙 신청")]
+    for draft, question in [
+        ("제5조에 따라 직원은 6일 이내에 출장 신청서를 제출합니다. 제9조 직원은 99일 이내에 제출합니다.", "출장 신청 기한은?"),
+        ("휴가는 무제한입니다.", "제201조 출장 신청 기한은?"),
+    ]:
+        plain = checker.ground(draft, passages, question)
+        hooked = checker.ground(draft, passages, question, should_stop=lambda: False)
+        assert plain == hooked
+    assert plain.mode == "extractive" and plain.citations
+
+
+def test_blocked_analysis_equals_the_whole_text(shared_kiwi, checker):
+    for text in (rules(200), rules(200).replace("\n", " ")):
+        assert len(text_blocks(text)) > 2
+        spans, analysis = analyze_blocks(shared_kiwi, checker.splitter, text, lambda: None)
+        assert spans == checker.splitter.split(text)
+        assert analysis == analyze(shared_kiwi, text)
+
+
+def test_text_blocks_cut_at_lines_then_sentences_then_spaces():
+    assert text_blocks("가나다.\n라마바. 사아", size=8) == [(0, 5), (5, 12)]
+    assert text_blocks("가나다. 라마바. 사아자차", size=10) == [(0, 10), (10, 14)]
+    assert text_blocks("가나다 라마바 사아자차", size=6) == [(0, 4), (4, 8), (8, 12)]
+    assert text_blocks("가" * 10, size=4) == [(0, 4), (4, 8), (8, 10)]
+    assert text_blocks("", size=4) == [(0, 0)]
+
+
+def test_check_point():
+    check_point(None)()
+    check_point(lambda: False)()
+    with pytest.raises(CheckCancelled, match="should_stop"):
+        check_point(lambda: True)()
+    assert issubclass(CheckCancelled, GroundingError)
