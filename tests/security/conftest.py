@@ -17,7 +17,7 @@ import logging
 
 import pytest
 
-from tests.security.live import LLM, LiveServer, start_server
+from tests.security.live import LLM, LiveServer, onnx_copy_usable, start_server
 from tests.security.probes import wait_idle
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # its answer slot) on a server without the fixes come last, so their damage does not decide the
 # outcome of unrelated tests. The footprint check needs every other attack to have run.
 MODULE_ORDER = ("test_exposure", "test_routes", "test_scoped_admin", "test_group_names", "test_web_ui",
-                "test_stream", "test_request_size", "test_verify", "test_footprint")
+                "test_stream", "test_request_size", "test_verify", "test_web_ui_paths", "test_footprint")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,25 +48,12 @@ def server(real_settings, tmp_path_factory):
 
     if not is_present(get_spec(LLM), real_settings.model_dir):
         pytest.skip(f"{LLM} is not provisioned: run `chulcheo models pull {LLM}`")
-    extra = {} if _onnx_copy_usable(real_settings) else {"CHULCHEO_EMBEDDING__BACKEND": "torch"}
-    if extra:
-        log.warning("no usable int8 ONNX copy of %s: the server embeds with torch", real_settings.embedding.model)
+    extra = {} if onnx_copy_usable(real_settings.model_dir) else {"CHULCHEO_EMBEDDING__BACKEND": "torch"}
+    if extra:  # without it the server would export one at its first query: minutes, into the shared model dir
+        log.warning("no int8 ONNX copy of the embedding model that the server's code accepts: it embeds with torch")
     with start_server(tmp_path_factory.mktemp("security"), real_settings.model_dir, extra) as running:
         yield running
 
-
-def _onnx_copy_usable(settings) -> bool:
-    """Is the default embedding backend's ONNX copy in place? Without it the server would export
-    one at its first query (minutes, outside the state dir); the suite then uses the torch backend."""
-    from app.models import get_spec, model_path
-    from retrieval.embed_onnx import OnnxModelError, read_export
-
-    if settings.embedding.backend != "onnx-int8":
-        return True
-    try:
-        return read_export(model_path(get_spec(settings.embedding.model), settings.model_dir)) is not None
-    except OnnxModelError:
-        return False
 
 
 @pytest.fixture
@@ -77,6 +64,6 @@ def live(server: LiveServer):
         print(f"restored after an earlier attack: {', '.join(repaired)}")
     yield server
     if server.proc.poll() is None:
-        left = wait_idle(server.pid, limit=60)
+        left = wait_idle(server.pid, limit=45)
         if left >= 25:
-            print(f"server still at {left:.0f} % CPU 60 s after the test")
+            print(f"server still at {left:.0f} % CPU 45 s after the test")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,9 +57,11 @@ class GradioRun:
 class GradioSession:
     """One browser tab: its own cookie jar and session hash (a new hash per call unless given)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, observe: Callable[[str, str], None] | None = None) -> None:
+        """`observe(text, what)` sees every response body of uploads and handler calls (leak scans)."""
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, timeout=timeout, follow_redirects=False)
+        self.observe = observe or (lambda text, what: None)
         self._config: dict[str, Any] | None = None
 
     def close(self) -> None:
@@ -109,7 +112,9 @@ class GradioSession:
     # ------------------------------------------------------------------ calls
     def upload(self, name: str, data: bytes) -> httpx.Response:
         """POST /gradio_api/upload like gr.File does; a 200 response is the list of server paths."""
-        return self.http.post("/gradio_api/upload", files={"files": (name, data, "application/octet-stream")})
+        r = self.http.post("/gradio_api/upload", files={"files": (name, data, "application/octet-stream")})
+        self.observe(r.text, f"POST /gradio_api/upload {name}")
+        return r
 
     def join(self, fn: int | str, data: list[Any], session_hash: str, event_data: Any = None) -> httpx.Response:
         fn_index = fn if isinstance(fn, int) else self.fn_index(fn)
@@ -152,9 +157,10 @@ class GradioSession:
         session_hash = session_hash or new_session_hash()
         joined = self.join(fn, data, session_hash, event_data)
         run = GradioRun(join_status=joined.status_code, text=joined.text)
-        if joined.status_code != 200:
-            return run
-        return self.listen(session_hash, run, timeout)
+        if joined.status_code == 200:
+            self.listen(session_hash, run, timeout)
+        self.observe(run.text, f"Gradio handler {fn}")
+        return run
 
 
 def new_session_hash() -> str:

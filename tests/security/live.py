@@ -133,8 +133,8 @@ class LiveServer:
         """Which other groups' secrets `text` (a response to `caller`) contains."""
         return [f"group {g}'s secret ({MARK[g]})" for g in MARK if g not in SEES[caller] and MARK[g] in text]
 
-    def search(self, caller: str, query: str, k: int = 20) -> list[dict[str, Any]]:
-        r = self.call("POST", "/v1/search", caller, json={"query": query, "k": k})
+    def search(self, caller: str, query: str, k: int = 20, timeout: float = 60.0) -> list[dict[str, Any]]:
+        r = self.call("POST", "/v1/search", caller, json={"query": query, "k": k}, timeout=timeout)
         assert r.status_code == 200, f"search as {caller}: {r.status_code} {r.text[:300]}"
         return r.json()["hits"]
 
@@ -212,6 +212,18 @@ class LiveServer:
 
         return [p for folder in (self.home, self.tmp) for p in files_under(folder)
                 if not p.is_relative_to(self.state_dir)]
+
+
+def onnx_copy_usable(model_dir: Path) -> bool:
+    """Does the server's source (SOURCE, which may differ from this checkout) accept the int8 ONNX
+    copy of its default embedding model as it is? Asked in a subprocess run from SOURCE."""
+    probe = ("import sys; from app.models import get_spec, model_path; from app.settings import Settings; "
+             "from retrieval.embed_onnx import read_export; s = Settings(); "
+             "sys.exit(0 if s.embedding.backend != 'onnx-int8' or "
+             "read_export(model_path(get_spec(s.embedding.model), s.model_dir)) else 1)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHULCHEO_")} | {"CHULCHEO_MODEL_DIR": str(model_dir)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=SOURCE, env=env, capture_output=True, timeout=300)
+    return done.returncode == 0
 
 
 def _wait(what: str, server: LiveServer, ok, limit: float) -> None:

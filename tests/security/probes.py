@@ -39,11 +39,12 @@ class HealthMonitor:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stop.set()
-        self._thread.join(self.timeout + 2)
+        self._thread.join(2 * self.timeout + 2)
 
     def _run(self) -> None:
         with httpx.Client(timeout=self.timeout) as client:
-            while not self._stop.is_set():
+            while True:  # at least one sample, and one more after the block ended
+                stopping = self._stop.is_set()
                 start = time.perf_counter()
                 try:
                     ok = client.get(self.url).status_code == 200
@@ -54,6 +55,8 @@ class HealthMonitor:
                     self.failures.append(type(exc).__name__)
                 took = time.perf_counter() - start
                 self.samples.append(took if ok else max(took, self.timeout))
+                if stopping:
+                    return
                 self._stop.wait(max(0.0, self.interval - took))
 
     @property
@@ -94,7 +97,7 @@ def wait_idle(pid: int, limit: float = 60.0, below: float = 25.0) -> float:
     """Wait (at most `limit` s) until the process uses under `below` % of a core; returns the last reading."""
     deadline = time.monotonic() + limit
     while True:
-        used = cpu_percent(pid, 1.0)
+        used = cpu_percent(pid, 0.5)
         if used < below or time.monotonic() > deadline:
             return used
 

@@ -28,7 +28,9 @@ QUESTION = {"a": "A팀 비밀 암호는 무엇인가요?", "b": "B팀 비밀 암
 TRAVERSAL = ["../../../../etc/passwd", "..", "..%2F..%2F..%2Fetc%2Fpasswd", "/etc/passwd"]
 HUGE = "가" * 200_000
 WRONG_TYPES: list[Any] = [None, 12345, ["x"], {"$ne": ""}]
-EXPENSIVE = ("/v1/ask",)  # a valid body costs an LLM answer: plausible + one traversal string only
+# A valid body costs an LLM answer (~10 s here): only the plausible one (the question alone, aimed
+# at the other group's secret) is valid; every mutation of it is one the schema refuses.
+EXPENSIVE = ("/v1/ask",)
 _names = itertools.count()
 
 
@@ -74,7 +76,7 @@ def mutations(value: dict[str, Any], schema: dict[str, Any], spec: dict[str, Any
     """(label, body) pairs: each top-level field replaced by hostile strings and wrong types."""
     props = resolve(schema, spec).get("properties", {})
     for field in props:
-        strings = [TRAVERSAL[0]] if cheap_only else [*TRAVERSAL, "*", other, "\x00", f"{other},{other}"]
+        strings = [] if cheap_only else [*TRAVERSAL, "*", other, "\x00", f"{other},{other}"]
         for s in [*strings, HUGE]:
             yield f"{field}={s[:30]!r}", {**value, field: [s] if isinstance(value.get(field), list) else s}
         for wrong in WRONG_TYPES:
@@ -121,10 +123,12 @@ def requests_for(live: LiveServer, spec: dict[str, Any], path: str, method: str,
         if "application/json" in content:
             schema = content["application/json"]["schema"]
             body = plausible(schema, spec, "", other)
+            cheap_only = path.startswith(EXPENSIVE)
+            if cheap_only:  # the required fields only (no history: condensing it is a second LLM call)
+                body = {k: v for k, v in body.items() if k in resolve(schema, spec).get("required", [])}
             yield f"{url_label}{q_label} plausible", {**common, "json": body}
             if q_label:
                 continue
-            cheap_only = path.startswith(EXPENSIVE)
             for label, mutated in mutations(body, schema, spec, other, cheap_only):
                 yield f"{url_label} {label}", {**common, "json": mutated}
             for label, raw in (("body '{'", b"{"), ("body []", b"[]"), ("body 'null'", b"null"),
@@ -164,6 +168,7 @@ def test_every_route_refuses_hostile_callers_without_leaking(live: LiveServer, c
     problems: list[str] = []
     sent = 0
     started = time.monotonic()
+    slowest: list[tuple[float, str]] = []
     with HealthMonitor(live.url) as hz:
         for path, method, op in ops:
             for label, kwargs in requests_for(live, spec, path, method, op, caller):
@@ -182,8 +187,10 @@ def test_every_route_refuses_hostile_callers_without_leaking(live: LiveServer, c
                     problems.append(f"{what}: {r.status_code} {r.text[:200]!r}")
                 for leak in live.leaks(r.text, caller):
                     problems.append(f"{what}: the response holds {leak}: {r.text[:300]!r}")
-                if caller is None and r.status_code not in (401, 403, 404, 405, 422) and path.startswith("/v1"):
+                if caller is None and r.status_code < 400 and path.startswith("/v1"):
                     problems.append(f"{what}: answered {r.status_code} without a key")
+                slowest.append((r.elapsed.total_seconds(), f"{what}: {r.status_code}"))
+    print("slowest requests:", *(f"{t:6.2f} s  {w[:150]}" for t, w in sorted(slowest, reverse=True)[:12]), sep="\n")
     if problem := hz.problem(f"during {sent} hostile requests"):
         problems.append(problem)
     assert not problems, (f"{len(problems)} of {sent} hostile requests ({time.monotonic() - started:.0f} s) went wrong:\n"
