@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from grounding import Passage
 
 from .auth import Principal
-from .errors import HANDLED, error_status
+from .errors import HANDLED, error_status, scrub_paths
 from .guard import RequestGuard
 from .limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
@@ -142,7 +142,7 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-        return JSONResponse({"detail": str(exc), "error": kind}, status_code=status, headers=headers)
+        return JSONResponse({"detail": scrub_paths(str(exc)), "error": kind}, status_code=status, headers=headers)
 
     # Our own error types map to 4xx/503 here, inside the middleware (so metrics count them);
     # anything else is a bug and becomes a logged 500.
@@ -311,5 +311,6 @@ async def _sse(first, events: AsyncIterator, admin: bool, cleanup: contextlib.As
         except Exception as exc:  # headers are sent: report the failure in the stream itself
             log.error("stream failed", exc_info=exc)
             status, kind = error_status(exc)
-            yield f"event: error\ndata: {json.dumps({'detail': str(exc), 'error': kind, 'status': status}, ensure_ascii=False)}\n\n"
+            detail = {"detail": scrub_paths(str(exc)), "error": kind, "status": status}
+            yield f"event: error\ndata: {json.dumps(detail, ensure_ascii=False)}\n\n"
 

@@ -5,6 +5,8 @@ error_status(AuthError("…")) -> (401, "auth")
 
 from __future__ import annotations
 
+import re
+
 from generation.errors import GenerationError
 from ingest.errors import IndexLockedError, IngestError, LoadError
 from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, RetrievalError
@@ -47,3 +49,14 @@ def error_status(exc: BaseException) -> tuple[int, str]:
         if isinstance(exc, exc_type):
             return status, kind
     return 500, "internal"
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """Error text as a client may see it: absolute server paths shortened to their last part.
+
+    scrub_paths("/srv/chulcheo/index: no index yet") -> "index: no index yet"
+    """
+    return _ABSOLUTE_PATH.sub(r"\1", text)

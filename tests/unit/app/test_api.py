@@ -216,6 +216,7 @@ def test_health_ready_and_metrics(api, make_service, tmp_path):
     assert r.status_code == 503 and "no index" in r.json()["reason"]
     r = bare.post("/v1/ask", json={"question": "연차휴가는 며칠인가요?"})
     assert r.status_code == 503 and r.json()["error"] == "no_index"
+    assert str(tmp_path) not in r.json()["detail"] and "nothing" in r.json()["detail"]  # no server paths
 
 
 def test_open_mode_needs_no_key(make_service):
