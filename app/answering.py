@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from generation.types import GenerationParams, Generator, Message
-from grounding import Answer, GroundingChecker, Passage, SentenceCheck, render_sentence, split_draft
+from grounding import Answer, GroundingChecker, Passage, SentenceCheck, ShouldStop, render_sentence, split_draft
 from prompts import ABSTAIN, Focus, build_qa_messages
 from retrieval.types import Hit
 
@@ -24,8 +24,13 @@ class StreamEvent:
     """One step of a streamed answer.
 
     kind "token": a raw piece of the model's draft, not checked yet (only when asked for);
-    kind "sentence": a checked draft sentence (`check`), `text` as the user sees it;
+    kind "sentence": a checked draft sentence (`check`), `text` as the user sees it (a sentence
+    that gives orders is never supported and shows only grounding.WITHHELD);
     kind "answer": the final `answer` (same as `ask` would return).
+
+    Token text is the model's own words. The model never sees a document sentence that
+    prompts.is_instruction flags (prompts.neutralize hides it), so a token can only repeat an
+    order that detector misses, which no filter built on it could catch here either.
     """
 
     kind: str
@@ -49,6 +54,7 @@ class AnswerRun:
     tokens: bool = False  # also yield each raw piece of the draft as a "token" event
     passage_tokens: int | None = None  # cap on the passages' share of the prompt
     focus: Focus | None = None  # cuts passages over the cap to their relevant sentences
+    should_stop: ShouldStop | None = None  # polled by the checker, which raises CheckCancelled
 
     def stream(self) -> Iterator[StreamEvent]:
         prompt = build_qa_messages(
@@ -56,7 +62,7 @@ class AnswerRun:
             passage_tokens=self.passage_tokens, focus=self.focus,
         )
         passages = [Passage.from_hit(h) for h in prompt.passages]
-        session = self.checker.session(passages, self.query)
+        session = self.checker.session(passages, self.query, should_stop=self.should_stop)
         t = self.timings
         if not passages:
             t["total"] = time.perf_counter() - self.started
