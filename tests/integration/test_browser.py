@@ -71,9 +71,9 @@ def test_login_ask_with_citation_then_upload_index_and_search(live_server, brows
         d.get(live_server["url"] + "/")
         _until(d, "the login form", lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=password]"), 60)
         assert "API 키" in d.find_element(By.TAG_NAME, "body").text
-        d.find_element(By.CSS_SELECTOR, "input[data-testid=textbox]").send_keys("admin")
+        d.find_element(By.ID, "username").send_keys("admin")  # our /login form (a session bound to the key)
         d.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(live_server["admin"])
-        d.find_element(By.XPATH, "//button[normalize-space()='로그인' or normalize-space()='Login']").click()
+        d.find_element(By.ID, "login").click()
         box = _until(d, "the chat box", lambda d: d.find_element(By.CSS_SELECTOR, "#ck-question textarea"), 60)
         _until(d, "the login name in the header", lambda d: "admin" in _text(d, "#ck-who"), 30)
 

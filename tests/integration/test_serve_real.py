@@ -58,10 +58,11 @@ def test_auth_roles_upload_and_metrics_over_http(live_server):
                    files={"file": ("독서모임.txt", "사내 독서 모임 지원금은 한 달에 3만 5천 원이다.".encode())})
     assert r.status_code == 200 and r.json()["job"]["status"] == "done", r.text
     top = httpx.post(f"{url}/v1/search", json={"query": "독서 모임 지원금"}, headers=bearer(user), timeout=60).json()["hits"][0]
-    assert top["source"].endswith("독서모임.txt")  # (the browser test uploads its own file to the same server)
+    assert top["source"] == "독서모임.txt"  # the file name, never the server's path  # (the browser test uploads its own file to the same server)
     bad = httpx.post(f"{url}/v1/documents", headers=bearer(admin), files={"file": ("x.exe", b"MZ")}, timeout=30)
     assert bad.status_code == 415 and "x.exe" in bad.json()["detail"]
-    metrics = httpx.get(f"{url}/metrics", timeout=30).text
-    assert 'route="/v1/search",status="200"' in metrics and "chulcheo_index_chunks" in metrics
+    anonymous = httpx.get(f"{url}/metrics", timeout=30).text  # request counts only
+    assert 'route="/v1/search",status="200"' in anonymous and "chulcheo_index_chunks" not in anonymous
+    assert "chulcheo_index_chunks" in httpx.get(f"{url}/metrics", headers=bearer(admin), timeout=30).text
     assert httpx.get(f"{url}/docs", timeout=30).status_code == 200
     assert httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/v1/ask"]
