@@ -23,7 +23,9 @@ def rules(n: int, start: int = 0) -> str:
 
 @pytest.fixture(scope="module")
 def checker(shared_kiwi):
-    return GroundingChecker(shared_kiwi)
+    checker = GroundingChecker(shared_kiwi)
+    checker.ground("연차휴가는 15일입니다.", [Passage("w", "연차휴가는 15일이다.")])  # Kiwi's first call loads its model
+    return checker
 
 
 @pytest.fixture(scope="module")
