@@ -314,12 +314,14 @@ class Pipeline:
         return final_answer(self.stream(question, history, groups))
 
     def stream(
-        self, question: str, history=None, groups: Sequence[str] | None = None, *, tokens: bool = False
+        self, question: str, history=None, groups: Sequence[str] | None = None, *, tokens: bool = False,
+        should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[StreamEvent]:
         """Like `ask`, yielding each checked sentence as soon as it is complete, then the Answer.
 
         tokens: also yield the model's raw pieces as "token" events (unchecked draft text, for
         clients that show progress; the checked sentences and the Answer follow as usual).
+        should_stop: polled by the grounding check, which then raises CheckCancelled.
         """
         question = question.strip()
         if not question:
@@ -340,7 +342,8 @@ class Pipeline:
         log.info("ask: %r -> query %r (%s), %d hits", question, query, how, len(hits))
         run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started,
                         tokens=tokens, passage_tokens=a.passage_tokens or None,
-                        focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None)
+                        focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None,
+                        should_stop=should_stop)
         yield from run.stream()
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "",

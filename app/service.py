@@ -162,7 +162,12 @@ class Service(DocumentAdmin):
                       f"all {s.max_concurrent_answers} answer slot(s) stayed busy for {s.answer_wait_s:g} s; retry later")
         try:
             deadline = time.monotonic() + s.ask_timeout_s
-            for event in self.pipeline.stream(question, history, who.search_groups(), tokens=True):
+
+            def should_stop() -> bool:  # the check after the draft stops for the same reasons
+                return (cancelled is not None and cancelled()) or time.monotonic() > deadline
+
+            for event in self.pipeline.stream(question, history, who.search_groups(), tokens=True,
+                                              should_stop=should_stop):
                 if event.kind != "token" or tokens:
                     yield event
                 if cancelled is not None and cancelled():
@@ -171,6 +176,11 @@ class Service(DocumentAdmin):
                     # leaving the loop closes the stream, which stops the model and frees its lock
                     raise AnswerTimeout(f"the answer took longer than {s.ask_timeout_s:g} s and was stopped; "
                                         "ask a narrower question or raise server.ask_timeout_s")
+        except CheckCancelled as exc:
+            if cancelled is not None and cancelled():
+                raise ClientGone("the client went away; the answer was stopped") from exc
+            raise AnswerTimeout(f"the answer took longer than {s.ask_timeout_s:g} s and was stopped; "
+                                "ask a narrower question or raise server.ask_timeout_s") from exc
         finally:
             self._answer_slots.release()
 
