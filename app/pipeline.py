@@ -26,8 +26,7 @@ from generation.types import GenerationParams, Generator
 from prompts import build_qa_messages
 from grounding import Answer, Grounded, GroundingChecker, GroundingConfig, Passage
 
-from .answering import AnswerRun, KiwiFocus, StreamEvent, final_answer, history_messages, noun_extractor
-from .condense import condense
+from answer import AnswerRun, KiwiFocus, StreamEvent, condense, final_answer, history_messages, noun_extractor
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 

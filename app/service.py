@@ -22,7 +22,7 @@ from retrieval.types import Hit
 
 from grounding import Answer, CheckCancelled, Grounded, Passage
 
-from .answering import StreamEvent, final_answer
+from answer import StreamEvent, final_answer
 from .auth import OPEN_PRINCIPAL, AuthError, KeyStore, PermissionDenied, Principal, SessionStore, parse_groups
 from .documents import DocumentAdmin, NotFound, UploadRejected, safe_filename
 from .jobs import STATUSES, Job, JobQueue

@@ -47,7 +47,7 @@ def prompt_tokens(pipeline: Pipeline, question: str) -> int:
     """Tokens of the user message (what is not in the cached head) for this question."""
     a = pipeline.settings.answer
     hits = pipeline.search(question, a.k)
-    from app.answering import KiwiFocus
+    from answer import KiwiFocus
 
     focus = KiwiFocus(pipeline.kiwi, pipeline.checker.splitter) if a.focus else None
     g = pipeline.generator

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.answering import AnswerRun
+from answer import AnswerRun
 from app.pipeline import Pipeline
 from app.settings import Settings
 from generation.scripted import ScriptedGenerator

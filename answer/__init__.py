@@ -1,0 +1,20 @@
+"""The answering stage: question → passages → draft → checked Answer, streamed sentence by sentence.
+
+It sits beside grounding/ (which checks each sentence) and imports none of app/; the pipeline
+in app/ wires it to the retriever and the models.
+"""
+
+from .condense import condense, condense_rules, needs_history
+from .run import AnswerRun, KiwiFocus, StreamEvent, final_answer, history_messages, noun_extractor
+
+__all__ = [
+    "AnswerRun",
+    "KiwiFocus",
+    "StreamEvent",
+    "condense",
+    "condense_rules",
+    "final_answer",
+    "history_messages",
+    "needs_history",
+    "noun_extractor",
+]
