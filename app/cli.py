@@ -237,7 +237,7 @@ def eval_retrieval(
     """Score hit@1, recall@5/10, MRR@10, nDCG@10 and latency of every search mode."""
     require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
-        from .evaluate import (  # heavy imports only when evaluating
+        from evaluation.retrieval import (  # heavy imports only when evaluating
             add_distractors,
             load_dataset,
             load_jsonl_set,
@@ -250,8 +250,10 @@ def eval_retrieval(
         eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
         if distractors is not None:
             eval_set = add_distractors(eval_set, read_corpus_jsonl(distractors), str(distractors))
+        from .pipeline import Pipeline
+
         result = run_retrieval_eval(
-            _settings(None), eval_set, index=index, k=k, modes=chosen, limit=limit, seed=seed,
+            _settings(None), eval_set, make_pipeline=Pipeline, index=index, k=k, modes=chosen, limit=limit, seed=seed,
             grid=fusion_grid, progress=progress,
         )
     for warning in result["warnings"]:

@@ -165,8 +165,10 @@ def eval_answers(
         raise typer.BadParameter("--resume needs --out (it continues OUT.partial.jsonl)", param_hint="--resume")
     require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors():
-        from .evaluate import load_dataset, load_jsonl_set
-        from .evaluate_answers import run_answer_eval
+        from evaluation.answers import run_answer_eval
+        from evaluation.retrieval import load_dataset, load_jsonl_set
+
+        from .pipeline import Pipeline
         from .settings import Settings
 
         settings = Settings()
@@ -178,7 +180,7 @@ def eval_answers(
         # A run killed mid-write may leave a broken last line: such lines are asked again.
         done = [r for _, r, bad in jsonl_objects(partial) if bad is None and "qid" in r] if resume and partial.exists() else []
         on_row = _appender(partial, keep=done) if partial else None
-        result = run_answer_eval(settings, eval_set, index=index, limit=limit, seed=seed, on_row=on_row, done=done)
+        result = run_answer_eval(settings, eval_set, make_pipeline=Pipeline, index=index, limit=limit, seed=seed, on_row=on_row, done=done)
     if out_file is not None:
         out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "per_question"}

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import KORQUAD, emit  # noqa: E402
 
-from app.evaluate import eval_index_dir, index_corpus, load_dataset, sample_questions  # noqa: E402
-from app.evaluate_answers import score_answer, summarize_answers  # noqa: E402
+from evaluation.answers import score_answer, summarize_answers  # noqa: E402
+from evaluation.retrieval import eval_index_dir, index_corpus, load_dataset, sample_questions  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from prompts import build_qa_messages  # noqa: E402

@@ -13,7 +13,7 @@ same index, the same questions and the same vectors:
     .venv/bin/python bench/retrieval_quality.py sweep --index ~/.cache/chulcheo/eval/<hash> \
         --dataset ../shared/data/korquad_v1/KorQuAD_v1.0_dev.json --out quality.json
 
-The question order is `app.evaluate.sample_questions(questions, None, seed)`, so the first N
+The question order is `evaluation.retrieval.sample_questions(questions, None, seed)`, so the first N
 questions here are the N questions of `--limit N --seed 13` in the eval CLI.
 """
 

@@ -1,29 +1,8 @@
-"""Shared fixtures for CLI-level tests: a fake embedding model (shared_kiwi is in tests/conftest.py)."""
+"""Fixtures of the app tests: a Service over fast fakes (use_model is in tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
-
-import app.pipeline as pipeline_module
-
-
-@pytest.fixture
-def use_model(monkeypatch, shared_kiwi) -> Callable[[Callable[[], object]], None]:
-    """use_model(factory): every pipeline the CLI builds gets factory() as its embedder.
-
-    Each CLI call builds a fresh pipeline; loading Kiwi (~2 s) each time would dominate the
-    tests, so all of them share one.
-    """
-    import kiwipiepy
-
-    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
-
-    def install(factory: Callable[[], object]) -> None:
-        monkeypatch.setattr(pipeline_module, "make_embedder", lambda settings: factory())
-
-    return install
 
 
 # Two groups, each with a sentence no other document has: a user of `public` must never see HR's.

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import app.pipeline as pipeline_module
 from app.cli import app
-from app.evaluate_answers import char_f1, contains, normalize, plain
+from evaluation.answers import char_f1, contains, normalize, plain
 from generation.scripted import ScriptedGenerator
 from prompts import ABSTAIN
 from tests.fakes import HashEmbedder
@@ -35,7 +35,7 @@ def test_contains_ignores_spacing_and_punctuation():
 def test_score_answer_compares_hits_and_citations_by_corpus_line_id():
     from types import SimpleNamespace
 
-    from app.evaluate_answers import score_answer
+    from evaluation.answers import score_answer
     from retrieval.types import Chunk, Hit
 
     def answer(*chunks: Chunk) -> SimpleNamespace:

@@ -1,6 +1,6 @@
 """`chulcheo eval answers`: answer quality of the whole pipeline on a question set with gold answers.
 
-run_answer_eval(settings, load_dataset("korquad", path), limit=200)
+run_answer_eval(settings, load_dataset("korquad", path), make_pipeline=Pipeline, limit=200)
   -> {"metrics": {"containment": 0.61, "f1": 0.32, "abstention": 0.12, ...}, "latency": {...}, ...}
 """
 
@@ -11,7 +11,7 @@ import re
 import string
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,7 @@ import numpy as np
 
 from ingest.chunk import record_id_of
 
-from .evaluate import EvalSet, eval_index_dir, index_corpus, sample_questions
-from .pipeline import Pipeline
-from .settings import Settings
+from .retrieval import EvalSet, Pipeline, Settings, eval_index_dir, index_corpus, sample_questions
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +126,7 @@ def run_answer_eval(
     settings: Settings,
     eval_set: EvalSet,
     *,
+    make_pipeline: Callable[[Settings], Pipeline],
     index: Path | None = None,
     limit: int | None = 200,
     seed: int = 13,
@@ -144,7 +143,7 @@ def run_answer_eval(
     sampled = {q["qid"] for q in questions}
     kept = {r["qid"]: r for r in done if r.get("qid") in sampled}
     index_dir = index or eval_index_dir(settings, eval_set.corpus)
-    pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
+    pipeline = make_pipeline(settings.model_copy(update={"index_dir": index_dir}))
     index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
     pipeline.warm_up_prompt()  # as `serve` does at start: the first question is not a cold one
     rows = []

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.evaluate import EVAL_MODES, grid_configs, sample_questions
+from evaluation.retrieval import EVAL_MODES, grid_configs, sample_questions
 from retrieval.store import current_generation_path, read_manifest
 from tests.fakes import HashEmbedder
 
@@ -170,7 +170,7 @@ def test_second_run_reuses_the_cached_index_and_embeds_nothing(files, tmp_path):
 def test_a_cached_index_with_line_ids_as_doc_ids_converges_to_the_same_numbers(files, monkeypatch):
     # Indexes built before doc ids held the corpus path called each document by its line id.
     with monkeypatch.context() as old_ids:
-        for module in ("ingest.load", "app.evaluate"):
+        for module in ("ingest.load", "evaluation.retrieval"):
             old_ids.setattr(f"{module}.jsonl_doc_id", lambda source, record_id: record_id)
         code, before, _ = evaluate(*corpus_args(files), "--json")
     assert code == 0

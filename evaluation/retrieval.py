@@ -1,7 +1,7 @@
 """Retrieval evaluation: questions with gold document ids, searched in every mode over their corpus.
 
     eval_set = load_jsonl_set(Path("corpus.jsonl"), Path("qa.jsonl"))
-    run_retrieval_eval(Settings(), eval_set, k=10)["modes"]["bm25"]
+    run_retrieval_eval(Settings(), eval_set, make_pipeline=Pipeline, k=10)["modes"]["bm25"]
     -> {"hit@1": 0.9, "recall@5": 0.97, ..., "latency_ms_p50": 3.1, "latency_ms_p95": 5.0, "n": 300}
 
 Retrieval is over chunks; a question's ranking is the order in which documents first appear
@@ -36,8 +36,9 @@ from retrieval.metrics import dedupe, summarize
 from retrieval.retriever import FusionConfig, HybridRetriever
 from retrieval.tokenize import WhitespaceTokenizer
 
-from .pipeline import Pipeline
-from .settings import Settings
+# The pipeline and its settings come from the caller (app/ builds them): evaluation imports none of app/.
+Pipeline = Any  # app.pipeline.Pipeline, or anything with its search/ingest/documents/settings
+Settings = Any  # app.settings.Settings
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +414,7 @@ def run_retrieval_eval(
     settings: Settings,
     eval_set: EvalSet,
     *,
+    make_pipeline: Callable[[Settings], Pipeline],
     index: Path | None = None,
     k: int = 10,
     modes: Sequence[str] = EVAL_MODES,
@@ -427,7 +429,7 @@ def run_retrieval_eval(
     """
     questions = sample_questions(eval_set.questions, limit, seed)
     index_dir = index or eval_index_dir(settings, eval_set.corpus)
-    pipeline = Pipeline(settings.model_copy(update={"index_dir": index_dir}))
+    pipeline = make_pipeline(settings.model_copy(update={"index_dir": index_dir}))
     report = index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
     result: Row = {
         "dataset": eval_set.name,
