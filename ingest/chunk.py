@@ -1,7 +1,10 @@
 """Split a `SourceDoc` into `Chunk`s along Korean sentence boundaries.
 
 Chunks are sized in the embedding model's tokens, overlap by whole sentences, never cross a
-page or a heading, and are exact substrings of the document text (citations quote them).
+page or a heading, and are exact substrings of the section text (citations quote them). A
+section whose blocks keep layout line breaks (`Block.layout`: PDF pages, hard-wrapped text) is
+reflowed first, so its chunks are substrings of the reflowed text and sentences are whole;
+`ingest.reflow` maps offsets back to the extracted text.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from itertools import groupby
 
 from retrieval.types import Chunk
 
+from .reflow import REFLOW_VERSION, kiwi_joiner, reflow
 from .types import Block, SourceDoc
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -47,13 +51,19 @@ class SentenceSplitter:
         and ~400 MB, so share the BM25 tokenizer's."""
         self._kiwi = kiwi
 
-    def split(self, text: str) -> list[Span]:
+    @property
+    def kiwi(self):
+        """The Kiwi, loaded (or taken from the shared factory) on first use."""
         if self._kiwi is None:
             from kiwipiepy import Kiwi
 
             self._kiwi = Kiwi()
         elif callable(self._kiwi) and not hasattr(self._kiwi, "split_into_sents"):
             self._kiwi = self._kiwi()
+        return self._kiwi
+
+    def split(self, text: str) -> list[Span]:
+        kiwi = self.kiwi
         lines = [
             piece
             for m in _LINE.finditer(text)
@@ -62,7 +72,7 @@ class SentenceSplitter:
         ]
         spans: list[Span] = []
         for (offset, _line), sents in zip(
-            lines, self._kiwi.split_into_sents([line for _, line in lines]), strict=True
+            lines, kiwi.split_into_sents([line for _, line in lines]), strict=True
         ):
             spans.extend(Span(offset + s.start, offset + s.end) for s in sents)
         return spans
@@ -129,6 +139,7 @@ class Chunker:
         count_tokens: batched token counter of the embedding model, e.g. lambda ts: [len(t) for t in ts].
         max_tokens: chunk budget; a single sentence longer than this is cut at word boundaries.
         overlap_tokens: up to this many tokens of trailing whole sentences repeat in the next chunk.
+        reflow: join layout line breaks of `Block.layout` sections before splitting sentences.
     """
 
     def __init__(
@@ -137,6 +148,7 @@ class Chunker:
         max_tokens: int = 256,
         overlap_tokens: int = 32,
         splitter: SentenceSplitter | None = None,
+        reflow: bool = True,
     ) -> None:
         if not 0 <= overlap_tokens < max_tokens:
             raise ValueError(f"overlap_tokens={overlap_tokens} must be in [0, max_tokens={max_tokens})")
@@ -144,6 +156,12 @@ class Chunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.splitter = splitter or SentenceSplitter()
+        self.reflow = reflow
+
+    @property
+    def reflow_version(self) -> str | None:
+        """What the build config records as `chunking.reflow`: the rule version, None when off."""
+        return REFLOW_VERSION if self.reflow else None
 
     def chunk(self, doc: SourceDoc) -> list[Chunk]:
         """SourceDoc -> chunks in reading order with positions 0..n-1 (a JSONL line's id in metadata["record_id"])."""
@@ -152,6 +170,8 @@ class Chunker:
         for _, group in groupby(doc.blocks, key=lambda b: (b.page, b.heading)):
             blocks = list(group)
             text = "\n".join(b.text for b in blocks if b.text.strip())
+            if self.reflow and any(b.layout for b in blocks):
+                text = reflow(text, kiwi_joiner(self.splitter.kiwi)).text
             if text.strip():
                 texts.append((text, blocks[0]))
         chunks: list[Chunk] = []

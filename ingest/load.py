@@ -33,6 +33,7 @@ from ingest.errors import (
     UnsupportedFileType,
 )
 from ingest.load_office import group_lines, human_size, load_docx, load_hwp, load_hwpx
+from ingest.reflow import looks_hard_wrapped
 from ingest.types import Block, SourceDoc
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,16 @@ def markdown_lines(text: str) -> tuple[str | None, list[tuple[str | None, str]]]
 
 
 def load_text(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
-    """Plain text → one Block; Markdown → one Block per heading section (title = first '# ')."""
+    """Plain text → one Block; Markdown → one Block per heading section (title = first '# ').
+
+    A plain text hard-wrapped at a width (`looks_hard_wrapped`) is marked for reflow.
+    """
     text = decode_text(path, data)
     if path.suffix.lower() == ".md":
         title, lines = markdown_lines(text)
         return title, group_lines(lines)
     text = text.strip()
-    return None, [Block(text)] if text else []
+    return None, [Block(text, layout=looks_hard_wrapped(text))] if text else []
 
 
 # ---------------------------------------------------------------- HTML
@@ -293,7 +297,7 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
             continue
         text = text.replace("\x00", "").replace("\r\n", "\n").strip()
         if text:
-            blocks.append(Block(text, page=number))
+            blocks.append(Block(text, page=number, layout=True))  # lines as typeset: reflowed when chunked
     if not blocks:
         _raise_page_failures(path, failures, page_count)
         raise EmptyDocumentError(path, "no text layer (scanned PDF?)")

@@ -19,7 +19,7 @@ from .types import SourceDoc
 # Build settings introduced after schema version 1, with the value older indexes were built with.
 ADDED_LATER: dict[str, dict[str, Any]] = {
     "embedding": {"max_seq_length": None},
-    "chunking": {"context_prefix": False},
+    "chunking": {"context_prefix": False, "reflow": None},  # reflow: layout breaks kept
 }
 
 

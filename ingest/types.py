@@ -8,11 +8,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Block:
-    """A run of text from one page (1-based, None where the format has no pages) under one heading."""
+    """A run of text from one page (1-based, None where the format has no pages) under one heading.
+
+    `layout` is True where the text keeps layout line breaks inside sentences (a PDF page, a
+    hard-wrapped text file): the chunker reflows it (`ingest.reflow`) before splitting sentences.
+    """
 
     text: str
     page: int | None = None
     heading: str | None = None
+    layout: bool = False
 
 
 @dataclass

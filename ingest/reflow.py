@@ -1,0 +1,318 @@
+"""Reflow layout line breaks: join the breaks a PDF or a hard-wrapped file put inside sentences.
+
+Extracted page text keeps the typesetter's line breaks, and the sentence splitter takes every
+line break as a sentence end, so answers would quote fragments. `reflow` decides, line by line,
+whether a break ends a unit (a sentence run, a list item, a heading, a table row) or continues
+it, and replaces each continuing break by one space, or by nothing where it splits a word:
+
+    reflow("수입물품의 실제지급가격에 가\\n산하여야 한다.\\n○ 관세 부과").text
+    -> "수입물품의 실제지급가격에 가산하여야 한다.\\n○ 관세 부과"
+
+Mapping back to the original text: a reflowed text differs from the original only where a
+`Join` replaced a line break together with the spaces and tabs around it (`Join.start`,
+`Join.end` in the original) by `Join.text` (" " or ""). Everything else, blank lines included,
+is kept character for character, so a text without joins comes back unchanged, and
+`Reflow.to_original(i)` turns any offset into the reflowed text into one into the original.
+Each `Unit` records its [start, end) in the original and its reflowed text:
+`apply_joins(original, unit.start, unit.end, reflowed.joins) == unit.text`.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+# Version of the rules below; stored in the index's build config, so changing the rules (which
+# changes chunk texts) makes an older index ask to be re-chunked.
+REFLOW_VERSION = "1"
+
+# (last word of a line, first word of the next) -> True where the break splits one word.
+WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]
+
+_BREAK = re.compile(r"[ \t]*\n[ \t]*")
+_HANGUL = re.compile(r"[가-힣]")
+# A line ends its sentence with final punctuation (closing quotes/brackets may follow) ...
+_FINAL_PUNCT = re.compile(r"[.!?。！？…][\"'”’」』)\]]*$")
+# ... or with a sentence-final ending written without punctuation (…다, …음, …함, …임, …됨, …요, …까).
+_FINAL_ENDING = re.compile(r"[가-힣]{1,}(다|음|함|임|됨|요|까)$")
+# Words that end in those syllables yet are not sentence endings.
+_NOT_FINAL = re.compile(r"(보다|마다|바다|다음|처음|마음|소음|녹음|주요|중요|필요|개요|수요|요요)$")
+# List item markers at the start of a line: ○ □ ■ ◦ ● - · ※ ▶ ➢, 가) 나), 1. 2., 1) 2), (1) (2), ① ②.
+_ITEM = re.compile(
+    r"^(?:[○□■◦●•\-·※▶▷➢➤◆◇►∙ㅇ]\s*"
+    r"|[가-하]\)\s*|[가-하]\.\s+"
+    r"|\d{1,3}\.(?!\d)\s*|\d{1,3}\)\s*|[(（]\d{1,3}[)）]\s*|[(（][가-하][)）]\s*"
+    r"|[①-⑳㉠-㉭㉮-㉻])"
+)
+# 제1장 총칙 / 제2절 / 제3편: a heading line of its own.
+_CHAPTER = re.compile(r"^제\s*\d+\s*[장절편관](?:\s|$)")
+# 제5조(연차휴가) ...: an article starts a new unit (its body may follow on the same line).
+_ARTICLE = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*[(（]")
+# Table rows: tab or | separated cells, wide gaps, or wide gaps mixed with single spaces
+# (justified prose, which pypdf extracts with every gap doubled, has no single ones).
+_WIDE3 = re.compile(r" {3,}")
+_WIDE2 = re.compile(r" {2,}")
+_SINGLE = re.compile(r"(?<! ) (?! )")
+# 개조식 bullets end in an action noun: "… 추진", "… 완료"; such a bullet ends its unit.
+_NOUN_END = re.compile(
+    r"(추진|완료|예정|강화|확대|실시|개선|마련|지원|구축|운영|시행|도입|검토|개최|제공|점검|확보|"
+    r"계획|추진중|진행|진행중|달성|감소|증가|발표|체결|착수|수립|개편|정비|폐지|신설|보완|협의|"
+    r"논의|완화|조성|육성|발굴|확정|예산|필요|가능|불가|해당없음|없음|있음)$"
+)
+# First words of a line that cannot start a word after a Hangul fragment: particles and
+# verbal endings of the word the previous line ended with ("가격\n에", "추진\n하였다").
+_BOUND_WORD = re.compile(
+    r"^(?:이|가|을|를|은|는|에|의|로|으로|와|과|도|만|에서|에게|께서|부터|까지|처럼|보다|마다|이나|"
+    r"이며|이고|이다|이었다|였다|이므로|"
+    r"하(?:다|여|여야|였다|였으며|고|며|는|지|게|기|면|므로|ㄴ다)|한다|했다|했으며|한|할|함|"
+    r"된다|되어|되었다|되며|되고|되는|된|될|됨|적|적인|적으로|등|등의|등을|등이|등은)"
+    r"[.,]?$"
+)
+_SHORT_HEADING = 30  # characters; a shorter line followed by a blank line or a list is a heading
+
+
+@dataclass(frozen=True)
+class Join:
+    """A line break (with the spaces around it) at original [start, end) replaced by `text`."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A reflowed unit: [start, end) in the original text, its reflowed text and its kind.
+
+    kind: "text" (running prose), "item" (list item or bullet), "article" (제n조(…) and its
+    body), "heading" (제n장, or a short line before a blank line or a list) or "table" (a row).
+    """
+
+    start: int
+    end: int
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Reflow:
+    """The reflowed text, its units and the joins that map it back to the original."""
+
+    original: str
+    text: str
+    units: list[Unit]
+    joins: list[Join] = field(default_factory=list)
+
+    def to_original(self, offset: int) -> int:
+        """Offset in the reflowed text -> offset of the same character in the original.
+
+        reflow("가\\n산하여").to_original(1) -> 2 (the "산" after the removed break)
+        """
+        starts, shifts, shift = [], [], 0
+        for join in self.joins:
+            starts.append(join.start - shift)  # where the replacement sits in the reflowed text
+            shift += (join.end - join.start) - len(join.text)
+            shifts.append(shift)
+        i = bisect_right(starts, offset)
+        if not i:
+            return offset
+        join = self.joins[i - 1]
+        if offset < starts[i - 1] + len(join.text):  # on a joining space: where the break began
+            return join.start + (offset - starts[i - 1])
+        return offset + shifts[i - 1]
+
+
+def apply_joins(original: str, start: int, end: int, joins: Sequence[Join]) -> str:
+    """original[start:end] with the joins inside it applied (the reflowed text of that span)."""
+    parts, pos = [], start
+    for join in joins:
+        if start <= join.start and join.end <= end:
+            parts.append(original[pos : join.start])
+            parts.append(join.text)
+            pos = join.end
+    parts.append(original[pos:end])
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int  # first non-space character
+    end: int  # after the last non-space character
+    text: str  # stripped
+    kind: str  # "blank", "table", "chapter", "article", "item", "text"
+
+
+def _classify(text: str) -> str:
+    if not text:
+        return "blank"
+    if "\t" in text or text.count("|") >= 2:
+        return "table"
+    if len(_WIDE3.findall(text)) >= 2 or (len(_WIDE2.findall(text)) >= 2 and _SINGLE.search(text)):
+        return "table"
+    if _CHAPTER.match(text):
+        return "chapter"
+    if _ARTICLE.match(text):
+        return "article"
+    if _ITEM.match(text):
+        return "item"
+    return "text"
+
+
+def _lines(text: str) -> list[_Line]:
+    lines, pos = [], 0
+    for raw in text.split("\n"):
+        stripped = raw.strip(" \t")
+        lead = len(raw) - len(raw.lstrip(" \t"))
+        start = pos + lead
+        lines.append(_Line(start, start + len(stripped), stripped, _classify(stripped)))
+        pos += len(raw) + 1
+    return lines
+
+
+def ends_sentence(line: str) -> bool:
+    """True when a line ends with final punctuation or a sentence-final ending.
+
+    ends_sentence("연차휴가는 15일이다") -> True; ends_sentence("실제지급가격에 가") -> False
+    """
+    line = line.rstrip()
+    if _FINAL_PUNCT.search(line):
+        return True
+    last = line.split()[-1] if line.split() else ""
+    return bool(_FINAL_ENDING.search(last)) and not _NOT_FINAL.search(last)
+
+
+def _last_word(line: str) -> str:
+    return line.split()[-1] if line.split() else ""
+
+
+def _first_word(line: str) -> str:
+    return line.split()[0] if line.split() else ""
+
+
+def rule_joiner(pairs: Sequence[tuple[str, str]]) -> list[bool]:
+    """Conservative word-internal test without Kiwi: the next line starts with a particle or ending.
+
+    rule_joiner([("가격", "에"), ("지급", "가격에")]) -> [True, False]
+    """
+    return [bool(_BOUND_WORD.match(right)) for _, right in pairs]
+
+
+def kiwi_joiner(kiwi) -> WordJoiner:
+    """Word-internal test by Kiwi's spacing model: does Kiwi put a space where the line broke?
+
+    kiwi_joiner(kiwi)([("가", "산하여"), ("가격에", "가산하여")]) -> [True, False]
+    """
+
+    def joined(pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        if not pairs:
+            return []
+        spaced = kiwi.space([left + right for left, right in pairs], reset_whitespace=True)
+        out = []
+        for (left, _right), text in zip(pairs, spaced, strict=True):
+            seen, i = 0, 0
+            while i < len(text) and seen < len(left):
+                seen += not text[i].isspace()
+                i += 1
+            out.append(i < len(text) and not text[i].isspace())
+        return out
+
+    return joined
+
+
+def _continues(line: _Line, nxt: _Line, unit_kind: str) -> bool:
+    """Does the break after `line` (inside a unit of `unit_kind`) continue into `nxt`?"""
+    if nxt.kind in ("blank", "table", "chapter", "article", "item"):
+        return False
+    if line.kind in ("table", "chapter") or unit_kind == "heading":
+        return False
+    if ends_sentence(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)):
+        return False
+    if unit_kind == "item" and _NOUN_END.search(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)):
+        return False  # a 개조식 bullet ends in a noun without a final ending
+    return True
+
+
+def _is_short_heading(line: _Line, nxt: _Line | None) -> bool:
+    return (
+        line.kind == "text"
+        and len(line.text) <= _SHORT_HEADING
+        and not ends_sentence(line.text)
+        and (nxt is None or nxt.kind in ("blank", "item"))
+    )
+
+
+def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
+    """A page's raw text -> reflowed text, units and joins (see the module docstring).
+
+    Args:
+        text: raw extracted text, lines separated by "\\n".
+        joiner: decides which breaks between Hangul split a word (joined without a space);
+            `kiwi_joiner(kiwi)` when a Kiwi is at hand, else `rule_joiner`.
+    """
+    joiner = joiner or rule_joiner
+    lines = _lines(text)
+    # Group line indices into units.
+    groups: list[tuple[str, list[int]]] = []
+    current: list[int] = []
+    kind = "text"
+    for i, line in enumerate(lines):
+        if line.kind == "blank":
+            if current:
+                groups.append((kind, current))
+            current = []
+            continue
+        if current and _continues(lines[current[-1]], line, kind):
+            current.append(i)
+            continue
+        if current:
+            groups.append((kind, current))
+        current = [i]
+        nxt = next((lines[j] for j in range(i + 1, len(lines))), None)
+        kind = {"table": "table", "chapter": "heading", "article": "article", "item": "item"}.get(line.kind, "text")
+        if _is_short_heading(line, nxt):
+            kind = "heading"
+    if current:
+        groups.append((kind, current))
+
+    # Decide the joining text of every break inside a unit, asking the joiner in one batch.
+    breaks: list[tuple[int, int]] = []  # (line before, line after)
+    for _, members in groups:
+        breaks.extend(zip(members, members[1:], strict=False))
+    hangul = [
+        k
+        for k, (a, b) in enumerate(breaks)
+        if _HANGUL.fullmatch(lines[a].text[-1]) and _HANGUL.fullmatch(lines[b].text[0])
+    ]
+    internal = joiner([(_last_word(lines[breaks[k][0]].text), _first_word(lines[breaks[k][1]].text)) for k in hangul])
+    glue = {k: "" for k, inside in zip(hangul, internal, strict=True) if inside}
+    joins = [Join(lines[a].end, lines[b].start, glue.get(k, " ")) for k, (a, b) in enumerate(breaks)]
+
+    units = []
+    for kind, members in groups:
+        start, end = lines[members[0]].start, lines[members[-1]].end
+        units.append(Unit(start, end, apply_joins(text, start, end, joins), kind))
+    return Reflow(text, apply_joins(text, 0, len(text), joins), units, joins)
+
+
+def looks_hard_wrapped(text: str, min_breaks: int = 3, min_share: float = 0.4) -> bool:
+    """True when a plain text's lines are wrapped at a width rather than at sentence ends.
+
+    Counts lines followed by another non-blank line that are at least 70 % as long as the
+    long lines (the 90th percentile) and do not end a sentence: at least `min_breaks` of
+    them, and `min_share` of all such lines. A file with one paragraph or sentence per line
+    has none.
+    """
+    lines = text.split("\n")
+    pairs = [(a.strip(), b.strip()) for a, b in zip(lines, lines[1:], strict=False) if a.strip() and b.strip()]
+    if len(pairs) < min_breaks:
+        return False
+    lengths = sorted(len(a) for a, _ in pairs)
+    width = lengths[int(0.9 * (len(lengths) - 1))]
+    wrapped = [
+        a
+        for a, b in pairs
+        if len(a) >= 0.7 * width and not ends_sentence(a) and _classify(b) == "text" and _classify(a) == "text"
+    ]
+    return len(wrapped) >= min_breaks and len(wrapped) >= min_share * len(pairs)
