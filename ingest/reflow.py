@@ -23,6 +23,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 # Version of the rules below; stored in the index's build config, so changing the rules (which
 # changes chunk texts) makes an older index ask to be re-chunked.
@@ -36,7 +37,7 @@ _HANGUL = re.compile(r"[가-힣]")
 # A line ends its sentence with final punctuation (closing quotes/brackets may follow) ...
 _FINAL_PUNCT = re.compile(r"[.!?。！？…][\"'”’」』)\]]*$")
 # ... or with a sentence-final ending written without punctuation (…다, …음, …함, …임, …됨, …요, …까).
-_FINAL_ENDING = re.compile(r"[가-힣]{1,}(다|음|함|임|됨|요|까)$")
+_FINAL_ENDING = re.compile(r"(?:[가-힣]+(?:다|음|요|까)|[가-힣]*(?:함|임|됨))$")
 # Words that end in those syllables yet are not sentence endings.
 _NOT_FINAL = re.compile(r"(보다|마다|바다|다음|처음|마음|소음|녹음|주요|중요|필요|개요|수요|요요)$")
 # List item markers at the start of a line: ○ □ ■ ◦ ● - · ※ ▶ ➢, 가) 나), 1. 2., 1) 2), (1) (2), ① ②.
@@ -66,7 +67,7 @@ _NOUN_END = re.compile(
 _BOUND_WORD = re.compile(
     r"^(?:이|가|을|를|은|는|에|의|로|으로|와|과|도|만|에서|에게|께서|부터|까지|처럼|보다|마다|이나|"
     r"이며|이고|이다|이었다|였다|이므로|"
-    r"하(?:다|여|여야|였다|였으며|고|며|는|지|게|기|면|므로|ㄴ다)|한다|했다|했으며|한|할|함|"
+    r"하(?:다|여|여야|였다|였으며|고|며|는|지|게|기|면|므로)|한다|했다|했으며|"
     r"된다|되어|되었다|되며|되고|되는|된|될|됨|적|적인|적으로|등|등의|등을|등이|등은)"
     r"[.,]?$"
 )
@@ -229,9 +230,8 @@ def _continues(line: _Line, nxt: _Line, unit_kind: str) -> bool:
         return False
     if ends_sentence(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)):
         return False
-    if unit_kind == "item" and _NOUN_END.search(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)):
-        return False  # a 개조식 bullet ends in a noun without a final ending
-    return True
+    # A 개조식 bullet ends in a noun without a final ending.
+    return not (unit_kind == "item" and _NOUN_END.search(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)))
 
 
 def _is_short_heading(line: _Line, nxt: _Line | None) -> bool:
@@ -271,7 +271,10 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
         current = [i]
         nxt = next((lines[j] for j in range(i + 1, len(lines))), None)
         kind = {"table": "table", "chapter": "heading", "article": "article", "item": "item"}.get(line.kind, "text")
-        if _is_short_heading(line, nxt):
+        after_item = bool(groups) and groups[-1][0] == "item" and groups[-1][1][-1] == i - 1
+        if after_item and kind == "text":
+            kind = "item"  # the next line of a 개조식 bullet block, e.g. "○ … 추진\n 민간 지원 강화"
+        elif _is_short_heading(line, nxt):
             kind = "heading"
     if current:
         groups.append((kind, current))
@@ -279,7 +282,7 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
     # Decide the joining text of every break inside a unit, asking the joiner in one batch.
     breaks: list[tuple[int, int]] = []  # (line before, line after)
     for _, members in groups:
-        breaks.extend(zip(members, members[1:], strict=False))
+        breaks.extend(pairwise(members))
     hangul = [
         k
         for k, (a, b) in enumerate(breaks)
@@ -305,7 +308,7 @@ def looks_hard_wrapped(text: str, min_breaks: int = 3, min_share: float = 0.4) -
     has none.
     """
     lines = text.split("\n")
-    pairs = [(a.strip(), b.strip()) for a, b in zip(lines, lines[1:], strict=False) if a.strip() and b.strip()]
+    pairs = [(a.strip(), b.strip()) for a, b in pairwise(lines) if a.strip() and b.strip()]
     if len(pairs) < min_breaks:
         return False
     lengths = sorted(len(a) for a, _ in pairs)

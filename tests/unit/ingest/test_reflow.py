@@ -1,0 +1,256 @@
+"""Reflow of layout line breaks: joined sentences, kept units, exact offsets, PDFs end to end."""
+
+import re
+
+import pytest
+from fpdf import FPDF
+
+from ingest.chunk import Chunker, SentenceSplitter
+from ingest.load import load_file
+from ingest.reflow import (
+    apply_joins,
+    ends_sentence,
+    kiwi_joiner,
+    looks_hard_wrapped,
+    reflow,
+    rule_joiner,
+)
+from ingest.types import Block, SourceDoc
+
+
+@pytest.fixture(scope="module")
+def kiwi():
+    from kiwipiepy import Kiwi
+
+    return Kiwi()
+
+
+@pytest.fixture(scope="module")
+def joiner(kiwi):
+    return kiwi_joiner(kiwi)
+
+
+def texts(text, joiner=None):
+    return [u.text for u in reflow(text, joiner).units]
+
+
+def assert_offsets_exact(text, joiner=None):
+    """Every unit is its original span with only the line breaks replaced, and to_original is exact."""
+    r = reflow(text, joiner)
+    for unit in r.units:
+        assert apply_joins(text, unit.start, unit.end, r.joins) == unit.text
+        # Only line breaks (with the spaces around them) differ.
+        assert re.sub(r"\s+", "", text[unit.start : unit.end]) == re.sub(r"\s+", "", unit.text)
+    for i, ch in enumerate(r.text):
+        j = r.to_original(i)
+        assert text[j] == ch or (ch == " " and text[j] in " \t\n"), (i, ch, j)
+    return r
+
+
+def test_wrapped_sentences_are_joined_with_a_space(joiner):
+    text = "연차휴가는 1년간 80퍼센트 이상\n출근한 근로자에게 15일을\n부여한다. 병가는 연 60일\n이내이다."
+    assert texts(text, joiner) == [
+        "연차휴가는 1년간 80퍼센트 이상 출근한 근로자에게 15일을 부여한다. 병가는 연 60일 이내이다."
+    ]
+    assert_offsets_exact(text, joiner)
+
+
+def test_a_break_inside_a_word_joins_without_a_space(joiner):
+    text = "수입물품의 실제지급가격에 가\n산하여야 할 권리사용료와 물품 사이의 관련\n성을 규정한다."
+    assert texts(text, joiner) == ["수입물품의 실제지급가격에 가산하여야 할 권리사용료와 물품 사이의 관련성을 규정한다."]
+    assert_offsets_exact(text, joiner)
+
+
+def test_without_kiwi_only_particles_and_endings_join_without_a_space():
+    pairs = [("가격", "에"), ("추진", "하였다."), ("지급", "가격에"), ("2024년", "하반기"), ("하여야", "할")]
+    assert rule_joiner(pairs) == [True, True, False, False, False]
+    assert texts("관세 과세가격\n에 가산한다.") == ["관세 과세가격에 가산한다."]
+
+
+def test_breaks_at_sentence_ends_are_kept(joiner):
+    text = "연차휴가는 15일이다.\n병가는 60일이다\n육아휴직은 1년 이내로 함\n신청은 인사팀에 제출할 것임.\n문의는 내선 1234로 하세요\n가능한가요?"
+    assert texts(text, joiner) == text.split("\n")
+
+
+def test_sentence_final_endings():
+    assert ends_sentence("연차휴가는 15일이다")
+    assert ends_sentence("제출 완료함")
+    assert ends_sentence("“그렇다.”")
+    assert not ends_sentence("작년보다")  # 보다 is a particle here
+    assert not ends_sentence("수입물품의 실제지급가격에 가")
+    assert not ends_sentence("다음")
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["○", "□", "■", "◦", "●", "-", "·", "※", "▶", "➢", "가)", "나)", "1.", "2)", "(3)", "①", "②"],
+)
+def test_each_list_item_kind_is_its_own_unit(joiner, marker):
+    text = f"다음 사항을 준수하여야\n{marker} 출장비는 사전에 신청하고\n승인을 받아야 한다\n{marker} 영수증 제출"
+    assert texts(text, joiner) == [
+        "다음 사항을 준수하여야",
+        f"{marker} 출장비는 사전에 신청하고 승인을 받아야 한다",
+        f"{marker} 영수증 제출",
+    ]
+    assert_offsets_exact(text, joiner)
+
+
+def test_gaejosik_bullets_ending_in_a_noun_end_their_unit(joiner):
+    text = "○ 공공데이터 개방 확대 추진\n 민간 활용 지원 강화\n○ 시스템 구축 완료\n○ 하반기 시범\n운영 예정\n○ 예산을 추진\n하였다"
+    r = reflow(text, joiner)
+    assert [u.text for u in r.units] == [
+        "○ 공공데이터 개방 확대 추진",
+        "민간 활용 지원 강화",
+        "○ 시스템 구축 완료",
+        "○ 하반기 시범 운영 예정",  # "시범" is no bullet end: the bullet wraps
+        "○ 예산을 추진하였다",  # "하였다" continues the word
+    ]
+    assert [u.kind for u in r.units][:3] == ["item", "item", "item"]
+
+
+def test_headings_are_units(joiner):
+    text = "제1장 총칙\n제1조(목적) 이 규정은 직원의 휴가에\n관한 사항을 정한다.\n제2조(정의) 이 규정에서\n사용하는 용어는 다음과 같다.\n\n추진 배경\n\n최근 재택근무 수요가\n늘었다.\n주요 내용\n○ 근무제도 개선"
+    r = reflow(text, joiner)
+    assert [(u.kind, u.text) for u in r.units] == [
+        ("heading", "제1장 총칙"),
+        ("article", "제1조(목적) 이 규정은 직원의 휴가에 관한 사항을 정한다."),
+        ("article", "제2조(정의) 이 규정에서 사용하는 용어는 다음과 같다."),
+        ("heading", "추진 배경"),
+        ("text", "최근 재택근무 수요가 늘었다."),
+        ("heading", "주요 내용"),
+        ("item", "○ 근무제도 개선"),
+    ]
+    assert_offsets_exact(text, joiner)
+
+
+@pytest.mark.parametrize(
+    "row",
+    ["구분\t2023년\t2024년", "구분 | 2023년 | 2024년", "매출 합계   100억원   120억원", "영업 이익  10억원  12억 원"],
+)
+def test_table_rows_are_units(joiner, row):
+    text = f"매출은 다음 표와\n{row}\n{row}\n같이 늘었다."
+    r = reflow(text, joiner)
+    assert [u.text for u in r.units] == ["매출은 다음 표와", row, row, "같이 늘었다."]
+    assert [u.kind for u in r.units][1:3] == ["table", "table"]
+
+
+def test_justified_lines_with_doubled_gaps_are_prose(joiner):
+    # pypdf extracts justified lines with every gap doubled; they are no table rows.
+    text = "실제지급가격에  가산하여야  할\n권리사용료와 물품 사이의 관련성을\n규정한다."
+    assert texts(text, joiner) == ["실제지급가격에  가산하여야  할 권리사용료와 물품 사이의 관련성을 규정한다."]
+
+
+def test_offsets_map_back_to_the_original_text(joiner):
+    text = "  연차휴\n가는 15일을\t\n  부여한다.\n\n○ 병가 60일\n"
+    r = assert_offsets_exact(text, joiner)
+    assert r.text == "  연차휴가는 15일을 부여한다.\n\n○ 병가 60일\n"
+    unit = r.units[0]
+    assert (unit.start, unit.end) == (2, text.index("부여한다.") + len("부여한다."))
+    i = r.text.index("15일")
+    assert text[r.to_original(i) : r.to_original(i) + 3] == "15일"
+
+
+def test_clean_korquad_like_prose_is_unchanged(joiner):
+    text = (
+        "1989년 2월 15일 여의도 농민 폭력 시위를 주도한 혐의로 지명수배되었다. 1989년 3월 12일 서울지방검찰청 "
+        "공안부는 임종석의 사전구속영장을 발부받았다.\n같은 해 6월 30일 평양축전에 임수경을 대표로 파견하여 "
+        "국가보안법위반 혐의가 추가되었다.\n경찰은 12월 18일~20일 사이 서울 경희대학교에서 임종석이 성명 발표를 "
+        "추진하고 있다는 첩보를 입수했고, 12월 18일 오전 7시 40분 경 가스총과 전자봉으로 무장한 특공조 및 대공과 "
+        "직원 12명 등 22명의 사복 경찰을 승용차 8대에 나누어 경희대학교에 투입했다."
+    )
+    r = reflow(text, joiner)
+    assert r.text == text and r.joins == []
+    assert texts(text, joiner) == text.split("\n")
+
+
+def test_hard_wrapped_text_is_recognized():
+    wrapped = "연차휴가는 1년간 80퍼센트 이상 출근한\n근로자에게 15일을 부여하며 3년 이상\n계속 근로한 근로자에게는 최초 1년을\n초과하는 계속 근로 연수 매 2년에 대하여\n1일을 가산한다."
+    one_per_line = "연차휴가는 15일이다.\n병가는 60일이다.\n육아휴직은 1년이다.\n출장비는 실비로 지급한다."
+    assert looks_hard_wrapped(wrapped)
+    assert not looks_hard_wrapped(one_per_line)
+    assert not looks_hard_wrapped("○ 출장\n○ 휴가\n○ 교육\n○ 복무")
+
+
+# ---------------------------------------------------------------- through the loaders and the chunker
+
+
+def char_count(texts):
+    return [len(t.replace(" ", "")) for t in texts]
+
+
+def narrow_pdf(paragraphs, font, width=70):
+    """A PDF page whose paragraphs fpdf2 wraps at `width` mm, so sentences run over several lines."""
+    pdf = FPDF()
+    pdf.add_font("korean", fname=str(font))
+    pdf.set_font("korean", size=11)
+    pdf.add_page()
+    for paragraph in paragraphs:
+        pdf.multi_cell(width, 6, paragraph)
+        pdf.ln(4)
+    return bytes(pdf.output())
+
+
+SENTENCES = [
+    "구 관세법 시행령 제19조 제2항은 수입물품의 실제지급가격에 가산하여야 할 권리사용료의 요건을 정하고 있다.",
+    "권리사용료와 물품 사이의 관련성과 거래조건성을 모두 갖추어야 과세가격에 포함된다.",
+    "연차휴가는 1년간 80퍼센트 이상 출근한 근로자에게 15일을 부여한다.",
+]
+
+
+def test_a_narrow_pdf_gives_whole_sentences(tmp_path, korean_ttf, kiwi):
+    path = tmp_path / "판결.pdf"
+    path.write_bytes(narrow_pdf([" ".join(SENTENCES[:2]), SENTENCES[2]], korean_ttf))
+    [doc] = load_file(path)
+    assert doc.blocks[0].layout and doc.blocks[0].text.count("\n") > 4  # the lines as typeset
+    splitter = SentenceSplitter(kiwi)
+    chunks = Chunker(char_count, max_tokens=100, overlap_tokens=0, splitter=splitter).chunk(doc)
+    sentences = [c.text[s.start : s.end] for c in chunks for s in splitter.split(c.text)]
+    # Spacing may differ: pypdf doubles justified gaps, and Kiwi writes an auxiliary verb
+    # attached where the line broke before it ("가산하여야\n할" -> "가산하여야할", an allowed spacing).
+    assert [re.sub(r"\s+", "", s) for s in sentences] == [re.sub(r"\s+", "", s) for s in SENTENCES]
+    assert "수입물품의 실제지급가격에" in chunks[0].text  # a word boundary at a line break keeps its space
+
+
+def test_without_reflow_the_same_pdf_gives_fragments(tmp_path, korean_ttf, kiwi):
+    path = tmp_path / "판결.pdf"
+    path.write_bytes(narrow_pdf([" ".join(SENTENCES[:2])], korean_ttf))
+    [doc] = load_file(path)
+    splitter = SentenceSplitter(kiwi)
+    chunks = Chunker(char_count, max_tokens=400, overlap_tokens=0, splitter=splitter, reflow=False).chunk(doc)
+    assert len(splitter.split(chunks[0].text)) > 2
+
+
+def test_chunk_ids_change_only_for_reflowed_documents(kiwi):
+    chunker = Chunker(char_count, max_tokens=60, overlap_tokens=0, splitter=SentenceSplitter(kiwi))
+    plain = Chunker(char_count, max_tokens=60, overlap_tokens=0, splitter=SentenceSplitter(kiwi), reflow=False)
+    text = "연차휴가는 15일을\n부여한다."
+
+    def doc(block):
+        return SourceDoc(doc_id="/d/규정.pdf", source="/d/규정.pdf", title="규정", blocks=[block], sha256="0" * 64)
+
+    unmarked = doc(Block(text, page=1))
+    assert [c.chunk_id for c in chunker.chunk(unmarked)] == [c.chunk_id for c in plain.chunk(unmarked)]
+    marked = doc(Block(text, page=1, layout=True))
+    assert [c.text for c in chunker.chunk(marked)] == ["연차휴가는 15일을 부여한다."]
+    assert chunker.chunk(marked)[0].chunk_id != plain.chunk(marked)[0].chunk_id
+    clean = doc(Block("연차휴가는 15일이다.\n병가는 60일이다.", page=1, layout=True))
+    assert [c.chunk_id for c in chunker.chunk(clean)] == [c.chunk_id for c in plain.chunk(clean)]
+
+
+def test_hard_wrapped_txt_is_marked_for_reflow_and_clean_txt_is_not(tmp_path):
+    wrapped = tmp_path / "규정.txt"
+    wrapped.write_bytes("연차휴가는 1년간 80퍼센트 이상 출근한\n근로자에게 15일을 부여하며 3년 이상\n계속 근로한 근로자에게는 최초 1년을\n초과하는 계속 근로 연수 매 2년에 대하여\n1일을 가산한다.".encode("cp949"))
+    clean = tmp_path / "안내.txt"
+    clean.write_text("연차휴가는 15일이다.\n병가는 60일이다.\n육아휴직은 1년이다.\n출장비는 실비로 지급한다.", encoding="utf-8")
+    assert load_file(wrapped)[0].blocks[0].layout
+    assert not load_file(clean)[0].blocks[0].layout
+
+
+def test_build_config_names_the_reflow_key_for_older_indexes():
+    from ingest.manifest import Manifest, config_differences
+
+    old = Manifest(embedding={"model_id": "m", "dim": 8}, tokenizer={"name": "kiwi"},
+                   bm25={"k1": 1.2, "b": 0.75}, chunking={"max_tokens": 64, "overlap_tokens": 8})
+    now = {**old.build_config(), "chunking": {**old.build_config()["chunking"], "reflow": "1"}}
+    assert config_differences(old.build_config(), now) == ["chunking.reflow: index None, settings '1'"]
+
