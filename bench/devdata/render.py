@@ -10,6 +10,7 @@ each piece of each element landed on.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import io
 import logging
@@ -28,6 +29,8 @@ logging.getLogger("fpdf.output").setLevel(logging.ERROR)
 
 _TEXT_WIDTH_MM = 88.0  # narrow column: about 20 Hangul syllables a line at 11 pt
 _BODY_PT, _LINE_MM = 11, 6.8
+# Same seed, same bytes: the dates written into PDFs, DOCX properties and zip entries are fixed.
+_FIXED_DATE = datetime.datetime(2025, 1, 2, 9, 0, tzinfo=datetime.UTC)
 _WORD_WRAP_CHANCE = 0.55  # otherwise the line breaks where the width runs out, even mid-word
 
 
@@ -146,6 +149,7 @@ def render_pdf(
     rng = random.Random(seed)
     pdf = _Pdf(font, header)
     pdf.set_title(title)
+    pdf.set_creation_date(_FIXED_DATE)
     pdf.add_page()
     pdf.set_font("korean", size=15)
     pdf.multi_cell(0, 9, title, align="C")
@@ -175,6 +179,7 @@ def render_paragraphs(
     """One PDF, each paragraph from a new page under its title line; the page each one starts on."""
     rng = random.Random(seed)
     pdf = _Pdf(font, "KorQuAD 1.0 dev · 위키백과 문단")
+    pdf.set_creation_date(_FIXED_DATE)
     starts = []
     for element, title in zip(elements, titles):
         pdf.add_page()
@@ -217,6 +222,8 @@ def render_docx(elements: list[Element], title: str) -> bytes:
 
     document = docx.Document()
     document.core_properties.title = title
+    document.core_properties.created = document.core_properties.modified = _FIXED_DATE.replace(tzinfo=None)
+    document.core_properties.revision = 1
     document.add_heading(title, 0)
     for element in elements:
         if element.kind == "heading":
@@ -233,6 +240,16 @@ def render_docx(elements: list[Element], title: str) -> bytes:
                     cell.text = text
     out = io.BytesIO()
     document.save(out)
+    return _restamp_zip(out.getvalue())
+
+
+def _restamp_zip(data: bytes) -> bytes:
+    """The same zip with every entry dated _FIXED_DATE (python-docx stamps entries with the current time)."""
+    out = io.BytesIO()
+    stamp = _FIXED_DATE.timetuple()[:6]
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(zipfile.ZipInfo(info.filename, stamp), source.read(info), compress_type=info.compress_type)
     return out.getvalue()
 
 
@@ -286,11 +303,12 @@ def render_hwpx(elements: list[Element], title: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         # The mimetype entry comes first and uncompressed, as in files Hangul writes.
-        archive.writestr(zipfile.ZipInfo("mimetype"), "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
+        stamp = _FIXED_DATE.timetuple()[:6]
+        archive.writestr(zipfile.ZipInfo("mimetype", stamp), "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
         for name, text in (
             ("Contents/content.hpf", content),
             ("Contents/header.xml", _HEADER_XML),
             ("Contents/section0.xml", section),
         ):
-            archive.writestr(name, text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr(zipfile.ZipInfo(name, stamp), text.encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
