@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
 from tests.security.live import LLM, LiveServer, onnx_copy_usable, start_server
@@ -59,11 +60,21 @@ def server(real_settings, tmp_path_factory):
 @pytest.fixture
 def live(server: LiveServer):
     assert server.proc.poll() is None, f"chulcheo serve has exited: {server.log_tail()}"
+    try:
+        httpx.get(server.url + "/healthz", timeout=5)
+    except httpx.HTTPError as exc:
+        pytest.fail(f"the server no longer answers /healthz ({type(exc).__name__}): an earlier attack hung it")
     repaired = server.restore()
     if repaired:  # shown with a failing test's output: an earlier attack did this damage
         print(f"restored after an earlier attack: {', '.join(repaired)}")
     yield server
-    if server.proc.poll() is None:
-        left = wait_idle(server.pid, limit=45)
-        if left >= 25:
-            print(f"server still at {left:.0f} % CPU 45 s after the test")
+    try:
+        responsive = server.proc.poll() is None and httpx.get(server.url + "/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        responsive = False
+    if not responsive:  # hung (or gone): nothing to wait for; later tests report what they find
+        print("the server does not answer /healthz after the test")
+        return
+    left = wait_idle(server.pid, limit=45)
+    if left >= 25:
+        print(f"server still at {left:.0f} % CPU 45 s after the test")

@@ -29,7 +29,7 @@ def file_data(path: str) -> dict[str, Any]:
 class GradioRun:
     """What one event call returned: the join status, every SSE message, and the raw text seen."""
 
-    join_status: int
+    join_status: int  # 0: the join itself got no answer
     messages: list[dict[str, Any]] = field(default_factory=list)
     text: str = ""  # everything the server sent for this call (join response + stream), for leak checks
     timed_out: bool = False
@@ -155,7 +155,10 @@ class GradioSession:
             timeout: float = 120.0) -> GradioRun:
         """Join the queue and read the result, as the page does after a click."""
         session_hash = session_hash or new_session_hash()
-        joined = self.join(fn, data, session_hash, event_data)
+        try:
+            joined = self.join(fn, data, session_hash, event_data)
+        except httpx.TimeoutException:  # a server stuck on the call may not even confirm the join
+            return GradioRun(join_status=0, text="[queue/join timed out]", timed_out=True)
         run = GradioRun(join_status=joined.status_code, text=joined.text)
         if joined.status_code == 200:
             self.listen(session_hash, run, timeout)

@@ -271,7 +271,7 @@ def start_server(base: Path, model_dir: Path, extra_env: dict[str, str] | None =
     finally:
         server.proc.terminate()
         try:
-            server.proc.wait(timeout=30)
+            server.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.proc.kill()
             server.proc.wait()

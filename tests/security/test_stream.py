@@ -18,6 +18,13 @@ pytestmark = pytest.mark.security
 
 
 def test_dropped_stream_releases_the_answer_slot(live: LiveServer):
+    try:  # the control: the slot is free before the attack (an earlier test may have leaked it)
+        before = live.call("POST", "/v1/ask", "user_b", json={"question": "B팀 회의 요일은?"}, timeout=40).status_code
+    except httpx.TimeoutException:
+        before = None
+    if before != 200:
+        pytest.fail(f"the answer slot was already unusable before the attack (user_b's /v1/ask: {before}); "
+                    "an earlier test left it taken")
     problems = []
     with HealthMonitor(live.url) as hz:
         first = ""
