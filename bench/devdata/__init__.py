@@ -10,7 +10,8 @@ writes, deterministically for a seed (nothing under OUT_DIR is committed):
   and '- n -' footer, several pages), 3 HWPX and 3 DOCX; `manifest.jsonl` (doc_file, doc_id,
   title, kind, format, pages, sha256) and `qa.jsonl`, one line per question:
   {"qid", "query", "answer" (2–5 sentence long-form gold), "gold_ids", "doc_file", "page",
-   "pages", "multi_part", "kind", "format", "spans_page_break", "spans_wrapped_line"}.
+   "pages", "evidence" (the literal passages the answer rests on), "multi_part", "kind", "format",
+   "spans_page_break", "unit_spans_page_break", "spans_wrapped_line"}.
 - OUT_DIR/korquad_pdf/: a seeded sample of KorQuAD 1.0 dev paragraphs, each from a new page
   of a PDF with wrapped lines, and their questions ({"qid", "query", "answer", "answers",
   "gold_ids", "doc_file", "page", "clean_id"}); clean_id is the paragraph's id on the clean

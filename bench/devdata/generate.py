@@ -144,7 +144,7 @@ def generate_enterprise(out: Path, seed: int = 0, only: list[str] | None = None,
             unit_split = any(hit[2] for hit in found)
             qa_rows.append({
                 "qid": f"{doc.name}-q{i}", "query": qa.query, "answer": qa.answer, "gold_ids": [doc_id],
-                "doc_file": rel, "page": pages[0] if pages else None, "pages": pages,
+                "doc_file": rel, "page": pages[0] if pages else None, "pages": pages, "evidence": list(qa.anchors),
                 "multi_part": qa.multi, "kind": doc.kind, "format": doc.fmt,
                 "spans_page_break": len(pages) > 1, "unit_spans_page_break": unit_split,
                 "spans_wrapped_line": wrapped,

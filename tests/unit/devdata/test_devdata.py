@@ -94,7 +94,7 @@ def test_gold_answers_are_long_form() -> None:
     for doc in all_docs():
         for qa in doc.qas:
             sentences = [s for s in re.split(r"(?<=[다요])\.\s*", qa.answer) if s.strip()]
-            assert 1 <= len(sentences) <= 5, qa.answer
+            assert 2 <= len(sentences) <= 5, qa.answer
             assert qa.answer.endswith("."), qa.answer
 
 
