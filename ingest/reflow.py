@@ -51,11 +51,9 @@ _ITEM = re.compile(
 _CHAPTER = re.compile(r"^제\s*\d+\s*[장절편관](?:\s|$)")
 # 제5조(연차휴가) ...: an article starts a new unit (its body may follow on the same line).
 _ARTICLE = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*[(（]")
-# Table rows: tab or | separated cells, wide gaps, or wide gaps mixed with single spaces
-# (justified prose, which pypdf extracts with every gap doubled, has no single ones).
+# Table rows: tab or | separated cells, or two gaps of 3+ spaces. Gaps of 2 are no sign:
+# pypdf extracts justified prose with many gaps doubled (bench/reflow_check.py).
 _WIDE3 = re.compile(r" {3,}")
-_WIDE2 = re.compile(r" {2,}")
-_SINGLE = re.compile(r"(?<! ) (?! )")
 # 개조식 bullets end in an action noun: "… 추진", "… 완료"; such a bullet ends its unit.
 _NOUN_END = re.compile(
     r"(추진|완료|예정|강화|확대|실시|개선|마련|지원|구축|운영|시행|도입|검토|개최|제공|점검|확보|"
@@ -71,6 +69,19 @@ _BOUND_WORD = re.compile(
     r"된다|되어|되었다|되며|되고|되는|된|될|됨|적|적인|적으로|등|등의|등을|등이|등은)"
     r"[.,]?$"
 )
+# A line starting with closing punctuation, or a decimal number cut after its point, attaches.
+_LEADING_PUNCT = re.compile(r"[.,;:!?)\]}」』”’%·]")
+_DECIMAL_END = re.compile(r"(?<![\d.])\d+\.$")
+# "-" glued to a word at the start of a line: a hyphenated word wrapped at its hyphen.
+_HYPHEN_WORD = re.compile(r"[-·][^\s\d·-]")
+# An initial ("John A.") ends no sentence.
+_INITIAL = re.compile(r"(?:^|\s|\()[A-Z]\.$")
+# Kiwi finding under this share of a page's (at least this many) Hangul breaks inside words
+# means the page was wrapped at spaces (bench/reflow_check.py: ~4 % there, ~50 % on pages
+# wrapped at any character).
+WORD_WRAPPED_SHARE = 0.2
+WORD_WRAPPED_MIN = 8
+_SHORT_LABEL = 15  # characters; a line this short before "-word" is a label over a bullet
 _SHORT_HEADING = 30  # characters; a shorter line followed by a blank line or a list is a heading
 
 
@@ -150,7 +161,7 @@ def _classify(text: str) -> str:
         return "blank"
     if "\t" in text or text.count("|") >= 2:
         return "table"
-    if len(_WIDE3.findall(text)) >= 2 or (len(_WIDE2.findall(text)) >= 2 and _SINGLE.search(text)):
+    if len(_WIDE3.findall(text)) >= 2:
         return "table"
     if _CHAPTER.match(text):
         return "chapter"
@@ -178,6 +189,8 @@ def ends_sentence(line: str) -> bool:
     ends_sentence("연차휴가는 15일이다") -> True; ends_sentence("실제지급가격에 가") -> False
     """
     line = line.rstrip()
+    if _INITIAL.search(line):
+        return False
     if _FINAL_PUNCT.search(line):
         return True
     last = line.split()[-1] if line.split() else ""
@@ -222,12 +235,36 @@ def kiwi_joiner(kiwi) -> WordJoiner:
     return joined
 
 
-def _continues(line: _Line, nxt: _Line, unit_kind: str) -> bool:
-    """Does the break after `line` (inside a unit of `unit_kind`) continue into `nxt`?"""
-    if nxt.kind in ("blank", "table", "chapter", "article", "item"):
+def _attaches(line: _Line, nxt: _Line) -> bool:
+    """The next line starts with what cannot stand after a space: ". 그러자", ")는", "3671" after "354."."""
+    return bool(_LEADING_PUNCT.match(nxt.text)) or (
+        bool(_DECIMAL_END.search(line.text)) and nxt.text[:1].isdigit()
+    )
+
+
+def _wrapped_marker(line: _Line, nxt: _Line, inside: bool) -> bool:
+    """A list marker that is really the wrapped end of a word: "지적했\n다. 그는", "인도\n-오스트레일리아판", "상\n·중·하"."""
+    if ends_sentence(line.text) or not line.text[-1:].isalnum():
+        return False
+    # A short line before "-word" is a label over a bullet ("주요 내용\n-출장비 지급").
+    return (inside and nxt.text.startswith("다.")) or (
+        len(line.text) > _SHORT_LABEL and bool(_HYPHEN_WORD.match(nxt.text))
+    )
+
+
+def _continues(line: _Line, nxt: _Line, unit_kind: str, inside: bool) -> bool:
+    """Does the break after `line` (inside a unit of `unit_kind`) continue into `nxt`?
+
+    inside: the joiner found that the break splits a word.
+    """
+    if nxt.kind in ("blank", "table", "chapter", "article"):
         return False
     if line.kind in ("table", "chapter") or unit_kind == "heading":
         return False
+    if nxt.kind == "item":
+        return _wrapped_marker(line, nxt, inside)
+    if inside or _attaches(line, nxt):
+        return True
     if ends_sentence(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)):
         return False
     # A 개조식 bullet ends in a noun without a final ending.
@@ -251,8 +288,8 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
         joiner: decides which breaks between Hangul split a word (joined without a space);
             `kiwi_joiner(kiwi)` when a Kiwi is at hand, else `rule_joiner`.
     """
-    joiner = joiner or rule_joiner
     lines = _lines(text)
+    inside = _word_internal_breaks(lines, joiner)
     # Group line indices into units.
     groups: list[tuple[str, list[int]]] = []
     current: list[int] = []
@@ -263,7 +300,7 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
                 groups.append((kind, current))
             current = []
             continue
-        if current and _continues(lines[current[-1]], line, kind):
+        if current and _continues(lines[current[-1]], line, kind, inside.get(current[-1], False)):
             current.append(i)
             continue
         if current:
@@ -274,29 +311,42 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
         after_item = bool(groups) and groups[-1][0] == "item" and groups[-1][1][-1] == i - 1
         if after_item and kind == "text":
             kind = "item"  # the next line of a 개조식 bullet block, e.g. "○ … 추진\n 민간 지원 강화"
-        elif _is_short_heading(line, nxt):
+        elif _is_short_heading(line, nxt) and not (nxt and _wrapped_marker(line, nxt, inside.get(i, False))):
             kind = "heading"
     if current:
         groups.append((kind, current))
 
-    # Decide the joining text of every break inside a unit, asking the joiner in one batch.
-    breaks: list[tuple[int, int]] = []  # (line before, line after)
+    joins = []
     for _, members in groups:
-        breaks.extend(pairwise(members))
-    hangul = [
-        k
-        for k, (a, b) in enumerate(breaks)
-        if _HANGUL.fullmatch(lines[a].text[-1]) and _HANGUL.fullmatch(lines[b].text[0])
-    ]
-    internal = joiner([(_last_word(lines[breaks[k][0]].text), _first_word(lines[breaks[k][1]].text)) for k in hangul])
-    glue = {k: "" for k, inside in zip(hangul, internal, strict=True) if inside}
-    joins = [Join(lines[a].end, lines[b].start, glue.get(k, " ")) for k, (a, b) in enumerate(breaks)]
+        for a, b in pairwise(members):
+            glued = inside.get(a, False) or _attaches(lines[a], lines[b]) or _wrapped_marker(lines[a], lines[b], False)
+            joins.append(Join(lines[a].end, lines[b].start, "" if glued else " "))
 
     units = []
     for kind, members in groups:
         start, end = lines[members[0]].start, lines[members[-1]].end
         units.append(Unit(start, end, apply_joins(text, start, end, joins), kind))
     return Reflow(text, apply_joins(text, 0, len(text), joins), units, joins)
+
+
+def _word_internal_breaks(lines: list[_Line], joiner: WordJoiner | None) -> dict[int, bool]:
+    """Line index -> does the break after it split a word, for breaks between two Hangul syllables.
+
+    Asks the joiner once for the whole text. On a page wrapped at spaces Kiwi still writes a
+    few noun compounds and auxiliary verbs closed up; there the rule joiner decides instead,
+    recognised by Kiwi finding under `WORD_WRAPPED_SHARE` of its breaks inside words.
+    """
+    at = [
+        i
+        for i in range(len(lines) - 1)
+        if lines[i].text and lines[i + 1].text
+        and _HANGUL.fullmatch(lines[i].text[-1]) and _HANGUL.fullmatch(lines[i + 1].text[0])
+    ]  # fmt: skip
+    pairs = [(_last_word(lines[i].text), _first_word(lines[i + 1].text)) for i in at]
+    verdicts = (joiner or rule_joiner)(pairs)
+    if joiner is not None and len(at) >= WORD_WRAPPED_MIN and sum(verdicts) < WORD_WRAPPED_SHARE * len(at):
+        verdicts = rule_joiner(pairs)
+    return dict(zip(at, verdicts, strict=True))
 
 
 def looks_hard_wrapped(text: str, min_breaks: int = 3, min_share: float = 0.4) -> bool:

@@ -125,7 +125,7 @@ def test_headings_are_units(joiner):
 
 @pytest.mark.parametrize(
     "row",
-    ["구분\t2023년\t2024년", "구분 | 2023년 | 2024년", "매출 합계   100억원   120억원", "영업 이익  10억원  12억 원"],
+    ["구분\t2023년\t2024년", "구분 | 2023년 | 2024년", "매출 합계   100억원   120억원", "영업 이익   10억원   12억 원"],
 )
 def test_table_rows_are_units(joiner, row):
     text = f"매출은 다음 표와\n{row}\n{row}\n같이 늘었다."
@@ -135,9 +135,23 @@ def test_table_rows_are_units(joiner, row):
 
 
 def test_justified_lines_with_doubled_gaps_are_prose(joiner):
-    # pypdf extracts justified lines with every gap doubled; they are no table rows.
-    text = "실제지급가격에  가산하여야  할\n권리사용료와 물품 사이의 관련성을\n규정한다."
-    assert texts(text, joiner) == ["실제지급가격에  가산하여야  할 권리사용료와 물품 사이의 관련성을 규정한다."]
+    # pypdf extracts justified lines with many gaps doubled; they are no table rows.
+    text = "실제지급가격에  가산하여야  할\n권리사용료와  물품 사이의  관련성을\n규정한다. 1989년  2월  15일  여의도\n시위를 주도하였다."
+    assert texts(text, joiner) == [
+        "실제지급가격에  가산하여야  할 권리사용료와  물품 사이의  관련성을 규정한다. 1989년  2월  15일  여의도 시위를 주도하였다."
+    ]
+
+
+def test_wrapped_words_that_look_like_markers_continue(joiner):
+    text = (
+        "그는 국무회의 중심으로 이뤄졌어야 했다고 지적했\n다. 티베트 고원은 신생대 초기에 형성되었으며 인도\n"
+        "-오스트레일리아판과 충돌하였다. 존 맥도날드(John A.\nMacdonald)의 보수당이 집권했다. 1년은 약 354.\n"
+        "3671일이다. 길이는 약 45cm이며 방주는 상\n·중·하 3층으로 되어 있다"
+    )
+    r = assert_offsets_exact(text, joiner)
+    assert r.units[0].text == text.replace("\n-", "-").replace("\n·", "·").replace(".\n3", ".3").replace(
+        "했\n다", "했다").replace("A.\n", "A. ")  # fmt: skip
+    assert len(r.units) == 1
 
 
 def test_offsets_map_back_to_the_original_text(joiner):
