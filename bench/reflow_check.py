@@ -30,12 +30,12 @@ from pypdf import PdfReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import KORQUAD, emit  # noqa: E402
-from ingest.chunk import Chunker, SentenceSplitter  # noqa: E402
-from ingest.load import LoadLimits, load_pdf  # noqa: E402
-from ingest.reflow import kiwi_joiner, reflow, rule_joiner  # noqa: E402
-from ingest.types import SourceDoc  # noqa: E402
-from tests.pdfs import find_korean_ttf  # noqa: E402
+from bench.common import KORQUAD, emit
+from ingest.chunk import Chunker, SentenceSplitter
+from ingest.load import LoadLimits, load_pdf
+from ingest.reflow import kiwi_joiner, reflow, rule_joiner
+from ingest.types import SourceDoc
+from tests.pdfs import find_korean_ttf
 
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
