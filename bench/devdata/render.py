@@ -131,7 +131,7 @@ def wrap(pdf: FPDF, text: str, width: float, rng: random.Random) -> list[tuple[i
         if pdf.get_string_width(text[start : i + 1]) <= width:
             i += 1
             continue
-        cut = i
+        cut = max(i, start + 1)  # a glyph wider than the column still takes a line of its own
         space = text.rfind(" ", start, i)
         if space > start and i - space <= 8 and rng.random() < _WORD_WRAP_CHANCE:
             cut = space + 1
