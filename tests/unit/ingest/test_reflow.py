@@ -268,3 +268,30 @@ def test_build_config_names_the_reflow_key_for_older_indexes():
     now = {**old.build_config(), "chunking": {**old.build_config()["chunking"], "reflow": "1"}}
     assert config_differences(old.build_config(), now) == ["chunking.reflow: index None, settings '1'"]
 
+
+
+def test_an_index_chunked_without_reflow_is_rechunked_on_rebuild(tmp_path, embedder, tokenizer):
+    from ingest.build import IndexBuilder
+    from retrieval.errors import EmbeddingModelMismatch
+    from retrieval.store import open_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "규정.txt").write_text(
+        "연차휴가는 1년간 80퍼센트 이상 출근한\n근로자에게 15일을 부여하며 3년 이상\n계속 근로한 근로자에게는 최초 1년을\n"
+        "초과하는 계속 근로 연수 매 2년에 대하여\n1일을 가산한다.",
+        encoding="utf-8",
+    )
+
+    def builder(reflow_on):
+        chunker = Chunker(embedder.count_tokens_many, max_tokens=200, overlap_tokens=4,
+                          splitter=SentenceSplitter(tokenizer.kiwi), reflow=reflow_on)
+        return IndexBuilder(tmp_path / "index", embedder, tokenizer, chunker)
+
+    builder(False).ingest([docs])  # what an index built before reflow holds: "reflow": None
+    assert open_index(tmp_path / "index").manifest["chunking"]["reflow"] is None
+    with pytest.raises(EmbeddingModelMismatch, match=r"chunking\.reflow: index None, settings '1'"):
+        builder(True).ingest([docs])
+    builder(True).ingest([docs], rebuild=True)
+    [chunk] = open_index(tmp_path / "index").chunks
+    assert "\n" not in chunk.text and "출근한 근로자에게" in chunk.text
