@@ -67,12 +67,12 @@ def korean_texts(korquad_path) -> list[str]:
 
 
 def test_export_marker(onnx_dir, embedders):
-    from retrieval.embed_onnx import RECIPE
+    from retrieval.embed_onnx import MODEL_ID_SUFFIX, RECIPE
 
     torch_embedder, onnx_embedder = embedders
     marker = json.loads((onnx_dir / "export.json").read_text(encoding="utf-8"))
     assert marker["source_model_id"] == torch_embedder.model_id
-    assert onnx_embedder.model_id == torch_embedder.model_id + "+onnx-int8"
+    assert onnx_embedder.model_id == torch_embedder.model_id + MODEL_ID_SUFFIX  # "+onnx-int8[-rr]" (7-bit without VNNI)
     assert marker["recipe"] == RECIPE and marker["dim"] == onnx_embedder.dim == 768
     assert min(marker["self_check_cosines"]) > 0.98
     assert (onnx_dir / "model.onnx").stat().st_size == marker["size"] < 500_000_000  # int8: ~377 MB
