@@ -7,6 +7,9 @@ broke (a revoked key, a deleted document), so each test starts from the same sta
 test it waits (bounded) until the server is idle again, so one attack's CPU does not spill into
 the next test's latency checks.
 
+CHULCHEO_SECURITY_SOURCE=/path/to/another/checkout runs the server (and its CLI) from that tree,
+e.g. `git archive HEAD` unpacked somewhere, to see which tests a change in app/ turned green.
+
 The instruments live beside this file: live.py (the server and its requests), probes.py
 (/healthz monitor, CPU, disk), gradio_client.py (the web UI's HTTP protocol).
 """
@@ -14,6 +17,7 @@ The instruments live beside this file: live.py (the server and its requests), pr
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,11 +36,11 @@ MODULE_ORDER = ("test_exposure", "test_routes", "test_scoped_admin", "test_group
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run this folder's tests in MODULE_ORDER, in place among the rest of the session's tests."""
-    slots = [i for i, item in enumerate(items) if "tests/security/" in item.nodeid]
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if item.path.parent == here]
 
     def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+        return MODULE_ORDER.index(item.path.stem) if item.path.stem in MODULE_ORDER else len(MODULE_ORDER)
 
     ordered = sorted((items[i] for i in slots), key=rank)  # sorted() is stable: file order within a module
     for i, item in zip(slots, ordered):
@@ -54,7 +58,6 @@ def server(real_settings, tmp_path_factory):
         log.warning("no int8 ONNX copy of the embedding model that the server's code accepts: it embeds with torch")
     with start_server(tmp_path_factory.mktemp("security"), real_settings.model_dir, extra) as running:
         yield running
-
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.security.live import LiveServer
-from tests.security.probes import files_under
+from tests.security.probes import HealthMonitor, files_under
 
 pytestmark = pytest.mark.security
 
@@ -27,10 +27,11 @@ def written_outside_state(live: LiveServer) -> set:
 def test_path_like_group_names_are_refused(live: LiveServer, group):
     before = written_outside_state(live)
     name = "grp_" + "".join(c if c.isalnum() else "_" for c in group)
-    key = live.call("POST", "/v1/keys", "root", json={"name": name, "role": "user", "groups": [group]})
-    if key.status_code == 201:
-        live.call("DELETE", f"/v1/keys/{name}", "root")
-    up = live.upload("root", "그룹이름.txt", "그룹 이름 공격 문서이다.".encode(), group, wait=True)
+    with HealthMonitor(live.url) as hz:
+        key = live.call("POST", "/v1/keys", "root", json={"name": name, "role": "user", "groups": [group]})
+        if key.status_code == 201:
+            live.call("DELETE", f"/v1/keys/{name}", "root")
+        up = live.upload("root", "그룹이름.txt", "그룹 이름 공격 문서이다.".encode(), group, wait=True)
     new_files = sorted(str(p) for p in written_outside_state(live) - before)
     problems = []
     if key.status_code != 422:
@@ -41,4 +42,6 @@ def test_path_like_group_names_are_refused(live: LiveServer, group):
         problems.append(f"upload into group {group!r}: {up.status_code} {up.text[:200]} (must be 422; stored: {stored})")
     if new_files:
         problems.append(f"files written outside the state dir: {new_files}")
+    if problem := hz.problem(f"during the group {group!r} attempts"):
+        problems.append(problem)
     assert not problems, "\n".join(problems)

@@ -36,11 +36,13 @@ def test_scoped_admin_cannot_revoke_keys_outside_its_groups(live: LiveServer, vi
 
 
 def test_scoped_admin_cannot_upload_into_another_group(live: LiveServer):
-    r = live.upload("adm_a", "침투.txt", "B팀 문서인 척하는 침투 문서이다.".encode(), "b", wait=True)
+    with HealthMonitor(live.url) as hz:
+        r = live.upload("adm_a", "침투.txt", "B팀 문서인 척하는 침투 문서이다.".encode(), "b", wait=True)
     planted = [h for h in live.search("user_b", "침투 문서") if "침투" in h["text"]]
     assert r.status_code == 403 and not planted, (
         f"adm_a uploading into group b: {r.status_code} {r.text[:300]} (must be 403); "
         f"user_b now finds {len(planted)} planted chunk(s)")
+    assert hz.problem("during adm_a's upload into b") is None, hz.problem("during adm_a's upload into b")
 
 
 def test_scoped_admin_cannot_delete_another_groups_document(live: LiveServer):
