@@ -11,7 +11,7 @@ CHULCHEO_SECURITY_SOURCE=/path/to/another/checkout runs the server (and its CLI)
 e.g. `git archive HEAD` unpacked somewhere, to see which tests a change in app/ turned green.
 
 The instruments live beside this file: live.py (the server and its requests), probes.py
-(/healthz monitor, CPU, disk), gradio_client.py (the web UI's HTTP protocol).
+(/healthz monitor, CPU, disk), ui_client.py (the web UI's HTTP protocol).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.gradio_client import LOGIN_COOKIE, GradioRun, GradioSession, file_data, new_session_hash
+from tests.security.ui_client import LOGIN_COOKIE, GradioRun, GradioSession, file_data, new_session_hash
 from tests.security.live import MARK, LiveServer
 from tests.security.probes import HealthMonitor
 

@@ -15,7 +15,7 @@ import os
 import httpx
 import pytest
 
-from tests.security.gradio_client import GradioSession, file_data
+from tests.security.ui_client import GradioSession, file_data
 from tests.security.live import PASSWD, LiveServer
 from tests.security.probes import HealthMonitor, cpu_percent
 
