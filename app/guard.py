@@ -45,7 +45,7 @@ def session_token(scope: Scope) -> str | None:
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
@@ -74,12 +74,12 @@ class RequestGuard:
         path = scope["path"]
         refusal = await run_in_threadpool(self._refusal, scope, path)
         if refusal is not None:
-            await _reply(send, *refusal)
+            await send_error(send, *refusal)
             return
         limit = self.limit(path)
-        length = _header(scope, b"content-length")
+        length = header_value(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _reply(send, 413, "too_large", f"request body of {int(length):,} bytes is over this route's "
+            await send_error(send, 413, "too_large", f"request body of {int(length):,} bytes is over this route's "
                          f"limit of {limit:,} bytes")
             return
         await self._bounded(scope, receive, send, limit)
@@ -90,7 +90,7 @@ class RequestGuard:
         if service.open_mode or path in _LOGIN:
             return None
         if path.startswith("/v1/"):
-            key = bearer_key(_header(scope, b"authorization"))
+            key = bearer_key(header_value(scope, b"authorization"))
             if not key:
                 return 401, "auth", "missing API key: send `Authorization: Bearer <key>`"
             if service.keys is None or service.keys.verify(key) is None:
@@ -133,10 +133,10 @@ class RequestGuard:
             if not over:
                 raise
         if over and not started:
-            await _reply(send, 413, "too_large", f"request body is over this route's limit of {limit:,} bytes")
+            await send_error(send, 413, "too_large", f"request body is over this route's limit of {limit:,} bytes")
 
 
-async def _reply(send: Send, status: int, kind: str, detail: str) -> None:
+async def send_error(send: Send, status: int, kind: str, detail: str) -> None:
     body = json.dumps({"detail": detail, "error": kind}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]

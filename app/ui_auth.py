@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -24,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .guard import SESSION_COOKIE, session_token
+from .guard import MB, SESSION_COOKIE, header_value, send_error, session_token
 
 if TYPE_CHECKING:
     from .service import Service
@@ -135,6 +136,73 @@ def check_ui_file(path: str, owner: str | None, registry: UploadRegistry, root: 
     return None
 
 
+class SessionHashes:
+    """The login that first used each Gradio session_hash (the most recent `limit` hashes)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, session_hash: str, owner: str) -> bool:
+        """True when `owner` may use `session_hash` (it is new, or already `owner`'s)."""
+        with self._lock:
+            current = self._owners.setdefault(session_hash, owner)
+            self._owners.move_to_end(session_hash)
+            while len(self._owners) > self.limit:
+                self._owners.popitem(last=False)
+            return current == owner
+
+
+_HASH_IN_PATH = re.compile(r"^/gradio_api/(?:heartbeat|stream)/([^/]+)")
+
+
+def hashes_in_url(scope: Scope) -> list[str]:
+    """session_hash values a Gradio request names in its path or query string."""
+    found = [m.group(1)] if (m := _HASH_IN_PATH.match(scope["path"])) else []
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return found + query.get("session_hash", [])
+
+
+def hashes_in_json(body: bytes) -> list[str]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    value = data.get("session_hash") if isinstance(data, dict) else None
+    return [value] if isinstance(value, str) else []
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it passes `limit` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the connection's own messages."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class UiGuard:
     """ASGI middleware for the UI: `/` without a session goes to the login page, and the files a
     session uploads through Gradio are recorded as that session's."""
@@ -143,6 +211,7 @@ class UiGuard:
         self.app = app
         self.service = service
         self.registry = registry
+        self.hashes = SessionHashes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.service.open_mode:
@@ -160,7 +229,33 @@ class UiGuard:
             # Gradio serves any file in its upload folder to any logged-in user; ours only to its uploader
             await _not_found(send)
             return
+        if path.startswith("/gradio_api/"):
+            await self._own_session_hash(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _own_session_hash(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Gradio keys a page's events, results and state by the `session_hash` the browser made
+        up, and anyone who sends or listens on that hash gets them. The first login to use a hash
+        owns it; a request of another login that names it is refused (403)."""
+        handle = await self._handle(scope)
+        if handle is None:  # not logged in: Gradio's own check answers 401
+            await self.app(scope, receive, send)
+            return
+        hashes = hashes_in_url(scope)
+        replay = receive
+        if scope["method"] == "POST" and (header_value(scope, b"content-type") or "").startswith("application/json"):
+            limit = int(self.service.settings.server.max_body_mb * MB)
+            body = await _read_body(receive, limit)
+            if body is None:
+                await send_error(send, 413, "too_large", f"request body is over this route's limit of {limit:,} bytes")
+                return
+            hashes += hashes_in_json(body)
+            replay = _replayed(body, receive)
+        if not all(self.hashes.claim(h, handle) for h in hashes):
+            await send_error(send, 403, "forbidden", "this session_hash belongs to another login")
+            return
+        await self.app(scope, replay, send)
 
     async def _may_fetch(self, scope: Scope, path: str) -> bool:
         from urllib.parse import unquote

@@ -41,6 +41,10 @@ from .errors import RetrievalError
 
 logger = logging.getLogger(__name__)
 
+# onnxruntime's telemetry writes a device id under ~/.cache/Microsoft and can report usage:
+# nothing about the machine or its documents leaves it (read when onnxruntime is imported).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 SUFFIX = ".onnx-int8"
 MODEL_FILE = "model.onnx"
 MARKER_FILE = "export.json"

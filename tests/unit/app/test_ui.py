@@ -251,3 +251,20 @@ def test_rate_limit_and_timeout_are_korean_messages():
 
     assert "너무 잦습니다" in ui_render.error_text(RateLimited("key 'kim': retry in 9 s", 9))
     assert "오래 걸려" in ui_render.error_text(AnswerTimeout("took longer than 180 s"))
+
+
+def test_a_gradio_session_hash_belongs_to_the_login_that_first_used_it(svc):
+    app = create_app(svc)
+    kim, lee = TestClient(app), TestClient(app)
+    for client, name in ((kim, "kim"), (lee, "lee")):
+        r = client.post("/login", data={"username": name, "password": svc.ui_keys[name]}, follow_redirects=False)
+        assert r.status_code == 303
+    join = {"data": ["연차휴가는 며칠인가요?"], "fn_index": 0, "session_hash": "h-kim-1", "event_data": None}
+    assert kim.post("/gradio_api/queue/join", json=join).status_code != 403
+    # lee names kim's hash: to send events into it, to listen on it, or to keep it alive
+    assert lee.post("/gradio_api/queue/join", json=join).status_code == 403
+    assert lee.get("/gradio_api/queue/data", params={"session_hash": "h-kim-1"}).status_code == 403
+    assert lee.get("/gradio_api/heartbeat/h-kim-1").status_code == 403
+    assert lee.post("/gradio_api/cancel", json={"session_hash": "h-kim-1", "fn_index": 0,
+                                               "event_id": "x"}).status_code == 403
+    assert lee.post("/gradio_api/queue/join", json={**join, "session_hash": "h-lee-1"}).status_code != 403
