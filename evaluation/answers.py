@@ -19,6 +19,7 @@ import numpy as np
 
 from ingest.chunk import record_id_of
 
+from .longform import fragment, key_recall, non_answer, rate, shown_sentences
 from .retrieval import EvalSet, Pipeline, Settings, eval_index_dir, index_corpus, sample_questions
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,11 @@ def contains(prediction: str, golds: Sequence[str]) -> bool:
     return any(normalize(g) and normalize(g) in text for g in golds)
 
 
-def score_answer(answer, question: Row) -> Row:
+def score_answer(answer, question: Row, kiwi=None) -> Row:
     """Per-question figures of one Answer against its gold answers and gold documents.
+
+    With `kiwi`, also what an employee reads (evaluation/longform.py): key recall against a
+    long-form gold "answer", and the shown sentences that are fragments or non-answers.
 
     Gold ids name corpus lines ("leave"); hits and citations name indexed documents
     ("/idx/eval_corpus.jsonl#leave"), compared by the line id their chunk keeps.
@@ -79,7 +83,22 @@ def score_answer(answer, question: Row) -> Row:
         "timings": dict(answer.timings),
         "answer": answer.answer,
         "gold": golds,
+        **(_reader_figures(answer, question, kiwi) if kiwi is not None else {}),
     }
+
+
+def _reader_figures(answer, question: Row, kiwi) -> Row:
+    shown = shown_sentences(answer)
+    figures: Row = {
+        "shown_sentences": len(shown),
+        "fragments": sum(fragment(text, kiwi, source) for text, source in shown),
+        "non_answers": sum(non_answer(kiwi, text, question["query"]) for text, _ in shown),
+        "answer_chars": len(plain(answer.answer)) if not answer.abstained else 0,
+    }
+    if question.get("answer"):
+        figures["key_recall"] = 0.0 if answer.abstained else round(key_recall(kiwi, plain(answer.answer),
+                                                                              question["answer"]), 4)
+    return figures
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
@@ -88,6 +107,26 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 def _p50(values: Sequence[float]) -> float | None:
     return _percentile(values, 50)
+
+
+def _reader_metrics(rows: Sequence[Row]) -> Row:
+    """Over the rows scored with Kiwi: mean key recall (long-form gold only), the share of shown
+    sentences that are fragments or non-answers, abstention where the gold was retrieved, and
+    the median answer length in characters."""
+    scored = [r for r in rows if "shown_sentences" in r]
+    if not scored:
+        return {}
+    shown = sum(r["shown_sentences"] for r in scored)
+    recalls = [r["key_recall"] for r in scored if "key_recall" in r]
+    with_gold = [r for r in scored if r["retrieved_gold"]]
+    lengths = [r["answer_chars"] for r in scored if not r["abstained"]]
+    return {
+        "key_recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
+        "fragment_rate": round(sum(r["fragments"] for r in scored) / shown, 4) if shown else None,
+        "non_answer_rate": round(sum(r["non_answers"] for r in scored) / shown, 4) if shown else None,
+        "abstention_gold_retrieved": rate(r["abstained"] for r in with_gold),
+        "answer_chars_p50": _p50(lengths),
+    }
 
 
 def summarize_answers(rows: Sequence[Row]) -> Row:
@@ -106,6 +145,7 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
             "answered_without_gold": round(sum(not r["contained"] for r in answered) / n, 4),
             "retrieval_recall": round(sum(r["retrieved_gold"] for r in rows) / n, 4),
             "modes": dict(Counter(r["mode"] for r in rows)),
+            **_reader_metrics(rows),
             # Quoted source sentences are long, so they contain the gold span more easily.
             "containment_by_mode": {
                 mode: round(sum(r["contained"] for r in rows if r["mode"] == mode) / count, 4)
@@ -152,7 +192,7 @@ def run_answer_eval(
         if q["qid"] in kept:
             rows.append(kept[q["qid"]])
             continue
-        rows.append(score_answer(pipeline.ask(q["query"]), q))
+        rows.append(score_answer(pipeline.ask(q["query"]), q, pipeline.kiwi))
         if on_row is not None:  # e.g. append to a file, so a long run that is stopped keeps its rows
             on_row(rows[-1])
         if progress is not None:

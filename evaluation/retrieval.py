@@ -119,7 +119,8 @@ def read_corpus_jsonl(path: Path) -> list[Row]:
 
 
 def read_qa_jsonl(path: Path) -> list[Row]:
-    """Question lines {"qid", "query", "gold_ids": [doc id, ...]} (+ optional "answers": [str]), validated.
+    """Question lines {"qid", "query", "gold_ids": [doc id, ...]} (+ optional "answers": [str] spans and
+    "answer": a long-form gold answer), validated.
 
     Raises:
         EvalInputError: "qa.jsonl:2: 'gold_ids' must be a non-empty list of document ids", ...
@@ -141,6 +142,8 @@ def read_qa_jsonl(path: Path) -> list[Row]:
         answers = obj.get("answers")  # optional gold answer strings, for `eval answers`
         if isinstance(answers, list) and all(_text(a) for a in answers):
             row["answers"] = list(answers)
+        if _text(obj.get("answer")):  # optional long-form gold answer (2-5 sentences): key recall
+            row["answer"] = obj["answer"]
         questions.append(row)
     if not questions:
         raise EvalInputError(f"{path}: no question lines")

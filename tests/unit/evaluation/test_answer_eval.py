@@ -69,7 +69,8 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     ]
     corpus.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     qs = [
-        {"qid": "q1", "query": "연차휴가는 며칠인가요?", "gold_ids": ["leave"], "answers": ["15일"]},
+        {"qid": "q1", "query": "연차휴가는 며칠인가요?", "gold_ids": ["leave"], "answers": ["15일"],
+         "answer": "연차휴가는 15일이다. 병가는 60일이다."},
         {"qid": "q2", "query": "병가는 연간 며칠 이내인가요?", "gold_ids": ["leave"], "answers": ["60일"]},
         {"qid": "q3", "query": "주차장은 몇 층인가요?", "gold_ids": ["usb"], "answers": ["지하 2층"]},
     ]
@@ -93,6 +94,11 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     assert m["abstention"] == pytest.approx(1 / 3, abs=1e-4) and m["containment"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["draft_containment"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["supported_sentences"] == pytest.approx(1 / 2)  # q1's sentence yes, q2's no (q3 drafted none)
+    # what an employee reads: q1 holds 4 of its long-form gold's 6 content morphemes (연차 휴가 15 일, not 병가 60)
+    assert per["q1"]["key_recall"] == pytest.approx(4 / 6, abs=1e-4) and "key_recall" not in per["q2"]
+    assert m["key_recall"] == per["q1"]["key_recall"] and m["fragment_rate"] == 0.0 and m["non_answer_rate"] == 0.0
+    # q3 abstains with its (answerless) gold document among the hits
+    assert m["abstention_gold_retrieved"] == pytest.approx(1 / 3, abs=1e-4) and m["answer_chars_p50"] > 0
     assert m["citation_accuracy"] == 1.0 and m["answered_without_gold"] == 0.0
     assert data["latency_s"]["total_p50"] > 0
     assert data["latency_s"]["total_p95"] >= data["latency_s"]["total_p50"]
