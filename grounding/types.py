@@ -104,6 +104,7 @@ class Answer:
     query: str
     draft: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    loop_stopped: bool = False  # the draft was cut because the model started repeating itself
 
     @classmethod
     def from_grounded(cls, g: Grounded, **rest: Any) -> Answer:
