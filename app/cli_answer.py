@@ -158,11 +158,18 @@ def eval_answers(
     index: IndexOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the full JSON report (with every question) here.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the rows of OUT.partial.jsonl from a stopped run and ask only the rest.")] = False,
+    baselines: Annotated[str, typer.Option("--baselines", help="Also answer from the same hits by: top300 (the top hit's first 300 characters), langchain_stuff (LangChain's stuff chain, same LLM: about doubles the LLM time); comma-separated, none, or auto (both with long-form gold answers, else top300).")] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Ask every sampled question; score gold-span containment, KorQuAD F1, abstention, support, citations, latency."""
     if resume and out_file is None:
         raise typer.BadParameter("--resume needs --out (it continues OUT.partial.jsonl)", param_hint="--resume")
+    from evaluation.baselines import parse_baselines
+
+    try:
+        chosen = parse_baselines(baselines)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--baselines") from None
     require_eval_inputs(corpus, qa, dataset)
     with _fatal_errors():
         from evaluation.answers import run_answer_eval
@@ -180,17 +187,21 @@ def eval_answers(
         # A run killed mid-write may leave a broken last line: such lines are asked again.
         done = [r for _, r, bad in jsonl_objects(partial) if bad is None and "qid" in r] if resume and partial.exists() else []
         on_row = _appender(partial, keep=done) if partial else None
-        result = run_answer_eval(settings, eval_set, make_pipeline=Pipeline, index=index, limit=limit, seed=seed, on_row=on_row, done=done)
+        result = run_answer_eval(settings, eval_set, make_pipeline=Pipeline, index=index, limit=limit, seed=seed, on_row=on_row, done=done,
+                                 baselines=chosen)
     if out_file is not None:
         out_file.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     summary = {k: v for k, v in result.items() if k != "per_question"}
     if as_json:
         _emit(summary)
         return
-    m, lat = result["metrics"], result["latency_s"]
+    m, lat = dict(result["metrics"]), result["latency_s"]
+    baseline_metrics = m.pop("baselines", {})
     out.print(Text(f"{result['dataset']} · 질문 {result['questions']} · {result['generator']['model']}"))
     for key, value in {**m, **lat}.items():
         out.print(Text(f"  {key}: {value}"))
+    for name, b in baseline_metrics.items():
+        out.print(Text(f"  baseline {name}: " + ", ".join(f"{k} {v}" for k, v in b.items())))
 
 
 def _appender(path: Path, keep: Sequence[dict[str, Any]] = ()):

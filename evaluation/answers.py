@@ -15,12 +15,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ingest.chunk import record_id_of
 
-from .longform import fragment, key_recall, non_answer, rate, shown_sentences
-from .retrieval import EvalSet, Pipeline, Settings, eval_index_dir, index_corpus, sample_questions
+from .baselines import BaselineRunner, choose_baselines, summarize_baselines
+from .longform import percentile, rate, reader_figures, reader_metrics, shown_sentences
+from .retrieval import (
+    EvalSet,
+    Pipeline,
+    Settings,
+    eval_index_dir,
+    index_corpus,
+    sample_questions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,7 @@ def score_answer(answer, question: Row, kiwi=None) -> Row:
         "retrieved_gold": any(record_id_of(h.chunk) in gold_docs for h in answer.hits),
         "sentences": len(draft_sentences),
         "supported": sum(s.supported for s in draft_sentences),
+        "loop_stopped": answer.loop_stopped,
         "timings": dict(answer.timings),
         "answer": answer.answer,
         "gold": golds,
@@ -88,25 +95,12 @@ def score_answer(answer, question: Row, kiwi=None) -> Row:
 
 
 def _reader_figures(answer, question: Row, kiwi) -> Row:
-    shown = shown_sentences(answer)
-    figures: Row = {
-        "shown_sentences": len(shown),
-        "fragments": sum(fragment(text, kiwi, source) for text, source in shown),
-        "non_answers": sum(non_answer(kiwi, text, question["query"]) for text, _ in shown),
-        "answer_chars": len(plain(answer.answer)) if not answer.abstained else 0,
-    }
-    if question.get("answer"):
-        figures["key_recall"] = 0.0 if answer.abstained else round(key_recall(kiwi, plain(answer.answer),
-                                                                              question["answer"]), 4)
-    return figures
-
-
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 3) if values else None
+    text = "" if answer.abstained else plain(answer.answer)
+    return reader_figures(kiwi, shown_sentences(answer), text, question)
 
 
 def _p50(values: Sequence[float]) -> float | None:
-    return _percentile(values, 50)
+    return percentile(values, 50)
 
 
 def _reader_metrics(rows: Sequence[Row]) -> Row:
@@ -116,16 +110,11 @@ def _reader_metrics(rows: Sequence[Row]) -> Row:
     scored = [r for r in rows if "shown_sentences" in r]
     if not scored:
         return {}
-    shown = sum(r["shown_sentences"] for r in scored)
-    recalls = [r["key_recall"] for r in scored if "key_recall" in r]
-    with_gold = [r for r in scored if r["retrieved_gold"]]
-    lengths = [r["answer_chars"] for r in scored if not r["abstained"]]
+    read = reader_metrics(scored)
     return {
-        "key_recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
-        "fragment_rate": round(sum(r["fragments"] for r in scored) / shown, 4) if shown else None,
-        "non_answer_rate": round(sum(r["non_answers"] for r in scored) / shown, 4) if shown else None,
-        "abstention_gold_retrieved": rate(r["abstained"] for r in with_gold),
-        "answer_chars_p50": _p50(lengths),
+        **{k: read[k] for k in ("key_recall", "fragment_rate", "non_answer_rate")},
+        "abstention_gold_retrieved": rate(r["abstained"] for r in scored if r["retrieved_gold"]),
+        "answer_chars_p50": read["answer_chars_p50"],
     }
 
 
@@ -133,7 +122,9 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
     n = len(rows) or 1
     answered = [r for r in rows if not r["abstained"]]
     sentences = sum(r["sentences"] for r in rows)
-    timing = lambda key: [r["timings"][key] for r in rows if key in r["timings"]]  # noqa: E731
+    timing = lambda key: [r["timings"][key] for r in rows if key in r["timings"]]
+    loops = sum(r.get("loop_stopped", False) for r in rows)
+    baselines = summarize_baselines(rows)
     return {
         "metrics": {
             "containment": round(sum(r["contained"] for r in rows) / n, 4),
@@ -145,7 +136,11 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
             "answered_without_gold": round(sum(not r["contained"] for r in answered) / n, 4),
             "retrieval_recall": round(sum(r["retrieved_gold"] for r in rows) / n, 4),
             "modes": dict(Counter(r["mode"] for r in rows)),
+            # Drafts cut because the model started repeating itself (rows of older runs: not cut).
+            "loops_stopped": loops,
+            "loop_rate": round(loops / n, 4),
             **_reader_metrics(rows),
+            **({"baselines": baselines} if baselines else {}),
             # Quoted source sentences are long, so they contain the gold span more easily.
             "containment_by_mode": {
                 mode: round(sum(r["contained"] for r in rows if r["mode"] == mode) / count, 4)
@@ -156,8 +151,8 @@ def summarize_answers(rows: Sequence[Row]) -> Row:
             "first_token_p50": _p50(timing("first_token")),
             "first_sentence_p50": _p50(timing("first_sentence")),
             "total_p50": _p50(timing("total")),
-            "first_token_p95": _percentile(timing("first_token"), 95),
-            "total_p95": _percentile(timing("total"), 95),
+            "first_token_p95": percentile(timing("first_token"), 95),
+            "total_p95": percentile(timing("total"), 95),
         },
     }
 
@@ -174,10 +169,13 @@ def run_answer_eval(
     progress=None,
     on_row=None,
     done: Sequence[Row] = (),
+    baselines: str | Sequence[str] = "auto",
 ) -> Row:
     """Index the corpus (cached like `eval retrieval`), ask every sampled question, score the answers.
 
     `done`: rows of an earlier, stopped run with the same sample; their questions are not asked again.
+    `baselines`: names from evaluation.baselines.NAMES, or "auto" (see `choose_baselines`); each is
+    run on the hits of the pipeline's answer and scored alike.
     """
     questions = sample_questions(eval_set.questions, limit, seed)
     sampled = {q["qid"] for q in questions}
@@ -186,13 +184,22 @@ def run_answer_eval(
     pipeline = make_pipeline(settings.model_copy(update={"index_dir": index_dir}))
     index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
     pipeline.warm_up_prompt()  # as `serve` does at start: the first question is not a cold one
+    names = choose_baselines(baselines, questions)
+    runner = BaselineRunner(names, pipeline.kiwi, pipeline.generator, pipeline.generation_params())
     rows = []
     started = time.perf_counter()
     for i, q in enumerate(questions, 1):
         if q["qid"] in kept:
             rows.append(kept[q["qid"]])
             continue
-        rows.append(score_answer(pipeline.ask(q["query"]), q, pipeline.kiwi))
+        answer = pipeline.ask(q["query"])
+        rows.append(score_answer(answer, q, pipeline.kiwi))
+        if names:
+            rows[-1]["baselines"] = runner.run(answer, q)
+            if runner.uses_llm:
+                # The stuffed prompt pushed the answer prompt's fixed head out of llama.cpp's
+                # cache: load it again, so the next question's latency is not the baseline's doing.
+                pipeline.warm_up_prompt()
         if on_row is not None:  # e.g. append to a file, so a long run that is stopped keeps its rows
             on_row(rows[-1])
         if progress is not None:
@@ -207,7 +214,8 @@ def run_answer_eval(
         **summarize_answers(rows),
         "seconds": round(time.perf_counter() - started, 1),
         "settings": {"k": settings.answer.k, "similarity": settings.answer.similarity,
-                     "min_coverage": settings.answer.min_coverage, "max_tokens": g.max_tokens},
+                     "min_coverage": settings.answer.min_coverage, "max_tokens": g.max_tokens,
+                     "baselines": list(names)},
         "examples": [{k: r[k] for k in ("qid", "answer", "gold", "mode")} for r in rows[:examples]],
         "per_question": rows,
     }

@@ -11,7 +11,10 @@ answer's [n] markers and the withheld/notice lines are never counted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
 
 # Kiwi tags counted as content: common/proper/bound nouns, numbers, foreign and Hanja words,
 # verb and adjective stems (as their lemma), roots. Particles, endings and punctuation are not.
@@ -89,6 +92,44 @@ def shown_sentences(answer) -> list[tuple[str, str | None]]:
     return out
 
 
+def reader_figures(kiwi, shown: Sequence[tuple[str, str | None]], text: str, question: dict[str, Any]) -> dict[str, Any]:
+    """Per-question figures of what an employee reads: `shown` (sentence, source or None) pairs
+    and the whole shown `text` ("" for an abstention), scored against `question`.
+
+    -> {"shown_sentences": 2, "fragments": 0, "non_answers": 0, "answer_chars": 41, "key_recall": 0.67}
+    (key_recall only when the question has a long-form gold "answer").
+    """
+    figures: dict[str, Any] = {
+        "shown_sentences": len(shown),
+        "fragments": sum(fragment(sentence, kiwi, source) for sentence, source in shown),
+        "non_answers": sum(non_answer(kiwi, sentence, question["query"]) for sentence, _ in shown),
+        "answer_chars": len(text),
+    }
+    if question.get("answer"):
+        figures["key_recall"] = round(key_recall(kiwi, text, question["answer"]), 4) if text else 0.0
+    return figures
+
+
+def reader_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Over rows of `reader_figures`: mean key recall (long-form gold only), the share of shown
+    sentences that are fragments or non-answers, and the median length of the answers given
+    (rows with "abstained": true are left out of the length)."""
+    shown = sum(r["shown_sentences"] for r in rows)
+    recalls = [r["key_recall"] for r in rows if "key_recall" in r]
+    lengths = [r["answer_chars"] for r in rows if not r.get("abstained", False)]
+    return {
+        "key_recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
+        "fragment_rate": round(sum(r["fragments"] for r in rows) / shown, 4) if shown else None,
+        "non_answer_rate": round(sum(r["non_answers"] for r in rows) / shown, 4) if shown else None,
+        "answer_chars_p50": percentile(lengths, 50),
+    }
+
+
 def rate(flags: Iterable[bool]) -> float | None:
     flags = list(flags)
     return round(sum(flags) / len(flags), 4) if flags else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """percentile([1, 2, 3, 10], 50) -> 2.5; None for no values."""
+    return round(float(np.percentile(values, q)), 3) if values else None

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import app.pipeline as pipeline_module
 from app.cli import app
 from evaluation.answers import char_f1, contains, normalize, plain
+from evaluation.langchain_stuff import QA_SYSTEM_PROMPT
 from generation.scripted import ScriptedGenerator
 from prompts import ABSTAIN
 from tests.fakes import HashEmbedder
@@ -41,7 +42,7 @@ def test_score_answer_compares_hits_and_citations_by_corpus_line_id():
     def answer(*chunks: Chunk) -> SimpleNamespace:
         return SimpleNamespace(
             answer="연차휴가는 15일입니다 [1].", draft="연차휴가는 15일입니다.", mode="generated", abstained=False,
-            sentences=[], timings={}, hits=[Hit(c, 1.0, i) for i, c in enumerate(chunks, 1)],
+            sentences=[], timings={}, loop_stopped=False, hits=[Hit(c, 1.0, i) for i, c in enumerate(chunks, 1)],
             citations=[SimpleNamespace(doc_id=chunks[0].doc_id)],
         )
 
@@ -77,7 +78,13 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     qa.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in qs) + "\n", encoding="utf-8")
     replies = {"연차휴가는 며칠인가요?": "연차휴가는 15일입니다.", "병가는 연간 며칠 이내인가요?": "병가는 90일입니다.",
                "주차장은 몇 층인가요?": ABSTAIN}
-    gen = ScriptedGenerator(lambda messages: next((v for k, v in replies.items() if k in messages[-1].content), ""))  # "": the warm-up prompt
+    stuffed = {"연차휴가는 며칠인가요?": "연차휴가는 15일이고, 병가는 연간 60일 이내입니다."}
+
+    def reply(messages):  # "": the warm-up prompt
+        table = stuffed if messages[0].content.startswith(QA_SYSTEM_PROMPT[:40]) else replies
+        return next((v for k, v in table.items() if k in messages[-1].content), "모르겠습니다.")
+
+    gen = ScriptedGenerator(reply)
     monkeypatch.setattr(pipeline_module, "make_generator_from_settings", lambda settings: gen)
     report = tmp_path / "report.json"
     result = CliRunner().invoke(app, ["eval", "answers", "--corpus", str(corpus), "--qa", str(qa),
@@ -102,6 +109,18 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
     assert m["citation_accuracy"] == 1.0 and m["answered_without_gold"] == 0.0
     assert data["latency_s"]["total_p50"] > 0
     assert data["latency_s"]["total_p95"] >= data["latency_s"]["total_p50"]
+    assert m["loops_stopped"] == 0 and m["loop_rate"] == 0.0 and not any(r["loop_stopped"] for r in per.values())
+    # baselines on the same hits ("auto" with a long-form gold: both): the top hit's first 300
+    # characters (here the whole short line) and the stuff chain's unchecked answer
+    assert data["settings"]["baselines"] == ["top300", "langchain_stuff"]
+    b = m["baselines"]
+    assert set(b) == {"top300", "langchain_stuff"} and b["top300"]["questions"] == 3
+    q1 = per["q1"]["baselines"]
+    assert q1["top300"]["answer"] == rows[0]["text"] and q1["top300"]["key_recall"] == 1.0
+    assert q1["langchain_stuff"]["answer"] == stuffed["연차휴가는 며칠인가요?"] and q1["langchain_stuff"]["key_recall"] == 1.0
+    assert per["q3"]["baselines"]["langchain_stuff"]["answer"] == "모르겠습니다."
+    assert b["langchain_stuff"]["key_recall"] == 1.0 and b["langchain_stuff"]["errors"] == 0
+    assert b["top300"]["latency_s"]["total_p95"] >= b["top300"]["latency_s"]["total_p50"] > 0
 
     # --resume: the rows of a stopped run are kept and only the other questions are asked again
     partial = tmp_path / "report.json.partial.jsonl"
@@ -113,12 +132,38 @@ def test_eval_answers_end_to_end_with_fakes(tmp_path, monkeypatch, use_model):
                                       "--index", str(tmp_path / "index"), "--out", str(report), "--resume", "--json"])
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout.strip().splitlines()[-1])
-    assert again["resumed"] == 2 and again["questions"] == 3 and again["metrics"] == m
+    assert again["resumed"] == 2 and again["questions"] == 3
+    assert without_latency(again["metrics"]) == without_latency(m)
     kept_queries = [next(q["query"] for q in qs if q["qid"] == json.loads(line)["qid"]) for line in kept]
     asked_again = [c[-1].content for c in gen.calls[asked_before:]
                    if any(q["query"] in c[-1].content for q in qs)]  # not the warm-up prompt
-    assert len(asked_again) <= 1 and not any(k in a for k in kept_queries for a in asked_again)
+    assert len(asked_again) <= 2 and not any(k in a for k in kept_queries for a in asked_again)  # q3 and its stuff chain
     assert len(partial.read_text(encoding="utf-8").splitlines()) == 3
+
+    # --baselines none: the pipeline only, and no "baselines" key; the text report names each baseline
+    asked_before = len(gen.calls)
+    result = CliRunner().invoke(app, ["eval", "answers", "--corpus", str(corpus), "--qa", str(qa),
+                                      "--index", str(tmp_path / "index"), "--baselines", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    plain_run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "baselines" not in plain_run["metrics"] and plain_run["settings"]["baselines"] == []
+    assert not any(c[0].content.startswith(QA_SYSTEM_PROMPT[:40]) for c in gen.calls[asked_before:])
+    result = CliRunner().invoke(app, ["eval", "answers", "--corpus", str(corpus), "--qa", str(qa),
+                                      "--index", str(tmp_path / "index"), "--baselines", "top300", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert "baseline top300: questions 1, key_recall" in result.stdout and "langchain_stuff" not in result.stdout
+
+
+def without_latency(metrics):
+    """The metrics with each baseline's latency left out (timed, so never equal between runs)."""
+    return {**metrics, "baselines": {name: {k: v for k, v in b.items() if k != "latency_s"}
+                                     for name, b in metrics.get("baselines", {}).items()}}
+
+
+def test_eval_answers_rejects_an_unknown_baseline(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "answers", "--dataset", "korquad", str(tmp_path / "x.json"),
+                                      "--baselines", "top300,bm25"])
+    assert result.exit_code != 0 and "unknown baseline bm25" in result.output
 
 
 def test_eval_answers_resume_needs_out(tmp_path):
