@@ -89,6 +89,11 @@ def _key(m: Morph) -> str:
     return m.form.lower()
 
 
+def content_keys(analysis: Analysis) -> set[str]:
+    """Lower-cased content words and numbers: content_keys(analyze("연차휴가는 15일")) -> {"연차", "휴가", "15"}."""
+    return {_key(m) for m in analysis.content()} | {m.form for m in analysis.morphs if m.tag == "SN"}
+
+
 def covered(claim_morph: Morph, evidence: Analysis, evidence_keys: set[str]) -> bool:
     """A content morpheme is covered when the evidence has it as a morpheme or, for a noun of
     two or more characters, inside its text (compounds split differently: 재택근무 / 재택+근무)."""
@@ -210,6 +215,39 @@ def negation_consistent(claim: Analysis, evidence: Analysis) -> bool:
     return main_claim % 2 == main_evidence % 2 and (
         sum(adn for _, adn in claim_markers) <= sum(adn for _, adn in relevant)
     )
+
+
+# Words that talk about an answer rather than give one ("…의 특징을 다음과 같이 상세히 설명합니다").
+META_WORDS = frozenset({"설명", "다음", "상세", "상세히", "내용", "아래", "정리", "요약", "안내", "대하", "관하",
+                        "말씀", "드리", "답변", "질문", "경우", "소개", "알리", "알", "확인", "문서", "출처",
+                        "정보", "관련", "사항", "특징", "기능", "제공", "방법", "어떻", "궁금"})
+
+
+_OPEN_ASKS = frozenset({"어떻", "어떠", "어떤", "왜", "어째서"})
+
+
+def adds_nothing(claim: Analysis, question: Analysis) -> bool:
+    """A sentence whose content words all come from the question (words about answering aside)
+    and that states no number of its own adds nothing, however true it is:
+    adds_nothing(analyze("아바톡의 특징을 다음과 같이 설명합니다"), analyze("아바톡의 특징은?")) -> True
+    adds_nothing(analyze("연차휴가는 15일입니다"), analyze("연차휴가는 며칠인가요?")) -> False (15)
+
+    Only for questions that ask for something (무엇, 얼마, 어떻게 …): to "재택근무가 허용되나요?"
+    the restatement "재택근무는 허용됩니다" is the answer.
+    """
+    if not any(m.form in INTERROGATIVES or m.form in _OPEN_ASKS for m in question.morphs):
+        return False
+    asked = {_key(m) for m in question.morphs}
+    asked_text = question.text.lower()
+    for m in claim.morphs:
+        if m.tag == "SN" and m.form not in asked_text:
+            return False
+    for m in claim.content():
+        key = _key(m)
+        if key in asked or key in META_WORDS or (len(key) >= 2 and key in asked_text):
+            continue
+        return False
+    return True
 
 
 def missing_entities(claim: Analysis, evidence: Analysis) -> list[str]:

@@ -19,7 +19,9 @@ from prompts.templates import ABSTAIN
 
 from .checks import (
     Analysis,
+    adds_nothing,
     analyze,
+    clauses,
     coverage,
     is_fragment,
     missing_entities,
@@ -123,6 +125,8 @@ class GroundingChecker:
             reasons.append("entities")
         if fragment and q_cov < self.config.fragment_min_coverage:
             reasons.append("question")
+        if question is not None and question.content() and not fragment and adds_nothing(claim, question):
+            reasons.append("non_answer")
         similarity = None
         ok_cov = cov >= self.config.min_coverage
         if not ok_cov and cov >= self.config.weak_coverage and self.embed is not None and not reasons:
@@ -224,9 +228,26 @@ class GroundingSession:
         self.checks: list[SentenceCheck] = []
 
     def add(self, sentence: str) -> SentenceCheck:
-        check, window = self.checker.check_sentence(sentence, self.prepared, self.question_analysis, self.should_stop)
+        check, window = self.check(sentence)
+        return self.keep(check, window)
+
+    def check(self, sentence: str) -> tuple[SentenceCheck, Window | None]:
+        """The verdict on one sentence and its best span, without numbering or keeping it."""
+        return self.checker.check_sentence(sentence, self.prepared, self.question_analysis, self.should_stop)
+
+    def keep(self, check: SentenceCheck, window: Window | None) -> SentenceCheck:
+        """Record a verdict; a supported one cites its span, with the clauses it relies on highlighted."""
         if check.supported and window is not None:
-            check = replace(check, citations=[self.numbering.cite(window)])
+            claim = analyze(self.checker.kiwi, check.text)
+            check = replace(check, citations=[self.numbering.cite(window, relied_on(window, claim))])
+        self.checks.append(check)
+        return check
+
+    def quote(self, window: Window, terms: Analysis, score: float) -> SentenceCheck:
+        """A whole source span quoted verbatim and cited, the clauses holding `terms` highlighted."""
+        n = self.numbering.cite(window, relied_on(window, terms))
+        check = SentenceCheck(window.analysis.text.strip(), True, round(score, 4), [n], [], round(score, 4),
+                              None, window.passage, quoted=True)
         self.checks.append(check)
         return check
 
@@ -234,20 +255,48 @@ class GroundingSession:
         kept = [c for c in self.checks if c.supported]
         if kept:
             shown = self.checks if self.checker.config.unsupported == "mark" else kept
-            return Grounded(_render(shown), False, "generated", self.checks, self.numbering.citations)
+            return Grounded(render_all(shown), False, "generated", self.checks, self.numbering.citations)
         extractive = (
             self.checker.extract(self.question, self.prepared, self.numbering, self.should_stop)
             if self.question else []
         )
         if extractive:
-            return Grounded(_render(extractive), False, "extractive", self.checks + extractive,
+            return Grounded(render_all(extractive), False, "extractive", self.checks + extractive,
                             self.numbering.citations)
         return Grounded(ABSTAIN, True, "abstained", self.checks, [])
 
 
+def relied_on(window: Window, claim: Analysis) -> tuple[int, int] | None:
+    """[start, end) in the passage text of the window's clauses that hold the claim's words and
+    numbers: the best clause, widened over neighbouring clauses that hold some too. None when no
+    clause holds any.
+
+    relied_on(<window "제4조(연차휴가) 직원에게는 15일의 유급 연차휴가를 준다.">, analyze("연차휴가는 15일")) covers
+    "직원에게는 15일의 유급 연차휴가를 준다".
+    """
+    span = window.analysis
+    wanted = {m.form.lower() for m in claim.content()} | {m.form for m in claim.morphs if m.tag == "SN"}
+    if not wanted or not span.morphs:
+        return None
+    ranges = clauses(span)
+    scores = [sum(min(len(m.form), 4) for m in span.morphs[a:b] if m.form.lower() in wanted) for a, b in ranges]
+    best = max(range(len(ranges)), key=lambda i: scores[i])
+    if scores[best] == 0:
+        return None
+    lo = hi = best
+    while lo > 0 and scores[lo - 1] > 0:
+        lo -= 1
+    while hi < len(ranges) - 1 and scores[hi + 1] > 0:
+        hi += 1
+    first, last = span.morphs[ranges[lo][0]], span.morphs[ranges[hi][1] - 1]
+    text = span.text[first.start : last.end]
+    lead = len(text) - len(text.lstrip())
+    return window.start + first.start + lead, window.start + first.start + len(text.rstrip())
+
+
 def render_sentence(check: SentenceCheck) -> str:
     """One sentence as the user sees it: "연차휴가는 15일입니다 [1]." or flagged."""
-    return _render([check])
+    return render_all([check])
 
 
 class _Numbering:
@@ -258,7 +307,8 @@ class _Numbering:
         self.citations: list[Citation] = []
         self._by_span: dict[tuple[int, int, int], int] = {}
 
-    def cite(self, w: Window) -> int:
+    def cite(self, w: Window, highlight: tuple[int, int] | None = None) -> int:
+        """The number of span `w` (new on first use); `highlight`: [start, end) in the passage text."""
         key = (w.passage, w.start, w.end)
         if key not in self._by_span:
             p = self.passages[w.passage]
@@ -266,14 +316,18 @@ class _Numbering:
             raw = p.text[w.start : w.end]
             lead = len(raw) - len(raw.lstrip())
             quote = raw.strip()
-            start = w.start + lead
-            self.citations.append(Citation(n, p.doc_id or p.id, p.source, p.page, p.id, quote, start, start + len(quote)))
+            start, end = w.start + lead, w.start + lead + len(quote)
+            hs, he = highlight if highlight is not None else (None, None)
+            if hs is not None and not (start <= hs < he <= end and (hs, he) != (start, end)):
+                hs = he = None  # outside the quote or all of it: nothing to single out
+            self.citations.append(Citation(n, p.doc_id or p.id, p.source, p.page, p.id, quote, start, end, hs, he))
             self._by_span[key] = n
         return self._by_span[key]
 
 
-def _render(checks: Sequence[SentenceCheck]) -> str:
-    """"연차휴가는 15일입니다 [1]." — markers before the closing punctuation; unsupported flagged."""
+def render_all(checks: Sequence[SentenceCheck]) -> str:
+    """"연차휴가는 15일입니다 [1]." — markers before the closing punctuation; unsupported flagged,
+    notes (a part not found) as they are."""
     parts = []
     for c in checks:
         text = c.text.rstrip()
@@ -281,7 +335,9 @@ def _render(checks: Sequence[SentenceCheck]) -> str:
         while end > 0 and text[end - 1] in ".!?。":
             end -= 1
         body, punct = text[:end].rstrip(), text[end:]
-        if c.supported:
+        if c.not_found:
+            parts.append(f"{body}{punct}")
+        elif c.supported:
             marks = "".join(f"[{n}]" for n in c.citations)
             parts.append(f"{body} {marks}{punct}")
         else:

@@ -32,7 +32,11 @@ class Passage:
 
 @dataclass(frozen=True)
 class Citation:
-    """Source [n]: `quote` is exactly passage.text[start:end]."""
+    """Source [n]: `quote` is exactly passage.text[start:end], one or more whole source sentences.
+
+    highlight_start/highlight_end: the part of the quote the answer relies on (offsets into
+    the passage text like start/end, inside [start, end]); None when no narrower part stands out.
+    """
 
     n: int
     doc_id: str
@@ -42,6 +46,8 @@ class Citation:
     quote: str
     start: int
     end: int
+    highlight_start: int | None = None
+    highlight_end: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +58,9 @@ class SentenceCheck:
     """One answer sentence and the verdict on it.
 
     `reasons` name the failed checks: "numbers", "negation", "entities", "coverage", "question",
-    "no_content", or "instruction" (the sentence gives orders, as a model obeying an injected
+    "no_content", "non_answer" (every content word comes from the question: it adds nothing),
+    "question_type" (a 며칠/얼마/몇/언제 question answered without the asked quantity or date of
+    the asked subject), or "instruction" (the sentence gives orders, as a model obeying an injected
     document would write; its `text` is then WITHHELD, never the order itself).
     `citations` are Citation numbers ([n]); empty when unsupported.
     """
@@ -65,7 +73,8 @@ class SentenceCheck:
     coverage: float = 0.0
     similarity: float | None = None
     passage: int | None = None  # index into the passages checked against
-    quoted: bool = False  # a source sentence quoted as the answer (nothing drafted was supported)
+    quoted: bool = False  # a whole source sentence quoted as (part of) the answer
+    not_found: bool = False  # a note that one part of the question is not in the documents (text says which)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
