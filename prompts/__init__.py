@@ -5,8 +5,10 @@ from .build import (
     QAPrompt,
     build_condense_messages,
     build_qa_messages,
+    build_unit_messages,
     fit_passages,
     focus_passages,
+    not_found_note,
     passage_title,
 )
 from .injection import instruction_spans, is_instruction, neutralize
@@ -18,10 +20,12 @@ __all__ = [
     "QAPrompt",
     "build_condense_messages",
     "build_qa_messages",
+    "build_unit_messages",
     "fit_passages",
     "focus_passages",
     "instruction_spans",
     "is_instruction",
     "neutralize",
+    "not_found_note",
     "passage_title",
 ]

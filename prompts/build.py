@@ -180,6 +180,34 @@ def build_qa_messages(
     )
 
 
+def build_unit_messages(question: str, groups: Sequence[tuple[Hit, Sequence[str]]]) -> QAPrompt:
+    """The focused prompt: per source, only the sentences picked for the question's parts.
+
+    build_unit_messages("연차휴가는 며칠인가요?", [(hit, ["… 15일의 유급 연차휴가를 준다."])])
+      -> QAPrompt(messages=[system, example user, example assistant, user], passages=[hit])
+    Sentences that give the model orders are hidden (prompt injection). The system message and
+    the example never change, so llama.cpp reuses their KV cache from one question to the next.
+    """
+    blocks = [
+        templates.PASSAGE.format(n=n, title=passage_title(hit), text="\n".join(neutralize(t.strip()) for t in texts))
+        for n, (hit, texts) in enumerate(groups, 1)
+    ]
+    user = templates.QA.format(passages="\n\n".join(blocks), question=question)
+    example = [Message("user", templates.EXAMPLE_UNITS_USER), Message("assistant", templates.EXAMPLE_UNITS_ASSISTANT)]
+    return QAPrompt(
+        messages=[Message("system", templates.SYSTEM_UNITS), *example, Message("user", user)],
+        passages=[hit for hit, _ in groups],
+    )
+
+
+def not_found_note(part: str) -> str:
+    """What is said for a part nothing answers.
+
+    not_found_note("일비는 하루 얼마인가요?") -> "질문 중 '일비는 하루 얼마인가요'에 대한 내용은 문서에서 찾지 못했습니다."
+    """
+    return templates.NOT_FOUND.format(part=part.strip().rstrip("?？.,"))
+
+
 def build_condense_messages(question: str, history: Sequence[Message], max_turns: int = 6) -> list[Message]:
     """Messages asking the model to rewrite a follow-up as a standalone question."""
     lines = [

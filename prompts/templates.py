@@ -20,6 +20,24 @@ EXAMPLE_USER = (
 )
 EXAMPLE_ASSISTANT = "출장 숙박비는 1박에 10만 원을 넘을 수 없습니다 [1]."
 
+# The focused prompt: only the source sentences picked for each part of the question.
+SYSTEM_UNITS = (
+    "당신은 회사 문서를 근거로 질문에 답하는 도우미입니다. 출처 문장에 적힌 내용만 사용해 "
+    "질문의 각 부분에 한국어 완전한 문장으로 답하세요. 부분마다 한 문장씩, 모두 1~4문장으로 쓰고 "
+    "각 문장 끝에 근거 출처 번호를 [1]처럼 붙이세요. 숫자와 단위, '않다', '불가', '금지' 같은 부정 "
+    "표현은 출처 그대로 쓰고, 질문을 되풀이하지 마세요. "
+    f"출처에 답이 없을 때만 \"{ABSTAIN}\"라고 답하세요."
+)
+EXAMPLE_UNITS_USER = (
+    "출처:\n[1] (출장비_지급_지침.pdf, 2쪽)\n국내 출장 시 일비는 하루 2만 원을 지급한다.\n"
+    "숙박비는 실비로 정산하되 1박 10만 원을 넘을 수 없다.\n\n"
+    "질문: 출장 일비는 얼마이며, 숙박비 한도는 어떻게 되나요?"
+)
+EXAMPLE_UNITS_ASSISTANT = "국내 출장 일비는 하루 2만 원입니다 [1]. 숙박비는 실비로 정산하되 1박 10만 원을 넘을 수 없습니다 [1]."
+
+# Said for a part of the question that no retrieved source answers.
+NOT_FOUND = "질문 중 '{part}'에 대한 내용은 문서에서 찾지 못했습니다."
+
 # One numbered source; {n} is the number the model cites, {title} the file (and page).
 PASSAGE = "[{n}] ({title})\n{text}"
 
