@@ -4,11 +4,21 @@ It sits beside grounding/ (which checks each sentence) and imports none of app/;
 in app/ wires it to the retriever and the models.
 """
 
+from .compose import ComposeConfig, Composer
 from .condense import condense, condense_rules, needs_history
+from .loop import LoopGuard
+from .parts import Part, split_question
+from .select import SelectConfig, Selection, select_units, source_units
 from .run import AnswerRun, KiwiFocus, StreamEvent, final_answer, history_messages, noun_extractor
 
 __all__ = [
     "AnswerRun",
+    "ComposeConfig",
+    "Composer",
+    "LoopGuard",
+    "Part",
+    "SelectConfig",
+    "Selection",
     "KiwiFocus",
     "StreamEvent",
     "condense",
@@ -17,4 +27,7 @@ __all__ = [
     "history_messages",
     "needs_history",
     "noun_extractor",
+    "select_units",
+    "source_units",
+    "split_question",
 ]

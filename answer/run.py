@@ -6,15 +6,24 @@ the grounding checker has found its source.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from generation.types import GenerationParams, Generator, Message
 from grounding import Answer, GroundingChecker, Passage, SentenceCheck, ShouldStop, render_sentence, split_draft
-from prompts import ABSTAIN, Focus, build_qa_messages
+from prompts import ABSTAIN, Focus, build_qa_messages, build_unit_messages
 from retrieval.types import Hit
+
+from .compose import ComposeConfig, Composer
+from .loop import LoopGuard
+from .parts import split_question
+from .select import EmbedFn, SelectConfig, Selection, select_units, source_units
+
+log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"[.?!。\n]")
 
@@ -41,7 +50,12 @@ class StreamEvent:
 
 @dataclass
 class AnswerRun:
-    """Everything one answer needs, already built by the pipeline."""
+    """Everything one answer needs, already built by the pipeline.
+
+    The answer is composed per part of the question (answer/parts.py → select.py → the
+    focused prompt → compose.py) unless `compose` is False, which keeps the earlier flow: the
+    whole passages in the prompt and the checker's quotes as the fallback.
+    """
 
     question: str
     query: str
@@ -55,61 +69,117 @@ class AnswerRun:
     passage_tokens: int | None = None  # cap on the passages' share of the prompt
     focus: Focus | None = None  # cuts passages over the cap to their relevant sentences
     should_stop: ShouldStop | None = None  # polled by the checker, which raises CheckCancelled
+    compose: bool = True
+    embed: EmbedFn | None = None  # for unit selection (part ↔ sentence similarity)
+    select_config: SelectConfig | None = None
+    compose_config: ComposeConfig | None = None
+    loop_span: int = 24  # characters a draft may not repeat (0: no loop guard)
 
     def stream(self) -> Iterator[StreamEvent]:
-        prompt = build_qa_messages(
-            self.query, self.hits, self.generator.count_tokens, self.generator.context_size,
-            passage_tokens=self.passage_tokens, focus=self.focus,
-        )
-        passages = [Passage.from_hit(h) for h in prompt.passages]
-        session = self.checker.session(passages, self.query, should_stop=self.should_stop)
         t = self.timings
+        passages = [Passage.from_hit(h) for h in self.hits]
+        session = self.checker.session(passages, self.query, should_stop=self.should_stop)
         if not passages:
             t["total"] = time.perf_counter() - self.started
             yield self._final(session.finish(), "")
             return
+        composer = None
+        if self.compose:
+            start = time.perf_counter()
+            kiwi = self.checker.kiwi
+            parts = split_question(kiwi, self.query)
+            question_terms = frozenset().union(*(p.terms for p in parts))
+            selections = select_units(parts, source_units(session.prepared), question_terms=question_terms,
+                                      embed=self.embed, config=self.select_config)
+            composer = Composer(session, selections, self.compose_config)
+            groups = _unit_groups(selections, self.hits)
+            t["select"] = time.perf_counter() - start
+        if composer is not None and groups:
+            prompt = build_unit_messages(self.query, groups)
+        else:
+            prompt = build_qa_messages(
+                self.query, self.hits, self.generator.count_tokens, self.generator.context_size,
+                passage_tokens=self.passage_tokens, focus=self.focus,
+            )
+        add = composer.add if composer is not None else session.add
         gen_start = time.perf_counter()
         pending = ""
         draft: list[str] = []
-        abstained = False
-        for piece in self.generator.stream(prompt.messages, self.params):
-            if not draft:
-                t["first_token"] = time.perf_counter() - self.started
-            draft.append(piece)
-            pending += piece
-            if self.tokens:
-                yield StreamEvent("token", piece)
-            if not _SENTENCE_END.search(piece):
-                continue
-            complete, pending = _complete(self.checker.splitter, pending)
-            for raw in complete:
-                for sentence in split_draft(self.checker.splitter, raw):
-                    abstained |= ABSTAIN.rstrip(".") in sentence
-                    if not abstained:
-                        yield from self._check(session, sentence)
+        abstained = looped = False
+        guard = LoopGuard(self.loop_span) if self.loop_span else None
+        with _closing(self.generator.stream(prompt.messages, self.params)) as pieces:
+            for piece in pieces:
+                if not draft:
+                    t["first_token"] = time.perf_counter() - self.started
+                draft.append(piece)
+                if guard is not None and guard.feed(piece):
+                    looped = True  # the model is repeating itself: stop it, drop the unfinished sentence
+                    log.info("answer: the draft repeats itself after %d characters; generation stopped",
+                             len("".join(draft)))
+                    pending = ""
+                    break
+                pending += piece
+                if self.tokens:
+                    yield StreamEvent("token", piece)
+                if not _SENTENCE_END.search(piece):
+                    continue
+                complete, pending = _complete(self.checker.splitter, pending)
+                for raw in complete:
+                    for sentence in split_draft(self.checker.splitter, raw):
+                        abstained |= ABSTAIN.rstrip(".") in sentence
+                        if not abstained:
+                            yield from self._check(add, sentence)
         t["generate"] = time.perf_counter() - gen_start
         if not abstained and ABSTAIN.rstrip(".") not in pending:
             for sentence in split_draft(self.checker.splitter, pending):
-                yield from self._check(session, sentence)
-        grounded = session.finish()
+                yield from self._check(add, sentence)
+        if composer is not None:
+            start = time.perf_counter()
+            added, grounded = composer.finish()
+            t["_ground"] = t.get("_ground", 0.0) + time.perf_counter() - start
+            for check in added:
+                yield StreamEvent("sentence", render_sentence(check), check=check)
+        else:
+            grounded = session.finish()
         t["ground"] = t.pop("_ground", 0.0)
         t["total"] = time.perf_counter() - self.started
-        yield self._final(grounded, "".join(draft))
+        yield self._final(grounded, "".join(draft), looped)
 
-    def _check(self, session, sentence: str) -> Iterator[StreamEvent]:
+    def _check(self, add: Callable[[str], SentenceCheck], sentence: str) -> Iterator[StreamEvent]:
         start = time.perf_counter()
-        check = session.add(sentence)
+        check = add(sentence)
         self.timings["_ground"] = self.timings.get("_ground", 0.0) + time.perf_counter() - start
         if check.supported and "first_sentence" not in self.timings:
             self.timings["first_sentence"] = time.perf_counter() - self.started
         yield StreamEvent("sentence", render_sentence(check), check=check)
 
-    def _final(self, grounded, draft: str) -> StreamEvent:
+    def _final(self, grounded, draft: str, looped: bool = False) -> StreamEvent:
         answer = Answer.from_grounded(
             grounded, hits=self.hits, question=self.question, query=self.query, draft=draft,
-            timings={k: v for k, v in self.timings.items() if not k.startswith("_")},
+            timings={k: v for k, v in self.timings.items() if not k.startswith("_")}, loop_stopped=looped,
         )
         return StreamEvent("answer", answer.answer, answer=answer)
+
+
+@contextmanager
+def _closing(pieces: Iterable[str]) -> Iterator[Iterable[str]]:
+    """Close the model's stream when the loop leaves early (a loop stopped, the client gone):
+    closing the generator is what stops llama.cpp decoding."""
+    try:
+        yield pieces
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit]) -> list[tuple[Hit, list[str]]]:
+    """The selected units by passage (retrieval order), each passage's in text order, no repeats."""
+    picked: dict[int, dict[int, str]] = {}
+    for sel in selections:
+        for s in sel.units:
+            picked.setdefault(s.unit.rank, {})[s.unit.position] = s.unit.text
+    return [(hits[rank], [text for _, text in sorted(picked[rank].items())]) for rank in sorted(picked)]
 
 
 def final_answer(events: Iterable[StreamEvent]) -> Answer:

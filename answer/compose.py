@@ -1,0 +1,178 @@
+"""Compose the answer an employee reads: every part of the question answered, in whole sentences.
+
+composer = Composer(session, selections, config)
+composer.add("출장 숙박비는 1박 10만 원입니다.")   -> SentenceCheck (shown if supported and on a part)
+composer.finish()                                  -> ([quotes and notes added], Grounded)
+
+Drafted sentences come first, each checked by the grounding session and kept only if it is
+supported, adds something the question did not already say, answers the kind of thing its
+part asks (a 며칠 part needs the number stated next to the asked subject) and fits the budget.
+Then every part that no kept sentence answers gets its best source units quoted whole and
+cited; a part nothing answers is named as not found. Only when no part is answered at all
+does the answer abstain. Sources are numbered in the order the answer uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from grounding import Grounded, SentenceCheck, extract_quantities
+from grounding.checks import analyze, content_keys
+from grounding.ground import GroundingSession, render_all
+from grounding.prepare import Window
+from grounding.numbers import unmatched
+from prompts import ABSTAIN, not_found_note
+
+from .parts import Part
+from .select import Scored, Selection, has_date
+
+VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
+                            "non_answer", "question_type", "instruction"})
+
+
+@dataclass(frozen=True)
+class ComposeConfig:
+    """The length budget and how much a further quote must add."""
+
+    max_sentences: int = 5
+    max_chars: int = 400  # answer text, besides the citation cards
+    part_coverage: float = 0.5  # share of a part's words a sentence (with its cited span) must hold to answer it
+    new_words: int = 2  # content words a further quote must add to what is shown
+    subject_slack: float = 0.15  # 며칠/얼마: the number's unit may name the subject this much less than the best unit
+
+
+class Composer:
+    """Drafted sentences in, the composed answer out (see the module docstring)."""
+
+    def __init__(self, session: GroundingSession, selections: list[Selection], config: ComposeConfig | None = None) -> None:
+        self.session = session
+        self.selections = selections
+        self.config = config or ComposeConfig()
+        self.kiwi = session.checker.kiwi
+        self.shown: list[SentenceCheck] = []
+        self.answered: set[int] = set()  # parts answered by a shown sentence
+        self.used_spans: list[Window] = []
+        self.shown_keys: set[str] = set()
+        self.chars = 0
+
+    # ------------------------------------------------------------------ drafted sentences
+    def add(self, sentence: str) -> SentenceCheck:
+        """Check one drafted sentence and decide whether the employee sees it."""
+        check, window = self.session.check(sentence)
+        if check.supported and window is not None:
+            part = self._part_of(check.text, window)
+            if part is not None and not self._answers_kind(part, check.text):
+                check = replace(check, supported=False, reasons=["question_type"])
+            elif self._repeats(check.text) or not self._fits(check.text):
+                self.session.checks.append(replace(check, supported=False, reasons=["budget"]))
+                return replace(check, supported=False, reasons=["budget"])
+            else:
+                check = self.session.keep(check, window)
+                self._show(check, window, part)
+                return check
+        return self.session.keep(check, window)
+
+    def _part_of(self, text: str, window: Window) -> int | None:
+        """The part the sentence answers best (by its words and its cited span), None if none."""
+        said = content_keys(analyze(self.kiwi, text)) | content_keys(window.analysis)
+        best, best_cov = None, 0.0
+        for i, sel in enumerate(self.selections):
+            terms = sel.part.terms
+            if not terms:
+                continue
+            cov = sum(min(len(t), 4) for t in terms if t in said) / sum(min(len(t), 4) for t in terms)
+            if cov > best_cov:
+                best, best_cov = i, cov
+        return best if best_cov >= self.config.part_coverage else None
+
+    def _answers_kind(self, i: int, text: str) -> bool:
+        """A 며칠/얼마/몇 part needs a number that its best units state next to the asked subject;
+        a 언제 part needs a date."""
+        sel = self.selections[i]
+        asks = sel.part.asks
+        if asks not in ("count", "amount", "date"):
+            return True
+        if asks == "date":
+            return has_date(text)
+        said = extract_quantities(text)
+        if not said:
+            return False
+        typed = [s for s in sel.units if s.typed and s.unit.window.quantities]
+        if not typed:
+            return True  # no unit states a number: nothing to hold the sentence to
+        top = max(s.words for s in typed)
+        near = [q for s in typed if s.words >= top - self.config.subject_slack for q in s.unit.window.quantities]
+        return len(unmatched(said, near)) < len(said)
+
+    def _repeats(self, text: str) -> bool:
+        """Nothing new: every content word of `text` is already shown."""
+        keys = content_keys(analyze(self.kiwi, text))
+        return bool(self.shown) and keys <= self.shown_keys
+
+    def _fits(self, text: str) -> bool:
+        return len(self.shown) < self.config.max_sentences and (
+            not self.shown or self.chars + len(text) <= self.config.max_chars
+        )
+
+    def _show(self, check: SentenceCheck, window: Window, part: int | None) -> None:
+        self.shown.append(check)
+        self.used_spans.append(window)
+        self.shown_keys |= content_keys(analyze(self.kiwi, check.text)) | content_keys(window.analysis)
+        self.chars += len(check.text)
+        if part is not None:
+            self.answered.add(part)
+
+    # ------------------------------------------------------------------ the rest
+    def finish(self) -> tuple[list[SentenceCheck], Grounded]:
+        """Quote whole units for the parts left unanswered (then, while the budget lasts, units
+        that add to the answer), note the parts nothing answers; -> (added checks, Grounded)."""
+        added: list[SentenceCheck] = []
+        missing: list[Part] = []
+        for i, sel in enumerate(self.selections):
+            if i in self.answered:
+                continue
+            if not sel.units:
+                missing.append(sel.part)
+                continue
+            first = True
+            for s in sel.units:
+                if self._quote(s, sel.part, must=first):
+                    added.append(self.shown[-1])
+                    self.answered.add(i)
+                    first = False
+        # more of what the best units say, while the budget lasts (answers run 2–5 sentences)
+        for sel in self.selections:
+            for s in sel.units:
+                if self._quote(s, sel.part, must=False):
+                    added.append(self.shown[-1])
+        if not self.shown:
+            return [], Grounded(ABSTAIN, True, "abstained", list(self.session.checks), [])
+        for part in missing:
+            note = SentenceCheck(not_found_note(part.text), False, 0.0, reasons=["not_found"], not_found=True)
+            self.session.checks.append(note)
+            added.append(note)
+        mode = "generated" if any(not c.quoted for c in self.shown) else "extractive"
+        mark = self.session.checker.config.unsupported == "mark"
+        listed = [c for c in self.session.checks
+                  if c.supported or c.not_found or (mark and VERIFY_REASONS.intersection(c.reasons))]
+        return added, Grounded(render_all(listed), False, mode, list(self.session.checks),
+                               self.session.numbering.citations)
+
+    def _quote(self, scored: Scored, part: Part, must: bool) -> bool:
+        """Quote one unit if it is new, adds enough and fits (a part's first unit needs only to
+        fit the sentence count: whole units are never cut)."""
+        w = scored.unit.window
+        text = w.analysis.text.strip()
+        if any(u.passage == w.passage and u.start <= w.start and w.end <= u.end for u in self.used_spans):
+            return False
+        keys = content_keys(w.analysis)
+        new = keys - self.shown_keys
+        if len(self.shown) >= self.config.max_sentences:
+            return False
+        if not must and (len(new) < self.config.new_words or self.chars + len(text) > self.config.max_chars):
+            return False
+        if must and self.shown and not new:
+            return False
+        check = self.session.quote(w, analyze(self.kiwi, part.text), scored.score)
+        self._show(check, w, None)
+        return True

@@ -1,0 +1,178 @@
+"""Pick, for each part of a question, the source units that answer it best, across all passages.
+
+units = source_units(prepared)                         # one per source sentence (reflowed unit)
+picks = select_units(parts, units, embed=embedder.embed_documents)
+  -> [Selection(part, [Scored(unit, score=0.83, ...), ...]), ...]
+
+A unit's score for a part mixes what the words say and what the meaning says: the share of
+the part's content words found in the unit itself (its document title or heading counts half:
+"연차휴가는 며칠" is answered by the sentence that names 연차휴가, not by any sentence under the
+heading "제4조(연차휴가)"), the share of the question's other words (a part such as "얼마나 자주
+바꿔야 하나요" leans on the subject named earlier), the embedding similarity of part and unit,
+and whether the unit holds the kind of answer asked for (a quantity for 며칠/얼마/몇, a date for
+언제, a name for 누구).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from grounding.prepare import Prepared, Window
+
+from .parts import Part
+
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+_DATE = re.compile(r"\d{1,4}\s*(?:년|월|일|시|분)|\d{4}\s*[./-]\s*\d{1,2}|상반기|하반기|분기|까지|부터|매년|매월|매주")
+_PERSON_TAGS = frozenset({"NNP"})
+_PERSON_NOUNS = re.compile(r"(?:장|관|자|원|사|인|위원|대표|책임자|담당|팀)$")
+_QUANTITY = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One source sentence (a reflowed unit, never cut) of one passage."""
+
+    window: Window
+    rank: int  # the unit's passage index (retrieval rank)
+    position: int  # order inside the passage
+
+    @property
+    def text(self) -> str:
+        return self.window.analysis.text.strip()
+
+
+@dataclass(frozen=True)
+class Scored:
+    unit: Unit
+    score: float
+    words: float  # coverage of the part's words by the unit text (context counted half)
+    typed: bool  # holds the kind of answer the part asks for (True when it asks for no kind)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A part and its units, best first (empty: nothing retrieved answers it)."""
+
+    part: Part
+    units: list[Scored]
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    min_words: float = 0.4  # a unit answers a part only if it holds this share of the part's words ...
+    min_score: float = 0.45  # ... and scores this much overall
+    per_part: int = 3  # units kept per part
+    relative: float = 0.8  # a further unit must score this share of the part's best
+    w_words: float = 0.5
+    w_context: float = 0.15
+    w_similarity: float = 0.35
+    typed_bonus: float = 0.1
+    untyped_penalty: float = 0.2
+    max_embed: int = 24  # units compared by embedding per question (the rest by words only)
+
+
+def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
+    """Every single-sentence window of the prepared passages, in passage and text order."""
+    out = []
+    for rank, prep in enumerate(prepared):
+        position = 0
+        for w in prep.windows:
+            if len(w.sentences) == 1 and w.analysis.text.strip():
+                out.append(Unit(w, rank, position))
+                position += 1
+    return out
+
+
+def word_coverage(terms: frozenset[str], unit: Window, context_weight: float = 0.5) -> float:
+    """Share of `terms` (weighted by length, up to 4) the unit holds: in its own text 1, only in
+    its document's title or heading `context_weight`."""
+    if not terms:
+        return 0.0
+    own = unit.analysis
+    own_keys = {m.form.lower() for m in own.morphs}
+    own_text = own.text.lower()
+    ctx_text = unit.evidence.text[len(own.text):].lower()
+    total = hit = 0.0
+    for t in terms:
+        w = min(len(t), 4)
+        total += w
+        if t in own_keys or (len(t) >= 2 and t in own_text):
+            hit += w
+        elif t in ctx_text and (len(t) >= 2 or t in {m.form.lower() for m in unit.evidence.morphs}):
+            hit += w * context_weight
+    return hit / total
+
+
+def has_date(text: str) -> bool:
+    """has_date("2025년 3월 5일까지") -> True; has_date("15일의 휴가") -> True (a day count reads as one)."""
+    return bool(_DATE.search(text))
+
+
+def holds_kind(asks: str | None, unit: Window) -> bool:
+    """Whether the unit holds the kind of answer asked for: holds_kind("count", "15일을 준다") -> True."""
+    if asks is None:
+        return True
+    text = unit.analysis.text
+    if asks in ("count", "amount"):
+        return bool(unit.quantities) or bool(_QUANTITY.search(text))
+    if asks == "date":
+        return has_date(text)
+    if asks == "person":
+        return any(m.tag in _PERSON_TAGS or (m.tag == "NNG" and _PERSON_NOUNS.search(m.form))
+                   for m in unit.analysis.morphs)
+    return True
+
+
+def select_units(
+    parts: Sequence[Part], units: Sequence[Unit], *, question_terms: frozenset[str] = frozenset(),
+    embed: EmbedFn | None = None, config: SelectConfig | None = None,
+) -> list[Selection]:
+    """The best-supported units for each part (see the module docstring for the score)."""
+    cfg = config or SelectConfig()
+    if not units:
+        return [Selection(p, []) for p in parts]
+    words = np.array([[word_coverage(p.terms, u.window) for u in units] for p in parts])
+    context = np.array([[word_coverage(question_terms - p.terms, u.window) if question_terms - p.terms else 0.0
+                         for u in units] for p in parts])
+    sims = np.zeros_like(words)
+    if embed is not None:
+        # Only the units some part's words point at are embedded (time to first token matters).
+        best_words = words.max(axis=0)
+        order = np.argsort(-best_words, kind="stable")[: cfg.max_embed]
+        chosen = [int(i) for i in order if best_words[i] > 0]
+        if chosen:
+            vecs = embed([p.text for p in parts] + [units[i].text for i in chosen])
+            pv, uv = vecs[: len(parts)], vecs[len(parts):]
+            sims[:, chosen] = np.clip(pv @ uv.T, 0.0, 1.0)
+    w_sim = cfg.w_similarity if embed is not None else 0.0
+    scale = cfg.w_words + cfg.w_context + w_sim
+    out = []
+    for i, part in enumerate(parts):
+        scored = []
+        for j, u in enumerate(units):
+            typed = holds_kind(part.asks, u.window)
+            score = (cfg.w_words * words[i, j] + cfg.w_context * context[i, j] + w_sim * sims[i, j]) / scale
+            if part.asks is not None:
+                score += cfg.typed_bonus if typed else -cfg.untyped_penalty
+            scored.append(Scored(u, round(float(score), 4), round(float(words[i, j]), 4), typed))
+        scored.sort(key=lambda s: (s.score, -s.unit.rank, -s.unit.position), reverse=True)
+        kept: list[Scored] = []
+        seen: set[str] = set()
+        for s in scored:
+            if len(kept) == cfg.per_part:
+                break
+            if s.words < cfg.min_words or s.score < cfg.min_score:
+                continue
+            if kept and s.score < cfg.relative * kept[0].score:
+                break
+            if s.unit.text in seen:  # the same sentence in another document says nothing new
+                continue
+            seen.add(s.unit.text)
+            kept.append(s)
+        out.append(Selection(part, kept))
+    return out

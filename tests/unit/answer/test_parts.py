@@ -1,0 +1,47 @@
+"""Question parts: one per thing asked, with its words and the kind of answer it wants."""
+
+from __future__ import annotations
+
+import pytest
+
+from answer import split_question
+
+
+def texts(kiwi, question):
+    return [(p.text, p.asks) for p in split_question(kiwi, question)]
+
+
+def test_a_single_question_is_one_part(shared_kiwi):
+    (part,) = split_question(shared_kiwi, "연차휴가는 며칠인가요?")
+    assert part.asks == "count" and {"연차", "휴가"} <= part.terms and "며칠" not in part.terms
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("출장 숙박비 한도는 얼마이며, 일비는 하루 얼마인가요?",
+         [("출장 숙박비 한도는 얼마이며", "amount"), ("일비는 하루 얼마인가요?", "amount")]),
+        ("재택근무 신청 방법은 무엇이고 승인권자는 누구인가요?",
+         [("재택근무 신청 방법은 무엇이고", None), ("승인권자는 누구인가요?", "person")]),
+        ("아바톡은 어떻게 활용되는지, 그리고 어떤 방법이 적용되는지 알려주세요.",
+         [("아바톡은 어떻게 활용되는지", None), ("어떤 방법이 적용되는지", None)]),
+        ("건강검진 기간은 언제이고 예약은 언제까지 해야 하나요?",
+         [("건강검진 기간은 언제이고", "date"), ("예약은 언제까지 해야 하나요?", "date")]),
+    ],
+)
+def test_joined_questions_are_split_at_the_join(shared_kiwi, question, expected):
+    assert texts(shared_kiwi, question) == expected
+
+
+def test_coordinated_nouns_asked_about_each_become_parts(shared_kiwi):
+    parts = split_question(shared_kiwi, "연차휴가와 병가는 각각 며칠인가요?")
+    assert [p.text for p in parts] == ["연차휴가는 각각 며칠인가요?", "병가는 각각 며칠인가요?"]
+    assert [p.asks for p in parts] == ["count", "count"]
+    assert "병가" in parts[1].terms and "연차" not in parts[1].terms
+
+
+def test_a_verb_chain_is_not_two_questions(shared_kiwi):
+    # "신청하고" joins two verbs of one question; it asks nothing before the join
+    assert len(split_question(shared_kiwi, "신청하고 승인받는 절차는 어떻게 되나요?")) == 1
+    # "A와 B의 차이" without an interrogative after the nouns is one thing asked
+    assert len(split_question(shared_kiwi, "연차휴가와 병가를 함께 쓸 수 있나요?")) == 1
