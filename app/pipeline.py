@@ -23,10 +23,10 @@ from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
 from retrieval.types import Hit
 
 from generation.types import GenerationParams, Generator
-from prompts import build_qa_messages
+from prompts import build_qa_messages, build_unit_messages
 from grounding import Answer, Grounded, GroundingChecker, GroundingConfig, Passage
 
-from answer import AnswerRun, KiwiFocus, StreamEvent, condense, final_answer, history_messages, noun_extractor
+from answer import AnswerRun, ComposeConfig, KiwiFocus, StreamEvent, condense, final_answer, history_messages, noun_extractor
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
@@ -301,7 +301,10 @@ class Pipeline:
         """Run the fixed head of every answer prompt (system message + worked example) through
         the LLM once, so its KV cache is already there for the first question: llama.cpp
         reuses the longest shared prefix of consecutive prompts (~230 tokens, ~2 s on 2 cores)."""
-        prompt = build_qa_messages("", [], self.generator.count_tokens, self.generator.context_size)
+        if self.settings.answer.compose:
+            prompt = build_unit_messages("", [])
+        else:
+            prompt = build_qa_messages("", [], self.generator.count_tokens, self.generator.context_size)
         self.generator.generate(prompt.messages, GenerationParams(max_tokens=1, temperature=0.0))
 
     def ask(self, question: str, history=None, groups: Sequence[str] | None = None) -> Answer:
@@ -342,7 +345,9 @@ class Pipeline:
         run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started,
                         tokens=tokens, passage_tokens=a.passage_tokens or None,
                         focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None,
-                        should_stop=should_stop)
+                        should_stop=should_stop, compose=a.compose, embed=self.checker.embed,
+                        compose_config=ComposeConfig(max_sentences=a.max_sentences, max_chars=a.max_chars),
+                        loop_span=a.loop_span)
         yield from run.stream()
 
     def verify(self, answer: str, passages: Sequence[Passage], question: str = "",

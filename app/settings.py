@@ -135,6 +135,14 @@ class AnswerSettings(BaseModel):
     # Question coverage a quoted source sentence (or the span of a bare answer) needs: 0.5 abstained
     # on "재택근무는 일주일에 며칠까지 가능한가요?" against "재택근무는 주 2일까지 허용한다".
     extractive_min_coverage: float = Field(0.4, ge=0, le=1)
+    # Compose the answer per part of the question (answer/): the focused prompt holds the source
+    # sentences picked for each part, parts the draft leaves out get their sentences quoted whole,
+    # a part nothing answers is named. False: the earlier flow (whole passages, quotes only as fallback).
+    compose: bool = True
+    max_sentences: int = Field(5, ge=1)  # sentences in an answer (drafted and quoted)
+    max_chars: int = Field(400, ge=50)  # characters of answer text besides the citation cards
+    # A draft whose last this-many characters already occurred in it is looping: generation stops (0: off).
+    loop_span: int = Field(24, ge=0)
     condense: Literal["llm", "rules", "off"] = "llm"  # follow-ups: rewrite with the LLM, rules as fallback
     max_history_turns: int = Field(6, ge=0)
 
