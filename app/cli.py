@@ -26,6 +26,7 @@ from .cli_common import (
     EXIT_PARTIAL,
     CorpusOpt,
     DatasetOpt,
+    DocsOpt,
     IndexOpt,
     JsonOpt,
     QaOpt,
@@ -37,6 +38,7 @@ from .cli_common import (
     _settings,
     err,
     jsonl_objects,
+    load_eval_set,
     out,
     require_eval_inputs,
 )
@@ -223,6 +225,7 @@ def models_list(as_json: JsonOpt = False) -> None:
 @eval_app.command("retrieval")
 def eval_retrieval(
     corpus: CorpusOpt = None,
+    docs: DocsOpt = None,
     qa: QaOpt = None,
     dataset: DatasetOpt = None,
     distractors: Annotated[Path | None, typer.Option("--distractors", help="Extra corpus JSONL pooled into the corpus (ids must not collide).")] = None,
@@ -235,19 +238,20 @@ def eval_retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Score hit@1, recall@5/10, MRR@10, nDCG@10 and latency of every search mode."""
-    require_eval_inputs(corpus, qa, dataset)
+    require_eval_inputs(corpus, qa, dataset, docs)
+    if docs is not None and distractors is not None:
+        err.print("error: --distractors adds corpus lines; with --docs, put the extra documents in the folder")
+        raise typer.Exit(EXIT_FAILED)
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
         from evaluation.retrieval import (  # heavy imports only when evaluating
             add_distractors,
-            load_dataset,
-            load_jsonl_set,
             parse_modes,
             read_corpus_jsonl,
             run_retrieval_eval,
         )
 
         chosen = parse_modes(modes)  # before indexing, which may take minutes
-        eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
+        eval_set = load_eval_set(corpus, qa, dataset, docs)
         if distractors is not None:
             eval_set = add_distractors(eval_set, read_corpus_jsonl(distractors), str(distractors))
         from .pipeline import Pipeline

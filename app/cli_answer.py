@@ -16,6 +16,7 @@ from .cli_common import (
     EXIT_PARTIAL,
     CorpusOpt,
     DatasetOpt,
+    DocsOpt,
     IndexOpt,
     JsonOpt,
     QaOpt,
@@ -25,6 +26,7 @@ from .cli_common import (
     _pipeline,
     err,
     jsonl_objects,
+    load_eval_set,
     out,
     require_eval_inputs,
 )
@@ -151,6 +153,7 @@ def verify(
 def eval_answers(
     dataset: DatasetOpt = None,
     corpus: CorpusOpt = None,
+    docs: DocsOpt = None,
     qa: QaOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Questions to ask (seeded sample).")] = 200,
     seed: SeedOpt = 13,
@@ -170,10 +173,9 @@ def eval_answers(
         chosen = parse_baselines(baselines)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--baselines") from None
-    require_eval_inputs(corpus, qa, dataset)
+    require_eval_inputs(corpus, qa, dataset, docs)
     with _fatal_errors():
         from evaluation.answers import run_answer_eval
-        from evaluation.retrieval import load_dataset, load_jsonl_set
 
         from .pipeline import Pipeline
         from .settings import Settings
@@ -181,7 +183,7 @@ def eval_answers(
         settings = Settings()
         if model:
             settings = settings.model_copy(update={"generation": settings.generation.model_copy(update={"model": model})})
-        eval_set = load_dataset(*dataset) if dataset else load_jsonl_set(corpus, qa)
+        eval_set = load_eval_set(corpus, qa, dataset, docs)
         # Rows go to FILE.partial.jsonl as they come, so a stopped long run keeps them.
         partial = out_file.with_name(out_file.name + ".partial.jsonl") if out_file else None
         # A run killed mid-write may leave a broken last line: such lines are asked again.

@@ -106,6 +106,10 @@ QaOpt = Annotated[
     Path | None,
     typer.Option("--qa", help='Questions JSONL, lines {"qid", "query", "gold_ids": [doc id, ...]} (+ "answers": [...] for eval answers).'),
 ]
+DocsOpt = Annotated[
+    Path | None,
+    typer.Option("--docs", help="A folder of documents (PDF, DOCX, HWPX, TXT, ...) ingested as `ingest` does, instead of --corpus; --qa gold ids name its files (path, path relative to the folder or to the QA file, or FILE#PAGE)."),
+]
 DatasetOpt = Annotated[
     tuple[str, Path] | None,
     typer.Option("--dataset", metavar="NAME PATH", help="A built-in dataset instead of --corpus/--qa: korquad FILE.json."),
@@ -113,12 +117,28 @@ DatasetOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Shuffle seed for --limit.")]
 
 
-def require_eval_inputs(corpus: Path | None, qa: Path | None, dataset: Any) -> None:
-    """Exactly one of (--corpus and --qa) or --dataset; otherwise exit 2 saying so."""
-    given = (corpus is not None, qa is not None, dataset is not None)
-    if given not in ((True, True, False), (False, False, True)):
-        err.print("error: give either --corpus FILE.jsonl and --qa FILE.jsonl, or --dataset korquad PATH")
+def require_eval_inputs(corpus: Path | None, qa: Path | None, dataset: Any, docs: Path | None = None) -> None:
+    """Exactly one of (--corpus and --qa), (--docs and --qa) or --dataset; otherwise exit 2 saying so."""
+    given = (corpus is not None, docs is not None, qa is not None, dataset is not None)
+    if given not in ((True, False, True, False), (False, True, True, False), (False, False, False, True)):
+        err.print(
+            "error: give either --corpus FILE.jsonl and --qa FILE.jsonl, --docs FOLDER and --qa FILE.jsonl, "
+            "or --dataset korquad PATH"
+        )
         raise typer.Exit(EXIT_FAILED)
+
+
+def load_eval_set(corpus: Path | None, qa: Path | None, dataset: Any, docs: Path | None = None) -> Any:
+    """The EvalSet the (checked) inputs name; inside _fatal_errors (EvalInputError is a ValueError)."""
+    from evaluation.retrieval import load_dataset, load_jsonl_set
+
+    if dataset:
+        return load_dataset(*dataset)
+    if docs is not None:
+        from evaluation.docs import load_docs_set
+
+        return load_docs_set(docs, qa)
+    return load_jsonl_set(corpus, qa)
 
 
 def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any], str | None]]:

@@ -23,8 +23,8 @@ from .retrieval import (
     EvalSet,
     Pipeline,
     Settings,
-    eval_index_dir,
-    index_corpus,
+    eval_set_index_dir,
+    index_eval_set,
     sample_questions,
 )
 
@@ -180,9 +180,9 @@ def run_answer_eval(
     questions = sample_questions(eval_set.questions, limit, seed)
     sampled = {q["qid"] for q in questions}
     kept = {r["qid"]: r for r in done if r.get("qid") in sampled}
-    index_dir = index or eval_index_dir(settings, eval_set.corpus)
+    index_dir = index or eval_set_index_dir(settings, eval_set)
     pipeline = make_pipeline(settings.model_copy(update={"index_dir": index_dir}))
-    index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
+    index_eval_set(pipeline, eval_set, rebuild_on_mismatch=index is None, progress=progress)
     pipeline.warm_up_prompt()  # as `serve` does at start: the first question is not a cold one
     names = choose_baselines(baselines, questions)
     runner = BaselineRunner(names, pipeline.kiwi, pipeline.generator, pipeline.generation_params())

@@ -8,7 +8,9 @@ Retrieval is over chunks; a question's ranking is the order in which documents f
 among its chunk hits, and gold ids name corpus lines (a line's "id"). The index calls a line
 "<corpus path>#<id>"; each hit is compared by the line id its chunk keeps (`record_id_of`).
 The corpus is indexed through the ordinary incremental ingest into a directory keyed by its
-content and the index settings, so running the same evaluation again embeds nothing.
+content and the index settings, so running the same evaluation again embeds nothing. A folder
+of real documents (evaluation/docs.py) is ingested in place, and its gold ids are doc ids
+(file paths), or pages of them ("gold_pages": a hit counts as "<doc id>#<page>" there).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
@@ -35,6 +37,10 @@ from retrieval.errors import EmbeddingModelMismatch
 from retrieval.metrics import dedupe, summarize
 from retrieval.retriever import FusionConfig, HybridRetriever
 from retrieval.tokenize import WhitespaceTokenizer
+from retrieval.types import Chunk
+
+if TYPE_CHECKING:
+    from .docs import DocsFolder
 
 # The pipeline and its settings come from the caller (app/ builds them): evaluation imports none of app/.
 Pipeline = Any  # app.pipeline.Pipeline, or anything with its search/ingest/documents/settings
@@ -63,11 +69,20 @@ class EvalInputError(ValueError):
 
 @dataclass
 class EvalSet:
-    """A corpus ({"id", "text", "metadata"} rows) and questions ({"qid", "query", "gold_ids"})."""
+    """A corpus ({"id", "text", "metadata"} rows) and questions ({"qid", "query", "gold_ids"}).
+
+    `docs`: a folder of documents indexed in place instead of `corpus` (then empty).
+    """
 
     name: str
     corpus: list[Row]
     questions: list[Row]
+    docs: DocsFolder | None = None
+
+    @property
+    def size(self) -> int:
+        """Documents in the set: corpus lines, or files of the folder."""
+        return len(self.docs.files) if self.docs is not None else len(self.corpus)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -195,10 +210,27 @@ def sample_questions(questions: Sequence[Row], limit: int | None, seed: int) -> 
     return chosen[:limit] if limit else chosen
 
 
-def count_missing_gold(questions: Sequence[Row], corpus: Sequence[Row]) -> int:
-    """Questions with at least one gold id that no corpus row has."""
-    ids = {row["id"] for row in corpus}
+def count_missing_gold(questions: Sequence[Row], corpus: Sequence[Row] | set[str]) -> int:
+    """Questions with at least one gold id that no corpus row has (or that is not in a set of ids)."""
+    ids = corpus if isinstance(corpus, set) else {row["id"] for row in corpus}
     return sum(1 for q in questions if not set(q["gold_ids"]) <= ids)
+
+
+def gold_of(question: Row) -> set[str]:
+    """What a question's hits are judged against: its gold pages ("<doc id>#<page>"), and the
+    gold documents none of whose pages is named."""
+    pages = set(question.get("gold_pages") or ())
+    paged = {page.rpartition("#")[0] for page in pages}
+    return pages | {g for g in question["gold_ids"] if g not in paged}
+
+
+def judged_ids(chunks: Sequence[Chunk], question: Row) -> list[str]:
+    """The id each chunk is judged by: "<doc id>#<page>" in a document the question has gold
+    pages in, else its corpus line id (`record_id_of`; a file's doc id)."""
+    paged = {page.rpartition("#")[0] for page in question.get("gold_pages") or ()}
+    if not paged:
+        return [record_id_of(c) for c in chunks]
+    return [f"{c.doc_id}#{c.page}" if c.doc_id in paged else record_id_of(c) for c in chunks]
 
 
 # --------------------------------------------------------------------------- index
@@ -243,17 +275,38 @@ def index_corpus(
     """
     pipeline.index_dir.mkdir(parents=True, exist_ok=True)
     path = write_jsonl(list(corpus), pipeline.index_dir / CORPUS_FILE)
+    expected = {jsonl_doc_id(str(path.resolve()), row["id"]) for row in corpus}
+    report = ingest_checked(
+        pipeline, [path], lambda doc: doc.doc_id in expected, rebuild_on_mismatch=rebuild_on_mismatch, progress=progress
+    )
+    if report.failed:
+        raise EvalInputError(report.failed[0]["error"])
+    return report
+
+
+def ingest_checked(
+    pipeline: Pipeline,
+    paths: Sequence[Path],
+    expected: Callable[[Any], bool],
+    *,
+    rebuild_on_mismatch: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest `paths` (rebuilding a cache dir built with other settings), then check that every
+    indexed document is `expected` (a DocEntry predicate).
+
+    Raises:
+        EvalInputError: the index holds documents that are not expected.
+    """
+    pipeline.index_dir.mkdir(parents=True, exist_ok=True)
     try:
-        report = pipeline.ingest([path], progress=progress)
+        report = pipeline.ingest(list(paths), progress=progress)
     except EmbeddingModelMismatch:
         if not rebuild_on_mismatch:
             raise
         log.info("%s was built with other settings; rebuilding it", pipeline.index_dir)
-        report = pipeline.ingest([path], rebuild=True, progress=progress)
-    if report.failed:
-        raise EvalInputError(report.failed[0]["error"])
-    expected = {jsonl_doc_id(str(path.resolve()), row["id"]) for row in corpus}
-    extra = sorted((d for d in pipeline.documents() if d.doc_id not in expected), key=lambda d: d.doc_id)
+        report = pipeline.ingest(list(paths), rebuild=True, progress=progress)
+    extra = sorted((d for d in pipeline.documents() if not expected(d)), key=lambda d: d.doc_id)
     if extra:
         first = extra[0]
         shown = f"{first.record_id!r} in {first.source}" if first.record_id else repr(first.doc_id)
@@ -262,6 +315,20 @@ def index_corpus(
             f"corpus (e.g. {shown}); give an empty or dedicated --index directory"
         )
     return report
+
+
+def eval_set_index_dir(settings: Settings, eval_set: EvalSet) -> Path:
+    """The cache dir of a set: keyed by its corpus lines, or its folder's files, and the chunk settings."""
+    return eval_set.docs.index_dir(settings) if eval_set.docs is not None else eval_index_dir(settings, eval_set.corpus)
+
+
+def index_eval_set(
+    pipeline: Pipeline, eval_set: EvalSet, *, rebuild_on_mismatch: bool = False, progress: Progress | None = None
+) -> IngestReport:
+    """`index_corpus` for a corpus set, `DocsFolder.index` for a folder of documents."""
+    if eval_set.docs is not None:
+        return eval_set.docs.index(pipeline, rebuild_on_mismatch=rebuild_on_mismatch, progress=progress)
+    return index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=rebuild_on_mismatch, progress=progress)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -274,8 +341,8 @@ def _latency(seconds: Sequence[float]) -> Row:
     return {"latency_ms_p50": round(float(p50), 2), "latency_ms_p95": round(float(p95), 2)}
 
 
-def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, depth: int) -> Callable[[str], list[str]]:
-    """query -> corpus line ids of the top `depth` chunks (in chunk order) for one evaluation mode."""
+def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, depth: int) -> Callable[[str], list[Chunk]]:
+    """query -> the top `depth` chunks (best first) for one evaluation mode."""
     chunks = retriever.generation.chunks
     if mode == "bm25-whitespace":
         index = retriever.generation.bm25
@@ -284,11 +351,11 @@ def _mode_search(pipeline: Pipeline, retriever: HybridRetriever, mode: str, dept
         tokenizer = WhitespaceTokenizer()
         texts = [index_text(c, with_context) for c in chunks]
         baseline = BM25Index.build(tokenizer.tokenize_many(texts), k1=index.k1, b=index.b)
-        return lambda q: [record_id_of(chunks[row]) for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
+        return lambda q: [chunks[row] for row, _ in baseline.search(tokenizer.tokenize(q), depth)]
     if mode in ("bm25", "dense"):
-        return lambda q: [record_id_of(h.chunk) for h in retriever.search(q, depth, mode=mode)]
+        return lambda q: [h.chunk for h in retriever.search(q, depth, mode=mode)]
     fusion = replace(pipeline.fusion_config(), method=mode.removeprefix("hybrid-"))
-    return lambda q: [record_id_of(h.chunk) for h in retriever.search(q, depth, mode="hybrid", fusion=fusion)]
+    return lambda q: [h.chunk for h in retriever.search(q, depth, mode="hybrid", fusion=fusion)]
 
 
 def evaluate_modes(
@@ -318,9 +385,9 @@ def evaluate_modes(
         seconds: list[float] = []
         for i, q in enumerate(questions, 1):
             started = time.perf_counter()
-            ids = search(q["query"])
+            found = search(q["query"])
             seconds.append(time.perf_counter() - started)
-            runs.append((dedupe(ids)[:k], set(q["gold_ids"])))
+            runs.append((dedupe(judged_ids(found, q))[:k], gold_of(q)))
             progress(f"평가 {mode}", i, len(questions))
         results[mode] = _scores(runs) | _latency(seconds)
         log.info("%s: %s", mode, results[mode])
@@ -391,9 +458,9 @@ def fusion_grid(
         vector = retriever.embedder.embed_query(q["query"])
         bm25 = generation.bm25.search(retriever.tokenizer.tokenize(q["query"]), leg_depth)
         dense = generation.dense.search(vector, leg_depth)
-        gold = set(q["gold_ids"])
+        gold = gold_of(q)
         for config, config_runs in zip(configs, runs, strict=True):
-            ids = [record_id_of(generation.chunks[row]) for row, _ in config.fuse(bm25, dense)[:depth]]
+            ids = judged_ids([generation.chunks[row] for row, _ in config.fuse(bm25, dense)[:depth]], q)
             config_runs.append((dedupe(ids)[:k], gold))
         progress("융합 그리드", i, len(questions))
     return [grid_point(c) | _scores(r) for c, r in zip(configs, runs, strict=True)]
@@ -431,12 +498,12 @@ def run_retrieval_eval(
     Returns the `chulcheo eval retrieval --json` object (see README, "Evaluating retrieval").
     """
     questions = sample_questions(eval_set.questions, limit, seed)
-    index_dir = index or eval_index_dir(settings, eval_set.corpus)
+    index_dir = index or eval_set_index_dir(settings, eval_set)
     pipeline = make_pipeline(settings.model_copy(update={"index_dir": index_dir}))
-    report = index_corpus(pipeline, eval_set.corpus, rebuild_on_mismatch=index is None, progress=progress)
+    report = index_eval_set(pipeline, eval_set, rebuild_on_mismatch=index is None, progress=progress)
     result: Row = {
         "dataset": eval_set.name,
-        "corpus_size": len(eval_set.corpus),
+        "corpus_size": eval_set.size,
         "chunks": report.chunks,
         "questions": len(questions),
         "k": k,
@@ -445,9 +512,13 @@ def run_retrieval_eval(
     }
     if grid:
         result["grid"] = fusion_grid(pipeline, questions, k=k, progress=progress)
-    missing = count_missing_gold(questions, eval_set.corpus)
+    indexed = {d.doc_id for d in pipeline.documents()} if eval_set.docs is not None else None
+    missing = count_missing_gold(questions, indexed if indexed is not None else eval_set.corpus)
     result["questions_with_missing_gold"] = missing
     result["warnings"] = [f"{missing} questions have gold ids missing from the corpus"] if missing else []
+    if eval_set.docs is not None:  # a document that failed to load is left out, like `ingest` does
+        result["documents_failed"] = report.failed
+        result["warnings"] += [f"not indexed: {f['error']}" for f in report.failed]
     result["index"] = {"dir": str(index_dir), "embedded": report.embedded, "seconds": round(report.seconds, 3)}
     result["settings"] = settings_summary(pipeline)
     return result
@@ -459,6 +530,10 @@ __all__ = [
     "EvalInputError",
     "EvalSet",
     "add_distractors",
+    "eval_set_index_dir",
+    "gold_of",
+    "index_eval_set",
+    "judged_ids",
     "evaluate_modes",
     "fusion_grid",
     "load_dataset",
