@@ -51,6 +51,7 @@ class Composer:
         self.kiwi = session.checker.kiwi
         self.shown: list[SentenceCheck] = []
         self.answered: set[int] = set()  # parts answered by a shown sentence
+        self.touched: set[int] = set()  # parts a shown sentence speaks to, if below part_coverage
         self.used_spans: list[Window] = []
         self.shown_keys: set[str] = set()
         self.chars = 0
@@ -60,7 +61,7 @@ class Composer:
         """Check one drafted sentence and decide whether the employee sees it."""
         check, window = self.session.check(sentence)
         if check.supported and window is not None:
-            part = self._part_of(check.text, window)
+            part, touched = self._part_of(check.text, window)
             if part is not None and not self._answers_kind(part, check.text):
                 check = replace(check, supported=False, reasons=["question_type"])
             elif self._repeats(check.text) or not self._fits(check.text):
@@ -69,11 +70,15 @@ class Composer:
             else:
                 check = self.session.keep(check, window)
                 self._show(check, window, part)
+                if touched is not None:
+                    self.touched.add(touched)
                 return check
         return self.session.keep(check, window)
 
-    def _part_of(self, text: str, window: Window) -> int | None:
-        """The part the sentence answers best (by its words and its cited span), None if none."""
+    def _part_of(self, text: str, window: Window) -> tuple[int | None, int | None]:
+        """(the part the sentence answers best, by its words and its cited span, or None;
+        the part it only speaks to with fewer words, or None). A part spoken to (the source says
+        "사용하지 않은 계정" where the question said "쓰지 않은 계정") gets no not-found note."""
         said = content_keys(analyze(self.kiwi, text)) | content_keys(window.analysis)
         best, best_cov = None, 0.0
         for i, sel in enumerate(self.selections):
@@ -83,7 +88,9 @@ class Composer:
             cov = sum(min(len(t), 4) for t in terms if t in said) / sum(min(len(t), 4) for t in terms)
             if cov > best_cov:
                 best, best_cov = i, cov
-        return best if best_cov >= self.config.part_coverage else None
+        if best is not None and best_cov < self.config.part_coverage:
+            return None, best
+        return best, None
 
     def _answers_kind(self, i: int, text: str) -> bool:
         """A 며칠/얼마/몇 part needs a number that its best units state next to the asked subject;
@@ -132,7 +139,8 @@ class Composer:
             if i in self.answered:
                 continue
             if not sel.units:
-                missing.append(sel.part)
+                if i not in self.touched:
+                    missing.append(sel.part)
                 continue
             first = True
             for s in sel.units:
@@ -173,6 +181,7 @@ class Composer:
             return False
         if must and self.shown and not new:
             return False
-        check = self.session.quote(w, analyze(self.kiwi, part.text), scored.score)
+        check = self.session.quote(w, analyze(self.kiwi, part.text), scored.score,
+                                   numbers=part.asks in ("count", "amount"))
         self._show(check, w, None)
         return True

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 # Content morphemes (Kiwi tags) a part is matched on.
 TERM_TAGS = frozenset({"NNG", "NNP", "NR", "SN", "SL", "SH", "XR", "VV", "VA", "VV-R", "VA-R", "VV-I", "VA-I"})
 LIGHT = frozenset({"하", "되", "있", "같", "이", "보", "주", "받", "않", "없", "말", "아니", "것", "수", "등", "때",
-                   "알리", "설명", "알", "궁금", "내용", "무엇", "어떻", "어떠", "알려주", "경우"})
+                   "알리", "설명", "알", "궁금", "내용", "무엇", "어떻", "어떠", "알려주", "경우", "가", "오"})
 # Interrogatives and what kind of answer each asks for.
 ASKS = {
     "며칠": "count", "몇": "count", "얼마": "amount", "얼마나": "amount",

@@ -243,9 +243,10 @@ class GroundingSession:
         self.checks.append(check)
         return check
 
-    def quote(self, window: Window, terms: Analysis, score: float) -> SentenceCheck:
-        """A whole source span quoted verbatim and cited, the clauses holding `terms` highlighted."""
-        n = self.numbering.cite(window, relied_on(window, terms))
+    def quote(self, window: Window, terms: Analysis, score: float, numbers: bool = False) -> SentenceCheck:
+        """A whole source span quoted verbatim and cited, the clauses holding `terms` (and, with
+        `numbers`, a number) highlighted."""
+        n = self.numbering.cite(window, relied_on(window, terms, numbers))
         check = SentenceCheck(window.analysis.text.strip(), True, round(score, 4), [n], [], round(score, 4),
                               None, window.passage, quoted=True)
         self.checks.append(check)
@@ -266,10 +267,11 @@ class GroundingSession:
         return Grounded(ABSTAIN, True, "abstained", self.checks, [])
 
 
-def relied_on(window: Window, claim: Analysis) -> tuple[int, int] | None:
+def relied_on(window: Window, claim: Analysis, numbers: bool = False) -> tuple[int, int] | None:
     """[start, end) in the passage text of the window's clauses that hold the claim's words and
-    numbers: the best clause, widened over neighbouring clauses that hold some too. None when no
-    clause holds any.
+    numbers: the best clause, widened over neighbouring clauses that hold at least half as much.
+    None when no clause holds any. `numbers`: the claim asks for a number (a 며칠/얼마 part quoted
+    whole), so a clause stating one weighs more.
 
     relied_on(<window "제4조(연차휴가) 직원에게는 15일의 유급 연차휴가를 준다.">, analyze("연차휴가는 15일")) covers
     "직원에게는 15일의 유급 연차휴가를 준다".
@@ -279,14 +281,19 @@ def relied_on(window: Window, claim: Analysis) -> tuple[int, int] | None:
     if not wanted or not span.morphs:
         return None
     ranges = clauses(span)
-    scores = [sum(min(len(m.form), 4) for m in span.morphs[a:b] if m.form.lower() in wanted) for a, b in ranges]
+    scores = [
+        sum(min(len(m.form), 4) for m in span.morphs[a:b] if m.form.lower() in wanted)
+        + (4 if numbers and any(m.tag == "SN" for m in span.morphs[a:b]) else 0)
+        for a, b in ranges
+    ]
     best = max(range(len(ranges)), key=lambda i: scores[i])
     if scores[best] == 0:
         return None
+    enough = scores[best] / 2
     lo = hi = best
-    while lo > 0 and scores[lo - 1] > 0:
+    while lo > 0 and scores[lo - 1] >= enough:
         lo -= 1
-    while hi < len(ranges) - 1 and scores[hi + 1] > 0:
+    while hi < len(ranges) - 1 and scores[hi + 1] >= enough:
         hi += 1
     first, last = span.morphs[ranges[lo][0]], span.morphs[ranges[hi][1] - 1]
     text = span.text[first.start : last.end]
