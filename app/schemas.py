@@ -55,11 +55,13 @@ def sentence_to_dict(s: SentenceCheck) -> dict[str, Any]:
         "coverage": s.coverage,
         "similarity": None if s.similarity is None else round(s.similarity, 4),
         "quoted": s.quoted,
+        "not_found": s.not_found,
     }
 
 
 def citation_to_dict(c: Citation) -> dict[str, Any]:
-    """{"n", "doc_id", "source", "page", "chunk_id", "quote"}; quote == chunk text[start:end]."""
+    """{"n", "doc_id", "source", "page", "chunk_id", "quote"}; quote == chunk text[start:end];
+    highlight_start/end: the part the answer relies on, inside the quote (None: the whole quote)."""
     return {
         "n": c.n,
         "doc_id": c.doc_id,
@@ -69,6 +71,8 @@ def citation_to_dict(c: Citation) -> dict[str, Any]:
         "quote": c.quote,
         "start": c.start,
         "end": c.end,
+        "highlight_start": c.highlight_start,
+        "highlight_end": c.highlight_end,
     }
 
 
@@ -84,6 +88,7 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "citations": [citation_to_dict(c) for c in a.citations],
         "hits": [hit_to_dict(h) for h in a.hits],
         "timings": {k: round(v, 4) for k, v in a.timings.items()},
+        "loop_stopped": a.loop_stopped,
     }
 
 

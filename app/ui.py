@@ -82,7 +82,7 @@ def chat(service: Service, user: str | None, message: str,
         for event in service.stream(who, question, history):
             if event.kind == "answer":
                 answer = event.answer
-            elif event.check is not None and (event.check.supported or mark):
+            elif event.check is not None and (event.check.supported or event.check.not_found or mark):
                 checks.append(event.check)
                 pending["html"] = streaming_html(checks, mark)
                 yield chat_messages([*turns, pending]), waiting, turns, ""
@@ -92,7 +92,8 @@ def chat(service: Service, user: str | None, message: str,
         turn = {"question": question, "html": f'<div class="ck-error">⚠ {_esc(error_text(exc))}</div>',
                 "answer": None, "plain": None, "citations": [], "cards": NO_CARDS}
     else:
-        shown = [s.text.strip() for s in answer.sentences if s.supported and (answer.mode != "extractive" or s.quoted)]
+        shown = [s.text.strip() for s in answer.sentences
+                 if s.not_found or (s.supported and (answer.mode != "extractive" or s.quoted))]
         turn = {"question": question, "html": answer_html(answer, mark), "answer": answer.answer,
                 "plain": ABSTAIN if answer.abstained else " ".join(shown),
                 "citations": [citation_to_dict(c) for c in answer.citations], "cards": cards_html(answer)}
@@ -260,7 +261,7 @@ CSS = """
 .ck-card{border:1px solid #d1d5db;border-radius:8px;padding:8px 12px;margin:8px 0;background:#fff;color:#111827}
 .ck-head{margin-bottom:4px}.ck-n{color:#1d4ed8;font-weight:700}.ck-meta{color:#6b7280;font-size:.85em}
 .ck-text{white-space:pre-wrap;font-size:.92em;line-height:1.6;max-height:16em;overflow-y:auto}
-.ck-text mark{background:#fde68a;color:#111827;padding:0 1px}.ck-notes{list-style:none;padding-left:0}
+.ck-text mark{background:#fde68a;color:#111827;padding:0 1px}.ck-text mark strong{background:#f59e0b;font-weight:700}.ck-quote{border-left:3px solid #d1d5db;padding-left:4px;color:#374151}.ck-notfound{color:#6b7280}.ck-notes{list-style:none;padding-left:0}
 """
 
 

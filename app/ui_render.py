@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 REASONS = {"numbers": "숫자·단위가 문서와 다름", "negation": "부정 표현이 문서와 다름",
            "entities": "문서에 없는 이름·용어", "coverage": "문서에서 충분한 근거를 찾지 못함",
-           "no_content": "확인할 내용이 없음"}
+           "no_content": "확인할 내용이 없음", "non_answer": "질문을 되풀이할 뿐 답이 없음",
+           "question_type": "질문이 묻는 수·날짜·이름에 답하지 않음"}
 NO_CARDS = '<div class="ck-empty">답변의 출처가 여기에 표시됩니다.</div>'
 _ERRORS: tuple[tuple[type[BaseException], str, bool], ...] = (  # (type, message, show the detail)
     (AuthError, "로그인 정보가 더 이상 유효하지 않습니다 (키가 취소되었을 수 있습니다). 다시 로그인하세요.", False),
@@ -79,13 +80,17 @@ def upload_reason(service: Service, exc: UploadRejected) -> str:
 def sentence_html(s: SentenceCheck) -> str:
     """One checked sentence: "연차휴가는 15일입니다 [1]." — or, unsupported, flagged ⚠ with the reason."""
     text = s.text.strip()
+    if s.not_found:
+        return f'<span class="ck-notfound">ℹ {_esc(text)}</span>'
     if not s.supported:
         why = ", ".join(REASONS.get(r, r) for r in s.reasons) or "근거를 찾지 못함"
         return (f'<span class="ck-unsupported" title="{_esc(why)}">⚠ 확인되지 않음: {_esc(text)} '
                 f'<small>({_esc(why)})</small></span>')
     body = text.rstrip(".!?。")
     refs = "".join(f"[{n}]" for n in s.citations)
-    return f'{_esc(body.rstrip())} <span class="ck-ref">{refs}</span>{_esc(text[len(body):])}'
+    html = f'{_esc(body.rstrip())} <span class="ck-ref">{refs}</span>{_esc(text[len(body):])}'
+    # a source sentence quoted word for word (not written by the model) is set apart
+    return f'<span class="ck-quote" title="문서 원문">{html}</span>' if s.quoted else html
 
 
 def answer_html(answer: Answer, mark: bool = False) -> str:
@@ -98,29 +103,40 @@ def answer_html(answer: Answer, mark: bool = False) -> str:
                 "필요한 문서를 관리자에게 요청하세요.</small></div>")
     label = ""
     if answer.mode == "extractive":
-        shown = [s for s in answer.sentences if s.quoted]
+        shown = [s for s in answer.sentences if s.quoted or s.not_found]
         label = ('<div class="ck-label">문서 원문 인용 — 모델이 쓴 문장을 확인하지 못해, '
                  "문서의 해당 문장을 그대로 보여 드립니다.</div>")
     else:
-        shown = [s for s in answer.sentences if s.supported or mark]
+        shown = [s for s in answer.sentences if s.supported or s.not_found or (mark and _flaggable(s))]
     return f'<div class="ck-answer">{label}{" ".join(sentence_html(s) for s in shown)}</div>'
 
 
 def streaming_html(checks: list[SentenceCheck], mark: bool = False) -> str:
     """The answer so far (checked sentences only) and a "확인 중…" status."""
-    shown = " ".join(sentence_html(s) for s in checks if s.supported or mark)
+    shown = " ".join(sentence_html(s) for s in checks if s.supported or s.not_found or (mark and _flaggable(s)))
     return f'<div class="ck-answer">{shown} <span class="ck-status"><span class="ck-dot">●</span> 확인 중…</span></div>'
 
 
-def excerpt_html(text: str, start: int, end: int, around: int = 240) -> str:
-    """Escaped text with text[start:end] in <mark>, cut `around` characters each side.
+def _flaggable(s: SentenceCheck) -> bool:
+    """Shown flagged in mark mode: a sentence the check refused, not one left out for length."""
+    return "budget" not in s.reasons
+
+
+def excerpt_html(text: str, start: int, end: int, around: int = 240,
+                 highlight: tuple[int | None, int | None] = (None, None)) -> str:
+    """Escaped text with text[start:end] in <mark>, cut `around` characters each side; the part
+    the answer relies on (`highlight`, inside the quote) in <strong> within the mark.
 
     excerpt_html("연차휴가는 15일이다. 병가는…", 0, 12) -> "<mark>연차휴가는 15일이다.</mark> 병가는…"
     """
     lo, hi = max(0, start - around), min(len(text), end + around)
     head = ("…" if lo else "") + _esc(text[lo:start])
     tail = _esc(text[end:hi]) + ("…" if hi < len(text) else "")
-    return f"{head}<mark>{_esc(text[start:end])}</mark>{tail}"
+    hs, he = highlight
+    if hs is None or he is None or not start <= hs < he <= end:
+        return f"{head}<mark>{_esc(text[start:end])}</mark>{tail}"
+    inner = f"{_esc(text[start:hs])}<strong>{_esc(text[hs:he])}</strong>{_esc(text[he:end])}"
+    return f"{head}<mark>{inner}</mark>{tail}"
 
 
 def card_html(label: str, source: str, page: int | None, group: str, body_html: str) -> str:
@@ -138,7 +154,8 @@ def cards_html(answer: Answer) -> str:
     cards = []
     for c in answer.citations:
         chunk = chunks.get(c.chunk_id)
-        body = excerpt_html(chunk.text, c.start, c.end) if chunk else f"<mark>{_esc(c.quote)}</mark>"
+        body = (excerpt_html(chunk.text, c.start, c.end, highlight=(c.highlight_start, c.highlight_end))
+                if chunk else f"<mark>{_esc(c.quote)}</mark>")
         cards.append(card_html(f"[{c.n}]", c.source, c.page, chunk.group if chunk else "", body))
     return f'<div class="ck-cards"><div class="ck-title">출처</div>{"".join(cards)}</div>'
 

@@ -15,7 +15,8 @@ from tests.fakes import HashEmbedder
 
 runner = CliRunner()
 
-ANSWER_KEYS = {"answer", "abstained", "mode", "question", "query", "sentences", "citations", "hits", "timings"}
+ANSWER_KEYS = {"answer", "abstained", "mode", "question", "query", "sentences", "citations", "hits", "timings",
+               "loop_stopped"}
 
 
 def lines(result) -> list[dict]:
@@ -141,6 +142,7 @@ def test_verify_json_contract(tmp_path, monkeypatch, use_model):
     assert good["citations"][0] == {
         "n": 1, "doc_id": "p2", "source": "", "page": None, "chunk_id": "p2",
         "quote": "USB 메모리 사용은 금지한다.", "start": 0, "end": 17,
+        "highlight_start": None, "highlight_end": None,  # the claim relies on the whole quote
     }
 
 

@@ -75,6 +75,25 @@ def test_answer_rendering_labels_extractive_marks_unsupported_and_escapes():
     assert ui_render.excerpt_html("가" * 300 + "나다" + "라" * 300, 300, 302, around=5) == "…가가가가가<mark>나다</mark>라라라라라…"
 
 
+def test_a_quoted_unit_a_not_found_part_and_the_highlight_inside_a_card():
+    a = evil_answer()
+    text = a.hits[0].chunk.text
+    start, end = a.citations[0].start, a.citations[0].end
+    hs = text.index("15일")
+    cite = Citation(1, "d1", a.citations[0].source, 3, "c1", text[start:end], start, end, hs, hs + 3)
+    quoted = SentenceCheck("연차휴가는 15일이다.", True, 1.0, citations=[1], quoted=True)
+    note = SentenceCheck("질문 중 '병가'에 대한 내용은 문서에서 찾지 못했습니다.", False, 0.0, reasons=["not_found"], not_found=True)
+    cut = SentenceCheck("병가는 60일입니다.", False, 0.9, reasons=["budget"])
+    answer = Answer("…", False, "generated", [quoted, note, cut], [cite], a.hits, QUESTION, QUESTION)
+    html = ui_render.answer_html(answer, mark=True)
+    assert 'class="ck-quote"' in html and '<span class="ck-notfound">ℹ 질문 중 &#x27;병가&#x27;' in html
+    assert "60일" not in html  # left out for length is not a refused sentence: not flagged either
+    card = ui_render.cards_html(answer)
+    assert "<mark>연차휴가는 <strong>15일</strong>이다.</mark>" in card
+    # a highlight outside the quote is ignored, never shown as if relied on
+    assert "<strong>" not in ui_render.excerpt_html(text, start, end, highlight=(0, 3))
+
+
 def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc, users):
     states = list(ui.chat(svc, users["kim"], QUESTION, []))
     assert "확인 중" in shown_answer(states[0]) and states[0][3] == ""  # the textbox is cleared at once
