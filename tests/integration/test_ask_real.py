@@ -100,3 +100,24 @@ def test_cli_ask_json_for_real(pipeline, settings):
     assert set(data) >= {"answer", "abstained", "sentences", "citations", "hits", "timings"}
     assert data["hits"] and not data["abstained"]
     assert "2일" in data["answer"]
+
+
+def test_setup_sample_question_with_the_default_model_tells_the_truth(pipeline, real_settings):
+    """setup.sh asks "연차휴가는 며칠인가요?" with the default model: the answer is the 15 days the
+    rule grants (not the 25-day cap on total leave), and README's sample output is what it prints."""
+    import os
+    import re
+
+    env = {"CHULCHEO_INDEX_DIR": str(pipeline.settings.index_dir), "CHULCHEO_MODEL_DIR": str(real_settings.model_dir)}
+    assert real_settings.generation.model != SMALL_MODEL  # the default one, as setup.sh runs it
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "ask", "연차휴가는 며칠인가요?"],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=REPO, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [line.rstrip() for line in result.stdout.strip().splitlines() if line.strip()]
+    assert "15일" in printed[0] and "25일" not in printed[0], printed
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- sample-output -->\n```text\n(.*?)\n```", readme, re.S)
+    assert block, "README.md lost its sample output block"
+    assert printed == block.group(1).splitlines(), "README's sample output differs from what `ask` prints"
