@@ -77,7 +77,11 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, ge=1)
     bm25_weight: float = Field(0.5, ge=0)
     dense_weight: float = Field(0.5, ge=0)
-    norm: Literal["minmax", "zscore"] = "zscore"
+    # zscore-pool: z-scores with a short BM25 leg (a small index, a rare term) standardized over
+    # the same pool as the dense leg, its unmatched rows at score 0; "zscore" squeezed such a
+    # leg's decisive match (docs/benchmarks.md, "Fusion on real documents"). Same as zscore
+    # whenever BM25 matches every candidate; fusion is query-time only (no re-ingest).
+    norm: Literal["minmax", "zscore", "zscore-pool"] = "zscore-pool"
     candidates: int = Field(100, ge=1)
     # FAISS index written at ingest: exact below dense_auto_min_rows chunks, HNSW from there on
     # (10k chunks: 1.7 ms vs 2.5 ms exact, dense recall@10 1.000; applies at the next ingest).

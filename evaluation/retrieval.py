@@ -56,7 +56,7 @@ WARM_UP = "연차휴가는 며칠인가요?"
 DEPTH_FACTOR = 3  # chunks retrieved per wanted document, so multi-chunk docs don't starve the top k
 
 GRID_BM25_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
-GRID_NORMS = ("minmax", "zscore")
+GRID_NORMS = ("minmax", "zscore", "zscore-pool")
 GRID_RRF_KS = (10, 30, 60)
 
 Row = dict[str, Any]

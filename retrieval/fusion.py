@@ -2,6 +2,13 @@
 
 Every result list is [(row, score), ...], best first. Ties are broken the same way
 everywhere: by the best (lowest) rank the row reached in any leg, then by row id.
+
+Scores of two legs are only comparable over the same population. A BM25 leg lists only the
+rows that hold a query term, so in a small index, or for a rare term, it is much shorter than
+the dense leg, and its z-scores are squeezed: the best of n rows is at most sqrt(n - 1)
+standard deviations above their mean, however decisive the match. Norm "zscore-pool"
+standardizes such a leg over its pool (the rows the other leg was cut from, e.g. the top 100
+or the whole index when smaller), counting the unlisted rows at their true BM25 score 0.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-Norm = Literal["minmax", "zscore", "none"]
+Norm = Literal["minmax", "zscore", "zscore-pool", "none"]
 
 
 def reciprocal_rank_fusion(
@@ -53,25 +60,47 @@ def min_max_normalize(scores: Sequence[float]) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-def z_score(scores: Sequence[float]) -> np.ndarray:
+def z_score(scores: Sequence[float], pool: int | None = None) -> np.ndarray:
     """Standardize: [1, 2, 3] -> [-1.22, 0, 1.22]. Zero spread (one hit, or a tie) maps to all 1.
 
     Not 0: rows absent from the leg get 0 there too, and a phrase only one chunk holds must
     still count for that chunk (one standard deviation above, a modest lift).
+
+    pool: the number of rows the scores stand for, when more than are listed; the unlisted
+    ones count as score 0 in the mean and spread (a BM25 leg omits the rows without a query
+    term). z_score([3, 1], pool=4) -> [1.63, 0.0] (over 3, 1, 0, 0), where z_score([3, 1]) -> [1, -1].
     """
     values = np.asarray(scores, dtype=np.float64)
     if values.size == 0:
         return values
-    std = values.std()
+    padding = max(0, (pool or 0) - values.size)
+    population = np.concatenate([values, np.zeros(padding)]) if padding else values
+    std = population.std()
     if std == 0:
         return np.ones_like(values)
-    return (values - values.mean()) / std
+    return (values - population.mean()) / std
+
+
+def pooled_floor(scores: Sequence[float], pool: int | None) -> float | None:
+    """The z-score of an unlisted row (score 0) of a leg standardized over `pool` rows, or None
+    when every row of the pool is listed (or the spread is zero).
+
+    pooled_floor([3, 1], pool=4) -> -0.82 (0 among 3, 1, 0, 0).
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    padding = max(0, (pool or 0) - values.size)
+    if not padding or values.size == 0:
+        return None
+    population = np.concatenate([values, np.zeros(padding)])
+    std = population.std()
+    return None if std == 0 else float(-population.mean() / std)
 
 
 def weighted_fusion(
     scored_lists: Sequence[Sequence[tuple[int, float]]],
     weights: Sequence[float] | None = None,
     norm: Norm = "minmax",
+    pools: Sequence[int | None] | None = None,
 ) -> list[tuple[int, float]]:
     """Fuse scored legs by a weighted sum of per-leg normalized scores.
 
@@ -79,14 +108,20 @@ def weighted_fusion(
         -> [(2, 0.7), (1, 0.3), (5, 0.0)].
     A row missing from a leg gets min(0, that leg's lowest normalized score) there, so
     absence never beats presence. A row repeated inside one leg counts at its first position.
+    pools (norm "zscore-pool" only): per leg, the rows it stands for when it lists only those
+    with a positive score (BM25), or None; such a leg is standardized with its unlisted rows
+    at score 0 (`z_score(pool=)`), and a missing row gets the z-score of 0 there.
 
     Raises:
-        ValueError: unknown norm, or weights not one per list.
+        ValueError: unknown norm, or weights or pools not one per list.
     """
-    normalizers = {"minmax": min_max_normalize, "zscore": z_score, "none": np.asarray}
+    normalizers = {"minmax": min_max_normalize, "zscore": z_score, "zscore-pool": z_score, "none": np.asarray}
     if norm not in normalizers:
         raise ValueError(f"unknown norm {norm!r}; expected one of {sorted(normalizers)}")
     weights = _weights(weights, len(scored_lists))
+    if pools is not None and len(pools) != len(scored_lists):
+        raise ValueError(f"got {len(pools)} pools for {len(scored_lists)} result lists")
+    pools = list(pools) if pools is not None and norm == "zscore-pool" else [None] * len(scored_lists)
     # Vectorized: a hybrid query fuses 2 x 100 candidates, and the dict-per-row version of
     # this loop cost about as much as the HNSW search itself (docs/benchmarks.md).
     legs = [_first_occurrences(scored) for scored in scored_lists]
@@ -96,14 +131,20 @@ def weighted_fusion(
     rows = np.unique(np.concatenate([leg_rows for leg_rows, _, _ in present]))
     best_rank = np.full(rows.size, np.iinfo(np.int64).max)
     fused = np.zeros(rows.size)
-    for weight, leg in zip(weights, legs, strict=True):
+    for weight, leg, pool in zip(weights, legs, pools, strict=True):
         if leg is None:
             continue
         leg_rows, scores, ranks = leg
         at = np.searchsorted(rows, leg_rows)
         np.minimum.at(best_rank, at, ranks)
-        normalized = np.asarray(normalizers[norm](scores), dtype=np.float64)
-        contribution = np.full(rows.size, min(0.0, float(normalized.min())))
+        if pool is None:
+            normalized = np.asarray(normalizers[norm](scores), dtype=np.float64)
+            floor = float(normalized.min())
+        else:
+            normalized = z_score(scores, pool)
+            floor = pooled_floor(scores, pool)
+            floor = float(normalized.min()) if floor is None else floor
+        contribution = np.full(rows.size, min(0.0, floor))
         contribution[at] = normalized
         fused += weight * contribution
     order = np.lexsort((rows, best_rank, -fused))

@@ -31,9 +31,10 @@ class FusionConfig:
     """How hybrid mode merges the BM25 and dense legs.
 
     method "rrf": sum of weight / (rrf_k + rank) per leg; "weighted": weighted sum of
-    per-leg normalized scores (norm "minmax" or "zscore"). weights = (bm25, dense).
-    candidates: depth of each leg before fusion (at least k).
-    FusionConfig(method="weighted", weights=(0.6, 0.4), norm="zscore")
+    per-leg normalized scores (norm "minmax", "zscore", or "zscore-pool": z-scores with a
+    short BM25 leg standardized over the pool the dense leg was cut from, see fusion.py).
+    weights = (bm25, dense). candidates: depth of each leg before fusion (at least k).
+    FusionConfig(method="weighted", weights=(0.6, 0.4), norm="zscore-pool")
     """
 
     method: Fusion = "rrf"
@@ -52,12 +53,18 @@ class FusionConfig:
         if len(self.weights) != 2 or min(self.weights) < 0:
             raise ValueError(f"weights must be two non-negative numbers (bm25, dense), got {self.weights}")
 
-    def fuse(self, bm25: list[tuple[int, float]], dense: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    def fuse(
+        self, bm25: list[tuple[int, float]], dense: list[tuple[int, float]], pool: int | None = None
+    ) -> list[tuple[int, float]]:
+        """The fused rows, best first. pool: how many rows each leg was cut from (the search
+        depth, or the rows a search may return when fewer); norm "zscore-pool" counts the rows
+        the BM25 leg left out (no query term: score 0) up to it. None: the dense leg's length."""
         if self.method == "rrf":
             return reciprocal_rank_fusion(
                 [[row for row, _ in bm25], [row for row, _ in dense]], k=self.rrf_k, weights=self.weights
             )
-        return weighted_fusion([bm25, dense], weights=self.weights, norm=self.norm)
+        pools = (len(dense) if pool is None else pool, None)
+        return weighted_fusion([bm25, dense], weights=self.weights, norm=self.norm, pools=pools)
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,8 @@ class HybridRetriever:
             fusion = fusion or self.fusion
             depth = max(fusion.candidates, k)
             bm25 = self._bm25_leg(query, depth, allowed)
-            ranked = fusion.fuse(bm25, self._dense_leg(query, depth, allowed))[:k]
+            pool = min(depth, self._rows if allowed is None else int(allowed.sum()))
+            ranked = fusion.fuse(bm25, self._dense_leg(query, depth, allowed), pool)[:k]
         chunks = self.generation.chunks
         return [Hit(chunk=chunks[row], score=score, rank=rank) for rank, (row, score) in enumerate(ranked, 1)]
 

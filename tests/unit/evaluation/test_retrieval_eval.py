@@ -207,11 +207,11 @@ def test_fusion_grid_embeds_each_query_once(files):
     assert code == 0
     assert CountingModel.calls["embed_query"] == 5  # bm25 mode embeds nothing; the grid once per query
     grid = data["grid"]
-    assert len(grid) == len(grid_configs(50)) == 13
+    assert len(grid) == len(grid_configs(50)) == 18
     assert [r["rrf_k"] for r in grid if r["method"] == "rrf"] == [10, 30, 60]
     weighted = [r for r in grid if r["method"] == "weighted"]
     assert {(tuple(r["weights"]), r["norm"]) for r in weighted} == {
-        ((w, round(1 - w, 2)), norm) for w in (0.3, 0.4, 0.5, 0.6, 0.7) for norm in ("minmax", "zscore")
+        ((w, round(1 - w, 2)), norm) for w in (0.3, 0.4, 0.5, 0.6, 0.7) for norm in ("minmax", "zscore", "zscore-pool")
     }
     assert all(0.0 <= r[name] <= 1.0 for r in grid for name in METRICS)
     assert all(r["n"] == 5 for r in grid)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrieval.fusion import min_max_normalize, reciprocal_rank_fusion, weighted_fusion, z_score
+from retrieval.fusion import min_max_normalize, pooled_floor, reciprocal_rank_fusion, weighted_fusion, z_score
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_weighted_fusion_docstring_example() -> None:
     np.testing.assert_allclose([s for _, s in fused], [0.7, 0.3, 0.0])
 
 
-@pytest.mark.parametrize("norm", ["minmax", "zscore", "none"])
+@pytest.mark.parametrize("norm", ["minmax", "zscore", "zscore-pool", "none"])
 @pytest.mark.parametrize(
     "legs",
     [[], [[], []], [[(1, 2.0), (2, 1.0)], []], [[], [(4, 0.9)]], [[(1, 1.0), (1, 0.5)], [(1, 0.2)]]],
@@ -122,3 +122,54 @@ def test_a_lone_lexical_hit_still_lifts_its_row_under_z_score() -> None:
     dense = [(3, 0.80), (7, 0.79), (4, 0.50)]
     fused = weighted_fusion([bm25, dense], weights=[0.5, 0.5], norm="zscore")
     assert fused[0][0] == 7
+
+
+def test_z_score_over_a_pool_counts_the_unlisted_rows_at_zero() -> None:
+    # [3, 1] standing for 4 rows: population 3, 1, 0, 0 -> mean 1, std sqrt(6/4).
+    np.testing.assert_allclose(z_score([3.0, 1.0], pool=4), [2 / np.sqrt(1.5), 0.0])
+    assert pooled_floor([3.0, 1.0], pool=4) == pytest.approx(-1 / np.sqrt(1.5))
+    # A pool no larger than the list changes nothing; nor does None.
+    np.testing.assert_allclose(z_score([3.0, 1.0], pool=2), z_score([3.0, 1.0]))
+    np.testing.assert_allclose(z_score([3.0, 1.0], pool=None), [1.0, -1.0])
+    assert pooled_floor([3.0, 1.0], pool=2) is None and pooled_floor([], pool=5) is None
+    # One listed row among many: far above the zeros (plain z-score would give it a flat 1).
+    assert z_score([4.0], pool=100)[0] == pytest.approx(np.sqrt(99))
+
+
+def test_a_short_bm25_leg_is_not_squeezed_under_zscore_pool() -> None:
+    """BM25 matched 2 of 10 candidate rows, row 7 best; the dense leg prefers row 3 (2.3 sd above 7).
+
+    Plain z-scores put BM25's best only one standard deviation above its other row and an
+    unmatched row only one below (the best of two rows can be no further), so the dense
+    preference for row 3 wins; over the pool of 10 rows (8 unmatched at score 0) row 7 stands
+    2.6 sd above an unmatched row, and wins.
+    """
+    bm25 = [(7, 12.0), (9, 11.0)]
+    dense = [(3, 0.74), (7, 0.55), (9, 0.40)] + [(r, 0.50) for r in range(10, 17)]
+    plain = weighted_fusion([bm25, dense], weights=[0.5, 0.5], norm="zscore")
+    pooled = weighted_fusion([bm25, dense], weights=[0.5, 0.5], norm="zscore-pool", pools=[10, None])
+    assert plain[0][0] == 3
+    assert pooled[0][0] == 7
+    # Unmatched rows get the z-score of a BM25 score of 0 over the pool (not the listed minimum).
+    floor = pooled_floor([12.0, 11.0], 10)
+    dense_z = dict(zip([r for r, _ in dense], z_score([s for _, s in dense]), strict=True))
+    assert dict(pooled)[3] == pytest.approx(0.5 * floor + 0.5 * dense_z[3])
+
+
+def test_pools_apply_to_zscore_pool_only_and_must_match_the_legs() -> None:
+    legs = [[(1, 3.0), (2, 1.0)], [(2, 0.9), (1, 0.1), (5, 0.5)]]
+    assert weighted_fusion(legs, norm="zscore", pools=[50, None]) == weighted_fusion(legs, norm="zscore")
+    assert weighted_fusion(legs, norm="zscore-pool") == weighted_fusion(legs, norm="zscore")
+    with pytest.raises(ValueError, match="pools"):
+        weighted_fusion(legs, norm="zscore-pool", pools=[10])
+
+
+def test_fusion_config_pools_the_bm25_leg_by_the_dense_leg_or_the_given_pool() -> None:
+    from retrieval.retriever import FusionConfig
+
+    bm25 = [(7, 12.0), (9, 11.0)]
+    dense = [(3, 0.74), (7, 0.55), (9, 0.40)] + [(r, 0.50) for r in range(10, 17)]
+    pooled = FusionConfig(method="weighted", weights=(0.5, 0.5), norm="zscore-pool")
+    assert pooled.fuse(bm25, dense) == weighted_fusion([bm25, dense], [0.5, 0.5], "zscore-pool", pools=[10, None])
+    assert pooled.fuse(bm25, dense, pool=2)[0][0] == 3  # a pool of 2: nothing left out, plain z-scores
+    assert FusionConfig(method="weighted", weights=(0.5, 0.5), norm="zscore").fuse(bm25, dense)[0][0] == 3

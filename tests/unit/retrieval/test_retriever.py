@@ -255,3 +255,26 @@ def test_fusion_config_rejects_bad_values(bad):
 
     with pytest.raises(ValueError):
         FusionConfig(**bad)
+
+
+def test_hybrid_search_tells_the_fusion_its_pool(retriever):
+    """The pool is the depth searched, or the rows the filters allow when fewer."""
+    from dataclasses import dataclass
+
+    from retrieval.retriever import FusionConfig
+
+    pools: list[int | None] = []
+
+    @dataclass(frozen=True)
+    class Spy(FusionConfig):
+        def fuse(self, bm25, dense, pool=None):
+            pools.append(pool)
+            return super().fuse(bm25, dense, pool)
+
+    rows = len(retriever.generation.chunks)
+    spy = Spy(method="weighted", norm="zscore-pool", candidates=2)
+    assert retriever.search("연차휴가 일수", 3, fusion=spy)
+    one_group = retriever.generation.chunks[0].group
+    allowed = sum(c.group == one_group for c in retriever.generation.chunks)
+    retriever.search("연차휴가 일수", 50, SearchFilters(groups={one_group}), fusion=spy)
+    assert pools == [min(3, rows), min(50, allowed)]
