@@ -15,6 +15,16 @@ same index, the same questions and the same vectors:
 
 The question order is `evaluation.retrieval.sample_questions(questions, None, seed)`, so the first N
 questions here are the N questions of `--limit N --seed 13` in the eval CLI.
+
+    # 3. old (zscore) vs new (zscore-pool) fusion on any eval set, and under weakened legs
+    .venv/bin/python bench/retrieval_quality.py fusion --dataset ../shared/data/korquad_v1/KorQuAD_v1.0_dev.json --limit 1500
+    .venv/bin/python bench/retrieval_quality.py fusion --docs ../devdata/korquad_pdf/docs --qa ../devdata/korquad_pdf/qa.jsonl
+
+`fusion` indexes the set as `chulcheo eval retrieval` does (same cache dir), takes each
+question's legs once (BM25 and dense, 100 candidates) and fuses them offline; the stress
+columns swap in a weak lexical leg (whitespace BM25) or a weak dense leg (the query vector
+plus seeded Gaussian noise of `s` times its norm), to see whether hybrid stays at or above its
+better leg when one leg is much worse, as on the held-out PDFs of issue 16.
 """
 
 from __future__ import annotations
@@ -290,6 +300,83 @@ def hnsw(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
 
 
+# --------------------------------------------------------------------------- fusion
+FUSIONS = {
+    "rrf k=60": FusionConfig(method="rrf", candidates=100),
+    "weighted 0.5/0.5 zscore (old)": FusionConfig(method="weighted", weights=(0.5, 0.5), norm="zscore", candidates=100),
+    "weighted 0.5/0.5 zscore-pool (new)": FusionConfig(
+        method="weighted", weights=(0.5, 0.5), norm="zscore-pool", candidates=100
+    ),
+}
+NOISE = (1.5, 3.5)
+
+
+def fusion(args: argparse.Namespace) -> None:
+    """bm25 / dense / each fusion per leg pair, with the paired nDCG@10 difference new - old."""
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from evaluation.docs import load_docs_set
+    from evaluation.retrieval import (
+        eval_set_index_dir,
+        gold_of,
+        index_eval_set,
+        judged_ids,
+        load_dataset,
+        sample_questions,
+    )
+    from retrieval.metrics import ndcg_at
+    from retrieval.tokenize import WhitespaceTokenizer
+
+    eval_set = load_docs_set(args.docs, args.qa) if args.docs else load_dataset("korquad", args.dataset)
+    questions = sample_questions(eval_set.questions, args.limit, args.seed)
+    settings = Settings()
+    pipeline = Pipeline(settings.model_copy(update={"index_dir": eval_set_index_dir(settings, eval_set)}))
+    index_eval_set(pipeline, eval_set, rebuild_on_mismatch=True)
+    retriever = pipeline.retriever()
+    generation, chunks = retriever.generation, retriever.generation.chunks
+    with_context = bool(generation.manifest["chunking"].get("context_prefix", False))
+    whitespace = WhitespaceTokenizer()
+    ws_index = BM25Index.build(whitespace.tokenize_many([index_text(c, with_context) for c in chunks]),
+                               k1=generation.bm25.k1, b=generation.bm25.b)
+    rng = np.random.default_rng(args.seed)
+    depth = 100
+    pool = min(depth, len(chunks))
+    pairs = ["bm25+dense", "whitespace+dense"] + [f"bm25+dense~{s:g}" for s in NOISE]
+    runs: dict[tuple[str, str], list] = {}
+    started = time.perf_counter()
+    for q in questions:
+        vector = np.asarray(retriever.embedder.embed_query(q["query"]), dtype=np.float32)
+        noise = rng.standard_normal(vector.shape).astype(np.float32) / np.sqrt(vector.size)
+        bm25 = generation.bm25.search(retriever.tokenizer.tokenize(q["query"]), depth)
+        dense = generation.dense.search(vector, depth)
+        legs = {"bm25+dense": (bm25, dense),
+                "whitespace+dense": (ws_index.search(whitespace.tokenize(q["query"]), depth), dense)}
+        for s in NOISE:
+            noisy = vector + s * noise * np.linalg.norm(vector)
+            legs[f"bm25+dense~{s:g}"] = (bm25, generation.dense.search(noisy / np.linalg.norm(noisy), depth))
+        for pair, (lexical, semantic) in legs.items():
+            ranked = {"lexical leg": lexical, "dense leg": semantic} | {
+                name: config.fuse(lexical, semantic, pool) for name, config in FUSIONS.items()
+            }
+            for name, rows in ranked.items():
+                ids = judged_ids([chunks[row] for row, _ in rows[:DEPTH]], q)
+                runs.setdefault((pair, name), []).append((dedupe(ids)[:K], gold_of(q)))
+    logger.info("%d questions in %.0f s", len(questions), time.perf_counter() - started)
+    rows = []
+    for pair in pairs:
+        old, new = runs[(pair, "weighted 0.5/0.5 zscore (old)")], runs[(pair, "weighted 0.5/0.5 zscore-pool (new)")]
+        d = np.array([ndcg_at(b, g, K) - ndcg_at(a, g, K) for (a, g), (b, _) in zip(old, new, strict=True)])
+        se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+        for name in ("lexical leg", "dense leg", *FUSIONS):
+            rows.append({"legs": pair, "ranking": name} | scores(runs[(pair, name)]))
+        rows.append({"legs": pair, "ranking": "new - old nDCG@10", "mean": round(float(d.mean()), 4), "se": round(se, 4)})
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"dataset": eval_set.name, "questions": len(questions), "chunks": len(chunks),
+                                        "rows": rows}, ensure_ascii=False, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,6 +405,13 @@ def main() -> None:
     p_hnsw.add_argument("--k1", type=float, default=0.9)
     p_hnsw.add_argument("--b", type=float, default=0.75)
     p_hnsw.add_argument("--out", type=Path)
+    p_fusion = sub.add_parser("fusion", help="old vs new fusion, also with a weakened leg")
+    p_fusion.add_argument("--dataset", type=Path, help="KorQuAD 1.0 JSON (or --docs and --qa)")
+    p_fusion.add_argument("--docs", type=Path)
+    p_fusion.add_argument("--qa", type=Path)
+    p_fusion.add_argument("--seed", type=int, default=13)
+    p_fusion.add_argument("--limit", type=int, default=None)
+    p_fusion.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.command == "embed":
@@ -326,6 +420,10 @@ def main() -> None:
         sweep(args)
     elif args.command == "hnsw":
         hnsw(args)
+    elif args.command == "fusion":
+        if (args.dataset is None) == (args.docs is None) or (args.docs is not None and args.qa is None):
+            parser.error("fusion needs --dataset FILE, or --docs FOLDER and --qa FILE")
+        fusion(args)
 
 
 if __name__ == "__main__":
