@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from evaluation.docs import load_docs_set, resolve_gold
 from evaluation.retrieval import EvalInputError, gold_of, judged_ids
+from ingest.korquad import write_jsonl
 from retrieval.types import Chunk
 from tests.fakes import HashEmbedder
 from tests.pdfs import build_pdf, find_korean_ttf
@@ -29,16 +30,8 @@ DOCS = {
 
 
 @pytest.fixture(autouse=True)
-def fast_models(use_model, monkeypatch, tmp_path):
+def fast_models(use_model, small_eval_cache):
     use_model(HashEmbedder)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CHULCHEO_CHUNK__MAX_TOKENS", "40")
-    monkeypatch.setenv("CHULCHEO_CHUNK__OVERLAP_TOKENS", "5")
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def folder(tmp_path) -> Path:
 
 
 def qa_file(folder: Path, rows: list[dict]) -> Path:
-    return write_jsonl(folder.parent / "qa.jsonl", rows)
+    return write_jsonl(rows, folder.parent / "qa.jsonl")
 
 
 def evaluate(*args: str) -> tuple[int, dict | None, str]:
@@ -108,7 +101,7 @@ def test_bad_inputs_are_one_line_naming_the_input_and_the_reason(folder, docs, g
 
 def test_docs_with_corpus_or_distractors_is_refused(folder, tmp_path):
     qa = qa_file(folder, [{"qid": "q1", "query": "연차?", "gold_ids": ["출장.txt"]}])
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "text": "가나다"}])
+    corpus = write_jsonl([{"id": "a", "text": "가나다"}], tmp_path / "corpus.jsonl")
     assert evaluate("--docs", str(folder), "--corpus", str(corpus), "--qa", str(qa))[0] == 2
     code, _, stderr = evaluate("--docs", str(folder), "--qa", str(qa), "--distractors", str(corpus))
     assert code == 2 and "--distractors" in stderr

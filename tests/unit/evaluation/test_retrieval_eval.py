@@ -54,13 +54,10 @@ class CountingModel(HashEmbedder):
 
 
 @pytest.fixture(autouse=True)
-def fast_models(use_model, monkeypatch, tmp_path):
+def fast_models(use_model, monkeypatch, small_eval_cache):
     """The counting fake embedder, and the eval cache kept inside tmp_path."""
     use_model(CountingModel)
     monkeypatch.setattr(CountingModel, "calls", {"embed_documents": 0, "embed_query": 0})
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("CHULCHEO_CHUNK__MAX_TOKENS", "40")
-    monkeypatch.setenv("CHULCHEO_CHUNK__OVERLAP_TOKENS", "5")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
