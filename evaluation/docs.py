@@ -133,7 +133,9 @@ def load_docs_set(folder: Path, qa: Path) -> EvalSet:
         if pages:
             row["gold_pages"] = list(dict.fromkeys(pages))
         questions.append(row)
-    return EvalSet(f"docs:{folder.name}", [], questions, docs=DocsFolder(folder.resolve(), tuple(files)))
+    # "docs:enterprise/docs": the folder and its parent, as sets often keep their files in docs/
+    name = f"docs:{folder.resolve().parent.name}/{folder.resolve().name}"
+    return EvalSet(name, [], questions, docs=DocsFolder(folder.resolve(), tuple(files)))
 
 
 __all__ = ["DocsFolder", "document_files", "load_docs_set", "resolve_gold"]

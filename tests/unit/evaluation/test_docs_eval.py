@@ -65,7 +65,7 @@ def test_gold_ids_may_be_absolute_relative_to_the_folder_or_to_the_qa_file(folde
     ])
     code, data, stderr = evaluate("--docs", str(folder), "--qa", str(qa), "--modes", "bm25,dense", "--json")
     assert code == 0, stderr
-    assert (data["dataset"], data["corpus_size"], data["questions"]) == ("docs:docs", 4, 4)
+    assert (data["dataset"], data["corpus_size"], data["questions"]) == ("docs:set/docs", 4, 4)
     assert data["modes"]["bm25"]["hit@1"] == 1.0  # Kiwi BM25 puts each gold file first
     assert data["questions_with_missing_gold"] == 0 and data["warnings"] == [] and data["documents_failed"] == []
     assert Path(data["index"]["dir"]).name.startswith("docs-")
@@ -183,4 +183,4 @@ def test_eval_answers_takes_a_folder_of_documents(folder, monkeypatch):
     data = json.loads(result.stdout.strip().splitlines()[-1])
     # gold ids became doc ids (resolved paths), which the hits and citations carry
     assert data["metrics"]["retrieval_recall"] == 1.0 and data["metrics"]["citation_accuracy"] == 1.0
-    assert data["dataset"] == "docs:docs" and data["metrics"]["containment"] == 1.0
+    assert data["dataset"] == "docs:set/docs" and data["metrics"]["containment"] == 1.0
