@@ -73,7 +73,9 @@ class RetrievalSettings(BaseModel):
     # tuning"): weighted fusion beat RRF by 0.03 hit@1; z-score beat min-max at every depth and
     # 100 candidates per leg beat 50, in both halves of the questions; 0.5/0.5 sits in the middle
     # of the weight plateau (0.4-0.6), so neither leg's failures dominate on other corpora.
-    fusion: Literal["rrf", "weighted"] = "weighted"
+    # adaptive: zscore-pool with each leg weighted per query by how peaked it is; kept off by
+    # default: safer when one leg is far weaker, 0.001 lower on KorQuAD (docs/benchmarks.md).
+    fusion: Literal["rrf", "weighted", "adaptive"] = "weighted"
     rrf_k: int = Field(60, ge=1)
     bm25_weight: float = Field(0.5, ge=0)
     dense_weight: float = Field(0.5, ge=0)

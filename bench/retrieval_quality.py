@@ -307,6 +307,7 @@ FUSIONS = {
     "weighted 0.5/0.5 zscore-pool (new)": FusionConfig(
         method="weighted", weights=(0.5, 0.5), norm="zscore-pool", candidates=100
     ),
+    "adaptive 0.5/0.5": FusionConfig(method="adaptive", weights=(0.5, 0.5), candidates=100),
 }
 NOISE = (1.5, 3.5)
 

@@ -415,14 +415,15 @@ def _check_modes(modes: Sequence[str]) -> None:
 
 
 def grid_configs(candidates: int) -> list[FusionConfig]:
-    """Weighted fusion over bm25 weights × norms (dense = 1 - bm25), then RRF over k (equal weights)."""
+    """Weighted fusion over bm25 weights × norms (dense = 1 - bm25), RRF over k (equal weights), adaptive."""
     weighted = [
         FusionConfig(method="weighted", weights=(w, round(1.0 - w, 2)), norm=norm, candidates=candidates)
         for norm in GRID_NORMS
         for w in GRID_BM25_WEIGHTS
     ]
     rrf = [FusionConfig(method="rrf", rrf_k=rrf_k, candidates=candidates) for rrf_k in GRID_RRF_KS]
-    return weighted + rrf
+    adaptive = [FusionConfig(method="adaptive", weights=(0.5, 0.5), candidates=candidates)]
+    return weighted + rrf + adaptive
 
 
 def grid_point(config: FusionConfig) -> Row:
@@ -430,6 +431,8 @@ def grid_point(config: FusionConfig) -> Row:
     bm25, dense = config.weights
     if config.method == "rrf":
         name, norm, rrf_k = f"rrf k={config.rrf_k}", None, config.rrf_k
+    elif config.method == "adaptive":
+        name, norm, rrf_k = f"adaptive {bm25:g}/{dense:g}", "zscore-pool", None
     else:
         name, norm, rrf_k = f"weighted {bm25:g}/{dense:g} {config.norm}", config.norm, None
     return {"name": name, "method": config.method, "weights": [bm25, dense], "norm": norm, "rrf_k": rrf_k}

@@ -9,6 +9,10 @@ the dense leg, and its z-scores are squeezed: the best of n rows is at most sqrt
 standard deviations above their mean, however decisive the match. Norm "zscore-pool"
 standardizes such a leg over its pool (the rows the other leg was cut from, e.g. the top 100
 or the whole index when smaller), counting the unlisted rows at their true BM25 score 0.
+
+`adaptive_fusion` also weighs each leg, per query, by how peaked it is: its best row's
+z-score over the pool. A leg that cannot tell its candidates apart (a dense leg on text it
+reads badly) then counts less than one whose best match stands out.
 """
 
 from __future__ import annotations
@@ -149,6 +153,50 @@ def weighted_fusion(
         fused += weight * contribution
     order = np.lexsort((rows, best_rank, -fused))
     return list(zip(rows[order].tolist(), fused[order].tolist(), strict=True))
+
+
+def leg_confidence(scores: Sequence[float], pool: int | None = None) -> float:
+    """How far a leg's best score stands above its pool, in standard deviations; 0 if empty.
+
+    leg_confidence([9, 3, 2, 1]) -> 1.69; a flat leg, leg_confidence([0.52, 0.51, 0.50]) -> 1.22;
+    leg_confidence([3, 1], pool=4) -> 1.63 (over 3, 1, 0, 0). Zero spread gives 1 (`z_score`).
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        return 0.0
+    return max(0.0, float(z_score(values, pool).max()))
+
+
+def adaptive_fusion(
+    scored_lists: Sequence[Sequence[tuple[int, float]]],
+    weights: Sequence[float] | None = None,
+    pools: Sequence[int | None] | None = None,
+) -> list[tuple[int, float]]:
+    """`weighted_fusion` with norm "zscore-pool", each leg's weight times its `leg_confidence`.
+
+    Example: a BM25 leg whose best row is 3 sd above its pool and a dense leg whose best is
+    1.5 sd above fuse as weights (0.5 * 3, 0.5 * 1.5): BM25 counts twice as much for this query.
+
+    Raises:
+        ValueError: weights or pools not one per list.
+    """
+    weights = _weights(weights, len(scored_lists))
+    if pools is not None and len(pools) != len(scored_lists):
+        raise ValueError(f"got {len(pools)} pools for {len(scored_lists)} result lists")
+    pools = list(pools) if pools is not None else [None] * len(scored_lists)
+    confidence = [
+        leg_confidence([score for _, score in _first_only(scored)], pool)
+        for scored, pool in zip(scored_lists, pools, strict=True)
+    ]
+    scaled = [w * c for w, c in zip(weights, confidence, strict=True)]
+    if not any(scaled):  # no leg stands out (or none has rows): plain weights
+        scaled = weights
+    return weighted_fusion(scored_lists, weights=scaled, norm="zscore-pool", pools=pools)
+
+
+def _first_only(scored: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    seen: set[int] = set()
+    return [(row, score) for row, score in scored if not (row in seen or seen.add(row))]
 
 
 def _first_occurrences(scored: Sequence[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

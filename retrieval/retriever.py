@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from .errors import EmbeddingModelMismatch
-from .fusion import Norm, reciprocal_rank_fusion, weighted_fusion
+from .fusion import Norm, adaptive_fusion, reciprocal_rank_fusion, weighted_fusion
 from .store import IndexGeneration
 from .tokenize import Tokenizer
 from .types import Chunk, Hit
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = get_args(Mode)
-Fusion = Literal["rrf", "weighted"]
+Fusion = Literal["rrf", "weighted", "adaptive"]
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 
 
@@ -33,6 +33,8 @@ class FusionConfig:
     method "rrf": sum of weight / (rrf_k + rank) per leg; "weighted": weighted sum of
     per-leg normalized scores (norm "minmax", "zscore", or "zscore-pool": z-scores with a
     short BM25 leg standardized over the pool the dense leg was cut from, see fusion.py).
+    "adaptive": "zscore-pool" with each leg's weight scaled per query by how far its best row
+    stands above its pool (`fusion.adaptive_fusion`; norm is not used).
     weights = (bm25, dense). candidates: depth of each leg before fusion (at least k).
     FusionConfig(method="weighted", weights=(0.6, 0.4), norm="zscore-pool")
     """
@@ -64,6 +66,8 @@ class FusionConfig:
                 [[row for row, _ in bm25], [row for row, _ in dense]], k=self.rrf_k, weights=self.weights
             )
         pools = (len(dense) if pool is None else pool, None)
+        if self.method == "adaptive":
+            return adaptive_fusion([bm25, dense], weights=self.weights, pools=pools)
         return weighted_fusion([bm25, dense], weights=self.weights, norm=self.norm, pools=pools)
 
 

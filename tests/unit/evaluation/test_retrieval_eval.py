@@ -204,7 +204,8 @@ def test_fusion_grid_embeds_each_query_once(files):
     assert code == 0
     assert CountingModel.calls["embed_query"] == 5  # bm25 mode embeds nothing; the grid once per query
     grid = data["grid"]
-    assert len(grid) == len(grid_configs(50)) == 18
+    assert len(grid) == len(grid_configs(50)) == 19
+    assert grid[-1]["name"] == "adaptive 0.5/0.5" and grid[-1]["norm"] == "zscore-pool"
     assert [r["rrf_k"] for r in grid if r["method"] == "rrf"] == [10, 30, 60]
     weighted = [r for r in grid if r["method"] == "weighted"]
     assert {(tuple(r["weights"]), r["norm"]) for r in weighted} == {

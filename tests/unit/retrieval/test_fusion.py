@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrieval.fusion import min_max_normalize, pooled_floor, reciprocal_rank_fusion, weighted_fusion, z_score
+from retrieval.fusion import (
+    adaptive_fusion,
+    leg_confidence,
+    min_max_normalize,
+    pooled_floor,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+    z_score,
+)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +181,44 @@ def test_fusion_config_pools_the_bm25_leg_by_the_dense_leg_or_the_given_pool() -
     assert pooled.fuse(bm25, dense) == weighted_fusion([bm25, dense], [0.5, 0.5], "zscore-pool", pools=[10, None])
     assert pooled.fuse(bm25, dense, pool=2)[0][0] == 3  # a pool of 2: nothing left out, plain z-scores
     assert FusionConfig(method="weighted", weights=(0.5, 0.5), norm="zscore").fuse(bm25, dense)[0][0] == 3
+
+
+def test_leg_confidence_is_the_best_rows_z_score_over_the_pool() -> None:
+    assert leg_confidence([9.0, 3.0, 2.0, 1.0]) == pytest.approx(5.25 / np.sqrt(38.75 / 4))
+    assert leg_confidence([0.52, 0.51, 0.50]) == pytest.approx(np.sqrt(1.5))  # flat: the least 3 rows allow
+    assert leg_confidence([3.0, 1.0], pool=4) == pytest.approx(2 / np.sqrt(1.5))
+    assert leg_confidence([]) == 0.0 and leg_confidence([2.0, 2.0]) == 1.0
+
+
+def test_adaptive_fusion_weighs_each_leg_by_its_confidence() -> None:
+    """BM25's best row stands 2.2 sd out, dense's only 1.4 sd (and dense ranks BM25's pick last):
+    weighted_fusion with the weights scaled by each leg's confidence, so BM25's pick wins where
+    equal weights take dense's."""
+    bm25 = [(1, 10.0), (2, 2.0), (3, 1.5), (4, 1.0), (5, 1.0), (6, 0.5)]
+    dense = [(2, 0.60), (3, 0.52), (4, 0.51), (5, 0.50), (6, 0.49), (1, 0.35)]
+    c_bm25 = leg_confidence([s for _, s in bm25])
+    c_dense = leg_confidence([s for _, s in dense])
+    assert c_bm25 == pytest.approx(2.214, abs=1e-3) and c_dense == pytest.approx(1.417, abs=1e-3)
+    fused = adaptive_fusion([bm25, dense], weights=[0.5, 0.5])
+    assert fused == weighted_fusion([bm25, dense], [0.5 * c_bm25, 0.5 * c_dense], "zscore-pool")
+    assert weighted_fusion([bm25, dense], [0.5, 0.5], "zscore")[0][0] == 2
+    assert fused[0][0] == 1
+
+
+def test_adaptive_fusion_edge_cases() -> None:
+    assert adaptive_fusion([[], []]) == []
+    only = adaptive_fusion([[(4, 2.0), (5, 1.0)], []])
+    assert [row for row, _ in only] == [4, 5]
+    with pytest.raises(ValueError):
+        adaptive_fusion([[(1, 1.0)]], weights=[1.0, 1.0])
+    with pytest.raises(ValueError):
+        adaptive_fusion([[(1, 1.0)], [(1, 0.5)]], pools=[3])
+
+
+def test_fusion_config_adaptive_pools_the_bm25_leg() -> None:
+    from retrieval.retriever import FusionConfig
+
+    bm25 = [(7, 12.0), (9, 11.0)]
+    dense = [(3, 0.74), (7, 0.55), (9, 0.40)] + [(r, 0.50) for r in range(10, 17)]
+    config = FusionConfig(method="adaptive", weights=(0.5, 0.5))
+    assert config.fuse(bm25, dense) == adaptive_fusion([bm25, dense], [0.5, 0.5], pools=[10, None])
