@@ -25,7 +25,8 @@ import platformdirs
 from ingest.build import IngestReport, Progress, expand_paths
 from ingest.load import SUPPORTED_EXTENSIONS
 
-from .retrieval import EvalInputError, EvalSet, Pipeline, Row, Settings, chunk_settings, ingest_checked, read_qa_jsonl
+from .inputs import EvalInputError, EvalSet, Row, read_qa_jsonl
+from .retrieval import Pipeline, Settings, chunk_settings, ingest_checked
 
 _PAGE = re.compile(r"^(?P<path>.+)#(?P<page>\d+)$")
 
