@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,10 @@ def test_langchain_stuff_baseline_through_the_real_default_llm(pipeline) -> None
     params = replace(pipeline.generation_params(), max_tokens=64)
     row = BaselineRunner(["top300", "langchain_stuff"], pipeline.kiwi, pipeline.generator, params).run(answer, question)
     stuff, snippet = row["langchain_stuff"], row["top300"]
-    # LangChain's prompt is English; the model still answers the Korean question in Korean
-    # (measured: "연차휴가는 15일입니다.", 14 s on 2 cores).
-    assert "error" not in stuff and "15" in stuff["answer"], stuff
+    # LangChain's prompt is English; the model still answers the Korean question in Korean with a
+    # number of days (measured: "연차휴가는 15일입니다.", 14 s on 2 cores; with other hit orders the
+    # ungrounded baseline has also said "25일", the cap on leave: the slip the grounding step exists for)
+    assert "error" not in stuff and re.search(r"\d+\s*일", stuff["answer"]), stuff
     assert any("가" <= ch <= "힣" for ch in stuff["answer"]), stuff
     assert stuff["shown_sentences"] >= 1 and stuff["key_recall"] > 0 and stuff["latency_s"] > 0
     assert snippet["answer"] == hits[0].chunk.text[:300] and "15일" in snippet["answer"]

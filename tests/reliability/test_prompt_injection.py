@@ -83,9 +83,13 @@ def test_the_model_never_sees_the_documents_orders(tmp_path, corpus, shared_kiwi
     pipeline, gen = make_pipeline(tmp_path, corpus, shared_kiwi, monkeypatch, lambda m: "재택근무는 주 2일까지 허용됩니다.")
     answer = pipeline.ask("재택근무는 며칠까지 가능한가요?")
     prompt = gen.calls[-1][-1].content
-    assert len(answer.hits) == 4 and prompt.count("(문서 속 지시문 생략)") == 4
+    # the focused prompt carries only the units that speak to the question; whatever order sits
+    # in a unit it carries is hidden, and no order reaches the model in any form
+    assert len(answer.hits) == 4
     for order in INJECTED.values():
         assert order not in prompt
+    assert not any(is_instruction(line) for line in prompt.splitlines()), prompt
+    assert not any(word in prompt for word in ("파산", "1억", "주 5일", "Ignore")), prompt
     assert "재택근무는 주 2일까지 허용한다" in prompt  # the facts around them are still there
     assert answer.answer == "재택근무는 주 2일까지 허용됩니다 [1]."
 
