@@ -8,15 +8,19 @@ Drafted sentences come first, each checked by the grounding session and kept onl
 supported, adds something the question did not already say, answers the kind of thing its
 part asks (a 며칠 part needs the number stated next to the asked subject) and fits the budget.
 Then every part that no kept sentence answers gets its best source units quoted whole and
-cited; a part nothing answers is named as not found. Only when no part is answered at all
-does the answer abstain. Sources are numbered in the order the answer uses them.
+cited; a part nothing answers is named as not found. While the budget lasts, what the source
+goes on to say right after a shown sentence (the rest of its cited span, then the next units
+of the same section: "다만 …", the bullets under the same heading) is quoted after it, and
+then further best units of the passages already cited. Only when no part is answered at all
+does the answer abstain. Sources are numbered in the order the answer shows them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from grounding import Grounded, SentenceCheck, extract_quantities
+from grounding import Citation, Grounded, SentenceCheck, extract_quantities
 from grounding.checks import analyze, content_keys
 from grounding.ground import GroundingSession, render_all
 from grounding.prepare import Window
@@ -24,7 +28,7 @@ from grounding.numbers import unmatched
 from prompts import ABSTAIN, not_found_note
 
 from .parts import Part
-from .select import Scored, Selection, has_date
+from .select import Scored, Selection, Unit, has_date
 
 VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
                             "non_answer", "question_type", "instruction"})
@@ -39,12 +43,15 @@ class ComposeConfig:
     part_coverage: float = 0.5  # share of a part's words a sentence (with its cited span) must hold to answer it
     new_words: int = 2  # content words a further quote must add to what is shown
     subject_slack: float = 0.15  # 며칠/얼마: the number's unit may name the subject this much less than the best unit
+    follow: int = 2  # units after a shown sentence's span that may be quoted as its continuation
+    source_overlap: float = 0.5  # share of a unit's content words a drafted sentence states: its source
 
 
 class Composer:
     """Drafted sentences in, the composed answer out (see the module docstring)."""
 
-    def __init__(self, session: GroundingSession, selections: list[Selection], config: ComposeConfig | None = None) -> None:
+    def __init__(self, session: GroundingSession, selections: list[Selection], config: ComposeConfig | None = None,
+                 units: Sequence[Unit] = ()) -> None:
         self.session = session
         self.selections = selections
         self.config = config or ComposeConfig()
@@ -52,9 +59,14 @@ class Composer:
         self.shown: list[SentenceCheck] = []
         self.answered: set[int] = set()  # parts answered by a shown sentence
         self.touched: set[int] = set()  # parts a shown sentence speaks to, if below part_coverage
-        self.used_spans: list[Window] = []
-        self.shown_keys: set[str] = set()
+        self.used_spans: list[Window] = []  # the span each shown sentence cites, in shown order
+        self.sources: set[tuple[int, int]] = set()  # (passage, start) of units a shown sentence states
+        self.shown_keys: set[str] = set()  # content words of the shown text
         self.chars = 0
+        self.passage_units: dict[int, list[Unit]] = {}
+        for u in units:
+            self.passage_units.setdefault(u.window.passage, []).append(u)
+        self.question_keys = frozenset().union(*(sel.part.terms for sel in selections)) if selections else frozenset()
 
     # ------------------------------------------------------------------ drafted sentences
     def add(self, sentence: str) -> SentenceCheck:
@@ -124,10 +136,29 @@ class Composer:
     def _show(self, check: SentenceCheck, window: Window, part: int | None) -> None:
         self.shown.append(check)
         self.used_spans.append(window)
-        self.shown_keys |= content_keys(analyze(self.kiwi, check.text)) | content_keys(window.analysis)
+        said = content_keys(analyze(self.kiwi, check.text))
+        self.shown_keys |= said
         self.chars += len(check.text)
         if part is not None:
             self.answered.add(part)
+        if check.quoted:
+            self.sources.add((window.passage, window.start))
+            return
+        # the units of the cited span the drafted sentence restates are its source (the one it
+        # shares most with, and any it mostly states): never quoted again
+        inside = self._units_in(window)
+        if not inside:
+            self.sources.add((window.passage, window.start))
+            return
+        shares = [(len(content_keys(u.window.analysis) & said), len(content_keys(u.window.analysis)), u) for u in inside]
+        best = max(shares, key=lambda t: t[0])[2]
+        for shared, total, u in shares:
+            if u is best or (total and shared >= self.config.source_overlap * total):
+                self.sources.add((u.window.passage, u.window.start))
+
+    def _units_in(self, window: Window) -> list[Unit]:
+        return [u for u in self.passage_units.get(window.passage, [])
+                if window.start <= u.window.start and u.window.end <= window.end]
 
     # ------------------------------------------------------------------ the rest
     def finish(self) -> tuple[list[SentenceCheck], Grounded]:
@@ -148,10 +179,13 @@ class Composer:
                     added.append(self.shown[-1])
                     self.answered.add(i)
                     first = False
-        # more of what the best units say, while the budget lasts (answers run 2–5 sentences)
+        # while the budget lasts (answers run 2–5 sentences): what the sources go on to say right
+        # after each shown sentence, then more of the best units of the passages already cited
+        added += self._continue()
+        cited = {w.passage for w in self.used_spans}
         for sel in self.selections:
             for s in sel.units:
-                if self._quote(s, sel.part, must=False):
+                if s.unit.window.passage in cited and self._quote(s, sel.part, must=False):
                     added.append(self.shown[-1])
         if not self.shown:
             return [], Grounded(ABSTAIN, True, "abstained", list(self.session.checks), [])
@@ -161,17 +195,45 @@ class Composer:
             added.append(note)
         mode = "generated" if any(not c.quoted for c in self.shown) else "extractive"
         mark = self.session.checker.config.unsupported == "mark"
-        listed = [c for c in self.session.checks
-                  if c.supported or c.not_found or (mark and VERIFY_REASONS.intersection(c.reasons))]
-        return added, Grounded(render_all(listed), False, mode, list(self.session.checks),
-                               self.session.numbering.citations)
+        checks, citations, added = _renumbered(self.session.checks, self.session.numbering.citations, added)
+        listed = [c for c in checks if c.supported or c.not_found or (mark and VERIFY_REASONS.intersection(c.reasons))]
+        return added, Grounded(render_all(listed), False, mode, checks, citations)
 
-    def _quote(self, scored: Scored, part: Part, must: bool) -> bool:
+    def _continue(self) -> list[SentenceCheck]:
+        """Quote, after each shown sentence, the rest of its cited span and the units that follow
+        it in the same section of its passage (up to `follow`), while each shares a word with the
+        question or the unit before it and the budget lasts; each goes right after its anchor."""
+        added: list[SentenceCheck] = []
+        for anchor, window in list(zip(self.shown, self.used_spans)):
+            prev = content_keys(window.analysis)
+            after = 0
+            place = anchor
+            for u in self.passage_units.get(window.passage, []):
+                if u.window.start < window.start or (u.window.passage, u.window.start) in self.sources:
+                    continue
+                inside = u.window.end <= window.end
+                if not inside and (u.starts_section or after >= self.config.follow):
+                    break
+                keys = content_keys(u.window.analysis)
+                if not keys & (prev | self.question_keys):
+                    break
+                after += not inside
+                prev = keys
+                if not self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=place):
+                    if len(self.shown) >= self.config.max_sentences:
+                        return added
+                    continue
+                place = self.shown[-1]
+                added.append(place)
+        return added
+
+    def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None) -> bool:
         """Quote one unit if it is new, adds enough and fits (a part's first unit needs only to
-        fit the sentence count: whole units are never cut)."""
+        fit the sentence count: whole units are never cut); `after`: the shown sentence it
+        continues, which it is listed right after."""
         w = scored.unit.window
         text = w.analysis.text.strip()
-        if any(u.passage == w.passage and u.start <= w.start and w.end <= u.end for u in self.used_spans):
+        if scored.unit.is_heading or (w.passage, w.start) in self.sources:
             return False
         keys = content_keys(w.analysis)
         new = keys - self.shown_keys
@@ -181,7 +243,29 @@ class Composer:
             return False
         if must and self.shown and not new:
             return False
-        check = self.session.quote(w, analyze(self.kiwi, part.text), scored.score,
-                                   numbers=part.asks in ("count", "amount"))
+        terms = analyze(self.kiwi, part.text if part is not None else " ".join(sorted(self.question_keys)))
+        check = self.session.quote(w, terms, scored.score, numbers=part is not None and part.asks in ("count", "amount"))
+        if after is not None:
+            checks = self.session.checks
+            at = next((i for i, c in enumerate(checks) if c is after), None)
+            if at is not None and checks[-1] is check:
+                checks.insert(at + 1, checks.pop())
         self._show(check, w, None)
         return True
+
+
+def _renumbered(checks: Sequence[SentenceCheck], citations: Sequence[Citation], added: Sequence[SentenceCheck]
+                ) -> tuple[list[SentenceCheck], list[Citation], list[SentenceCheck]]:
+    """Number the sources in the order the answer shows them (a continuation listed after its
+    anchor was cited later): -> (checks, citations, added) renumbered."""
+    order: dict[int, int] = {}
+    for c in checks:
+        for n in c.citations:
+            order.setdefault(n, len(order) + 1)
+    for cit in citations:
+        order.setdefault(cit.n, len(order) + 1)
+    if all(old == new for old, new in order.items()):
+        return list(checks), list(citations), list(added)
+    new = {id(c): replace(c, citations=[order[n] for n in c.citations]) for c in checks}
+    cits = sorted((replace(c, n=order[c.n]) for c in citations), key=lambda c: c.n)
+    return [new[id(c)] for c in checks], cits, [new.get(id(c), c) for c in added]

@@ -89,9 +89,10 @@ class AnswerRun:
             kiwi = self.checker.kiwi
             parts = split_question(kiwi, self.query)
             question_terms = frozenset().union(*(p.terms for p in parts))
-            selections = select_units(parts, source_units(session.prepared), question_terms=question_terms,
+            units = source_units(session.prepared)
+            selections = select_units(parts, units, question_terms=question_terms,
                                       embed=self.embed, config=self.select_config)
-            composer = Composer(session, selections, self.compose_config)
+            composer = Composer(session, selections, self.compose_config, units)
             groups = _unit_groups(selections, self.hits)
             t["select"] = time.perf_counter() - start
         if composer is not None and groups:

@@ -31,6 +31,10 @@ _DATE = re.compile(r"\d{1,4}\s*(?:년|월|일|시|분)|\d{4}\s*[./-]\s*\d{1,2}|�
 _PERSON_TAGS = frozenset({"NNP"})
 _PERSON_NOUNS = re.compile(r"(?:장|관|자|원|사|인|위원|대표|책임자|담당|팀)$")
 _QUANTITY = re.compile(r"\d")
+# How a heading or a new section starts: □ 추진 배경, Ⅱ. 성과, 1. 개요, 가. 목적, 제5조(병가), <표 1>.
+_SECTION = re.compile(r"^\s*(?:[□■◆◇▣▶►◎]|[ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ]+\.?|[IVX]+\.|\d{1,2}\.(?!\d)|[가-하]\.|"
+                      r"제\s*\d+\s*(?:장|절|조)|<[^>]{1,20}>|\[[^\]]{1,20}\])")
+_SENTENCE_FINAL = frozenset({"EF"})
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,17 @@ class Unit:
     window: Window
     rank: int  # the unit's passage index (retrieval rank)
     position: int  # order inside the passage
+    heading: str = ""  # the heading the unit stands under inside its passage ("□ 기대 효과")
+    is_heading: bool = False  # a heading itself: context for what follows, never an answer
 
     @property
     def text(self) -> str:
         return self.window.analysis.text.strip()
+
+    @property
+    def starts_section(self) -> bool:
+        """A heading, or a unit opening a new article or section ("제5조(병가) …", "□ …")."""
+        return self.is_heading or bool(_SECTION.match(self.text))
 
 
 @dataclass(frozen=True)
@@ -76,33 +87,54 @@ class SelectConfig:
     max_embed: int = 24  # units compared by embedding per question (the rest by words only)
 
 
+def looks_like_heading(w: Window, followed: bool) -> bool:
+    """A short line with no sentence ending and no number, that something follows: "□ 기대 효과",
+    "2. 추진 실적", "제4조(연차휴가)". A 개조식 bullet with a figure ("○ 불량률 15% 감축") is content."""
+    text = w.analysis.text.strip()
+    if not followed or len(text) > 30 or any(m.tag in _SENTENCE_FINAL for m in w.analysis.morphs):
+        return False
+    body = _SECTION.sub("", text, count=1)
+    if _QUANTITY.search(body) or text.endswith((".", "?", "!", ":")):
+        return False
+    words = [m for m in w.analysis.morphs if m.tag in ("NNG", "NNP", "SL", "XR")]
+    return 0 < len(words) <= 4
+
+
 def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
-    """Every single-sentence window of the prepared passages, in passage and text order."""
+    """Every single-sentence window of the prepared passages, in passage and text order, each
+    with the heading it stands under."""
     out = []
     for rank, prep in enumerate(prepared):
-        position = 0
-        for w in prep.windows:
-            if len(w.sentences) == 1 and w.analysis.text.strip():
-                out.append(Unit(w, rank, position))
-                position += 1
+        windows = [w for w in prep.windows if len(w.sentences) == 1 and w.analysis.text.strip()]
+        heading = ""
+        for position, w in enumerate(windows):
+            is_heading = looks_like_heading(w, position + 1 < len(windows))
+            out.append(Unit(w, rank, position, "" if is_heading else heading, is_heading))
+            if is_heading:
+                heading = w.analysis.text.strip()
     return out
 
 
-def word_coverage(terms: frozenset[str], unit: Window, context_weight: float = 0.5) -> float:
-    """Share of `terms` (weighted by length, up to 4) the unit holds: in its own text 1, only in
-    its document's title or heading `context_weight`."""
+def word_coverage(terms: frozenset[str], unit: Window, context_weight: float = 0.5, heading: str = "",
+                  heading_weight: float = 0.75) -> float:
+    """Share of `terms` (weighted by length, up to 4) the unit holds: in its own text 1, in the
+    heading it stands under inside the passage `heading_weight` (a bullet under "□ 기대 효과" is
+    about the expected effects), only in its document's title or chunk heading `context_weight`."""
     if not terms:
         return 0.0
     own = unit.analysis
     own_keys = {m.form.lower() for m in own.morphs}
     own_text = own.text.lower()
     ctx_text = unit.evidence.text[len(own.text):].lower()
+    head = heading.lower()
     total = hit = 0.0
     for t in terms:
         w = min(len(t), 4)
         total += w
         if t in own_keys or (len(t) >= 2 and t in own_text):
             hit += w
+        elif len(t) >= 2 and t in head:
+            hit += w * heading_weight
         elif t in ctx_text and (len(t) >= 2 or t in {m.form.lower() for m in unit.evidence.morphs}):
             hit += w * context_weight
     return hit / total
@@ -136,9 +168,9 @@ def select_units(
     cfg = config or SelectConfig()
     if not units:
         return [Selection(p, []) for p in parts]
-    words = np.array([[word_coverage(p.terms, u.window) for u in units] for p in parts])
-    context = np.array([[word_coverage(question_terms - p.terms, u.window) if question_terms - p.terms else 0.0
-                         for u in units] for p in parts])
+    words = np.array([[word_coverage(p.terms, u.window, heading=u.heading) for u in units] for p in parts])
+    context = np.array([[word_coverage(question_terms - p.terms, u.window, heading=u.heading)
+                         if question_terms - p.terms else 0.0 for u in units] for p in parts])
     sims = np.zeros_like(words)
     if embed is not None:
         # Only the units some part's words point at are embedded (time to first token matters).
@@ -166,7 +198,7 @@ def select_units(
         for s in scored:
             if len(kept) == cfg.per_part:
                 break
-            if s.words < cfg.min_words or s.score < cfg.min_score:
+            if s.words < cfg.min_words or s.score < cfg.min_score or s.unit.is_heading:
                 continue
             if kept and s.score < cfg.relative * kept[0].score:
                 break

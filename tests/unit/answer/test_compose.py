@@ -37,8 +37,8 @@ def test_every_part_is_answered_or_named_as_not_found(index_dir, shared_kiwi, mo
 def test_a_part_the_model_skipped_is_quoted_whole_and_cited(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
     pipeline, _ = make(index_dir, ["연차휴가는 15일입니다 [1]."], shared_kiwi, monkeypatch)
     answer = pipeline.ask("연차휴가는 며칠이고, 병가는 며칠까지 쓸 수 있나요?")
-    quoted = [s for s in answer.sentences if s.quoted]
-    assert quoted and "60일" in quoted[0].text
+    quoted = [s for s in answer.sentences if s.quoted and "60일" in s.text]
+    assert quoted
     (n,) = quoted[0].citations
     citation = answer.citations[n - 1]
     # a whole source sentence: it starts the unit and ends with the sentence
@@ -76,3 +76,57 @@ def test_a_looping_model_is_stopped_and_counted(index_dir, shared_kiwi, monkeypa
     assert answer.loop_stopped is True
     assert "초3" not in answer.answer and "15일" in answer.answer
     assert answer.draft.count("초3은") < 10
+
+
+def test_what_the_source_goes_on_to_say_follows_a_drafted_sentence(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    # the model stated only the first sentence of 제4조; the article's next two sentences (the
+    # extra days, the 25-day cap) follow it, quoted whole; the next article (경조휴가) does not
+    pipeline, _ = make(index_dir, ["연차휴가는 15일입니다 [1]."], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("연차휴가는 며칠인가요?")
+    texts = [s.text for s in answer.sentences if s.supported]
+    assert texts[0] == "연차휴가는 15일입니다 [1]." or texts[0].startswith("연차휴가는 15일입니다")
+    assert any("1일을 가산한" in t for t in texts[1:]) and any("25일을 한도로" in t for t in texts[1:])
+    assert "경조휴가" not in answer.answer and "15일의 유급 연차휴가를 준다" not in answer.answer  # no repeat
+    assert [c.n for c in answer.citations] == sorted(c.n for c in answer.citations)
+    assert answer.answer.index("가산") < answer.answer.index("25일을 한도")  # in the source's order
+
+
+def test_continuations_stay_within_the_budget(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    pipeline, _ = make(index_dir, ["재택근무는 주 2일까지 허용됩니다."], shared_kiwi, monkeypatch, max_sentences=2)
+    answer = pipeline.ask("재택근무는 며칠까지 할 수 있나요?")
+    shown = [s for s in answer.sentences if s.supported]
+    assert len(shown) == 2  # the budget (2 sentences) holds with continuations
+    assert "수습 직원은 재택근무를 할 수 없다" in shown[1].text
+
+
+REPORT = """# 스마트 공장 추진 보고
+
+□ 추진 배경
+○ 설비 노후화로 불량률이 매년 증가하였다.
+□ 기대 효과
+○ 불량률 15% 감축이 예상된다.
+○ 연간 3억 원의 유지보수 비용 절감이 가능하다.
+□ 향후 공장 확대 계획
+○ 2027년 상반기에 스마트 공장을 전 공장으로 확대 적용할 예정이다.
+"""
+
+
+def test_bullets_under_a_heading_follow_and_the_next_heading_ends_them(tmp_path, shared_kiwi, monkeypatch):
+    import kiwipiepy
+
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from generation.scripted import ScriptedGenerator
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "보고.md").write_text(REPORT, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
+    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["연간 3억 원의 유지보수 비용이 절감됩니다."]))
+    assert not pipeline.ingest([docs]).failed
+    answer = pipeline.ask("스마트 공장의 기대 효과는 무엇인가요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert shown[0].startswith("연간 3억 원의 유지보수 비용이") and any("15% 감축" in t for t in shown[1:]), answer.answer
+    assert "2027년" not in answer.answer and "□" not in answer.answer, answer.answer  # next section, headings
