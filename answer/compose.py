@@ -27,7 +27,7 @@ from grounding.prepare import Window
 from grounding.numbers import unmatched
 from prompts import ABSTAIN, not_found_note
 
-from .parts import Part
+from .parts import LIGHT, Part
 from .select import Scored, Selection, Unit, has_date
 
 VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
@@ -145,15 +145,18 @@ class Composer:
             self.sources.add((window.passage, window.start))
             return
         # the units of the cited span the drafted sentence restates are its source (the one it
-        # shares most with, and any it mostly states): never quoted again
+        # shares most with, and any it mostly states): never quoted again. A bare confirmation
+        # ("배우자도 지원받을 수 있습니다": only the question's words) restates none of them, so
+        # the unit that says who and how much may follow it.
         inside = self._units_in(window)
         if not inside:
             self.sources.add((window.passage, window.start))
             return
+        confirms = said <= self.question_keys | LIGHT | {"가능"}
         shares = [(len(content_keys(u.window.analysis) & said), len(content_keys(u.window.analysis)), u) for u in inside]
         best = max(shares, key=lambda t: t[0])[2]
         for shared, total, u in shares:
-            if u is best or (total and shared >= self.config.source_overlap * total):
+            if (u is best and not confirms) or (total and shared >= self.config.source_overlap * total):
                 self.sources.add((u.window.passage, u.window.start))
 
     def _units_in(self, window: Window) -> list[Unit]:

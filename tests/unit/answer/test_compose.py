@@ -130,3 +130,16 @@ def test_bullets_under_a_heading_follow_and_the_next_heading_ends_them(tmp_path,
     shown = [s.text for s in answer.sentences if s.supported]
     assert shown[0].startswith("연간 3억 원의 유지보수 비용이") and any("15% 감축" in t for t in shown[1:]), answer.answer
     assert "2027년" not in answer.answer and "□" not in answer.answer, answer.answer  # next section, headings
+
+
+def test_a_bare_confirmation_is_followed_by_the_source_that_says_who_and_when(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    # "수습 직원은 재택근무를 할 수 없습니다" holds only the question's words: the rule it rests on
+    # (입사 후 3개월) is quoted after it; a drafted sentence that states its source is not repeated
+    pipeline, _ = make(index_dir, ["수습 직원은 재택근무를 할 수 없습니다."], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("수습 직원도 재택근무를 할 수 있나요?")
+    shown = [s for s in answer.sentences if s.supported]
+    assert shown[0].text.startswith("수습 직원은 재택근무를 할 수 없습니다")
+    assert shown[1].quoted and "입사 후 3개월이 지나지 않은 수습 직원" in shown[1].text, answer.answer
+    pipeline, _ = make(index_dir, ["입사 후 3개월이 지나지 않은 수습 직원은 재택근무를 할 수 없습니다."], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("수습 직원도 재택근무를 할 수 있나요?")
+    assert answer.answer.count("3개월") == 1, answer.answer
