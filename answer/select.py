@@ -35,6 +35,8 @@ _QUANTITY = re.compile(r"\d")
 _SECTION = re.compile(r"^\s*(?:[□■◆◇▣▶►◎]|[ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ]+\.?|[IVX]+\.|\d{1,2}\.(?!\d)|[가-하]\.|"
                       r"제\s*\d+\s*(?:장|절|조)|<[^>]{1,20}>|\[[^\]]{1,20}\])")
 _SENTENCE_FINAL = frozenset({"EF"})
+_CAPTION = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표|참고)\s*\d*\s*[>\]］〉]")
+_BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
 
 
 @dataclass(frozen=True)
@@ -87,16 +89,21 @@ class SelectConfig:
     max_embed: int = 24  # units compared by embedding per question (the rest by words only)
 
 
-def looks_like_heading(w: Window, followed: bool) -> bool:
+def looks_like_heading(w: Window, followed: bool, first: bool = False) -> bool:
     """A short line with no sentence ending and no number, that something follows: "□ 기대 효과",
-    "2. 추진 실적", "제4조(연차휴가)". A 개조식 bullet with a figure ("○ 불량률 15% 감축") is content."""
+    "2. 추진 실적", "제4조(연차휴가)", or a passage's first line with no bullet ("업무용 노트북
+    물품 공급 계약서", a document title). A 개조식 bullet with a figure ("○ 불량률 15% 감축") is content."""
     text = w.analysis.text.strip()
+    if _CAPTION.match(text) and len(text) <= 60:
+        return True  # "<표 1> 계약 물품 내역 (단위: 대, 원)": names a table, answers nothing
     if not followed or len(text) > 30 or any(m.tag in _SENTENCE_FINAL for m in w.analysis.morphs):
         return False
     body = _SECTION.sub("", text, count=1)
     if _QUANTITY.search(body) or text.endswith((".", "?", "!", ":")):
         return False
     words = [m for m in w.analysis.morphs if m.tag in ("NNG", "NNP", "SL", "XR")]
+    if first and not _BULLET.match(text):
+        return 0 < len(words) <= 8
     return 0 < len(words) <= 4
 
 
@@ -108,7 +115,7 @@ def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
         windows = [w for w in prep.windows if len(w.sentences) == 1 and w.analysis.text.strip()]
         heading = ""
         for position, w in enumerate(windows):
-            is_heading = looks_like_heading(w, position + 1 < len(windows))
+            is_heading = looks_like_heading(w, position + 1 < len(windows), first=position == 0)
             out.append(Unit(w, rank, position, "" if is_heading else heading, is_heading))
             if is_heading:
                 heading = w.analysis.text.strip()
