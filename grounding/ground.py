@@ -50,6 +50,8 @@ class GroundingConfig:
     unsupported: str = "remove"  # or "mark": keep unsupported sentences, flagged
     extractive_min_coverage: float = 0.4  # question coverage a quoted source sentence needs
     fragment_min_coverage: float = 0.6  # question coverage the span of a bare answer ("15일") needs
+    min_subject_coverage: float = 0.5  # share of the question's nouns a sentence repeats that its span must hold
+    subject_reach: int = 150  # characters before the span that still name its subject (a heading above)
     extractive_max_sentences: int = 2
     window: int = 2  # a span is up to this many adjacent source sentences
 
@@ -127,13 +129,16 @@ class GroundingChecker:
             reasons.append("question")
         if question is not None and question.content() and not fragment and adds_nothing(claim, question):
             reasons.append("non_answer")
+        subject_cov = 1.0
+        if question is not None and not fragment:
+            subject_cov = subject_coverage(claim, question, prep, w, self.config.subject_reach)
         similarity = None
         ok_cov = cov >= self.config.min_coverage
         if not ok_cov and cov >= self.config.weak_coverage and self.embed is not None and not reasons:
             vecs = self.embed([sentence, w.analysis.text])
             similarity = float(np.dot(vecs[0], vecs[1]))
             ok_cov = similarity >= self.config.min_similarity
-        if not ok_cov:
+        if not ok_cov or subject_cov < self.config.min_subject_coverage:
             reasons.append("coverage")
         score = cov if similarity is None else (cov + similarity) / 2
         return SentenceCheck(sentence, not reasons, round(score, 4), reasons=reasons,
@@ -350,3 +355,39 @@ def render_all(checks: Sequence[SentenceCheck]) -> str:
         else:
             parts.append(f"[확인되지 않음] {body}{punct}")
     return " ".join(parts)
+
+
+_NOUN_TAGS = ("NNG", "NNP", "SL", "SH", "XR")
+
+
+def subject_coverage(claim: Analysis, question: Analysis, prep: Prepared, w: Window, reach: int) -> float:
+    """Share (by length) of the question's nouns the claim repeats that its span, the text up to
+    short lines right above it (a heading and its bullets, within `reach` characters) or the document's title and heading hold.
+    "성과급 지급 기준 변경안은 … 총 75명으로 보고하였다" over a span about hiring repeats four of
+    the question's nouns and the span holds none: the fact is tied to the wrong subject, even
+    when the rest of the sentence covers the span. 1.0 when the claim repeats under two."""
+    asked = {m.form.lower() for m in question.morphs if m.tag in _NOUN_TAGS}
+    said = [m.form.lower() for m in claim.morphs if m.tag in _NOUN_TAGS and m.form.lower() in asked]
+    if sum(min(len(f), 4) for f in set(said)) < 4:
+        return 1.0
+    text = prep.passage.text
+    where = (text[w.start : w.end] + "\n" + "\n".join(_heading_lines(text, w.start, reach))
+             + "\n" + prep.passage.context).lower()
+    total = hit = 0.0
+    for form in set(said):
+        weight = min(len(form), 4)
+        total += weight
+        hit += weight if form in where else 0.0
+    return hit / total
+
+
+def _heading_lines(text: str, start: int, reach: int, short: int = 40) -> list[str]:
+    """The short lines (a heading, the bullets under it) right above `start`, nearest first,
+    within `reach` characters; the text before `start` on its own line does not count."""
+    before = text[max(0, start - reach) : start].split("\n")[:-1]
+    out = []
+    for line in reversed(before):
+        if len(line.strip()) > short:
+            break
+        out.append(line)
+    return out
