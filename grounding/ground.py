@@ -29,7 +29,7 @@ from .checks import (
 )
 from .errors import ShouldStop, check_point
 from .numbers import extract_quantities, unmatched
-from .prepare import CHECK_EVERY, Prepared, Window, prepare_passages, text_blocks
+from .prepare import CHECK_EVERY, Prepared, Window, heading_lines, prepare_passages, text_blocks
 from .split import split_draft, strip_markers
 from .types import Citation, Grounded, Passage, SentenceCheck
 
@@ -362,7 +362,7 @@ _NOUN_TAGS = ("NNG", "NNP", "SL", "SH", "XR")
 
 def subject_coverage(claim: Analysis, question: Analysis, prep: Prepared, w: Window, reach: int) -> float:
     """Share (by length) of the question's nouns the claim repeats that its span, the text up to
-    short lines right above it (a heading and its bullets, within `reach` characters) or the document's title and heading hold.
+    headings right above it (prepare.heading_lines) or the document's title and heading hold.
     "성과급 지급 기준 변경안은 … 총 75명으로 보고하였다" over a span about hiring repeats four of
     the question's nouns and the span holds none: the fact is tied to the wrong subject, even
     when the rest of the sentence covers the span. 1.0 when the claim repeats under two."""
@@ -371,7 +371,7 @@ def subject_coverage(claim: Analysis, question: Analysis, prep: Prepared, w: Win
     if sum(min(len(f), 4) for f in set(said)) < 4:
         return 1.0
     text = prep.passage.text
-    where = (text[w.start : w.end] + "\n" + "\n".join(_heading_lines(text, w.start, reach))
+    where = (text[w.start : w.end] + "\n" + "\n".join(text[a:b] for a, b in heading_lines(text, w.start, reach))
              + "\n" + prep.passage.context).lower()
     total = hit = 0.0
     for form in set(said):
@@ -380,14 +380,3 @@ def subject_coverage(claim: Analysis, question: Analysis, prep: Prepared, w: Win
         hit += weight if form in where else 0.0
     return hit / total
 
-
-def _heading_lines(text: str, start: int, reach: int, short: int = 40) -> list[str]:
-    """The short lines (a heading, the bullets under it) right above `start`, nearest first,
-    within `reach` characters; the text before `start` on its own line does not count."""
-    before = text[max(0, start - reach) : start].split("\n")[:-1]
-    out = []
-    for line in reversed(before):
-        if len(line.strip()) > short:
-            break
-        out.append(line)
-    return out

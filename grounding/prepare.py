@@ -25,6 +25,8 @@ from .types import Passage
 BLOCK_CHARS = 2_000
 CHECK_EVERY = 64  # windows or sentences between two check points inside a loop
 _SENTENCE_GAP = re.compile(r"[.!?。！？]\s")
+_BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
+HEADING_REACH = 150  # characters above a span searched for the heading it stands under
 
 
 @dataclass
@@ -79,8 +81,8 @@ def prepare_passages(
                 start, end = spans[a].start, spans[b].end
                 span = analysis.slice(start, end)
                 windows.append(
-                    Window(i, start, end, span, sents[a : b + 1],
-                           extract_quantities(p.text[start:end]), with_context(span, context))
+                    Window(i, start, end, span, sents[a : b + 1], extract_quantities(p.text[start:end]),
+                           with_context(span, _joined(heading_analysis(p.text, analysis, start), context)))
                 )
         prepared.append(Prepared(p, analysis, with_context(analysis, context), windows))
     return prepared
@@ -130,6 +132,48 @@ def with_context(span: Analysis, context: Analysis | None) -> Analysis:
     shift = len(span.text) + 1
     morphs = span.morphs + tuple(Morph(m.form, m.tag, m.start + shift, m.end + shift) for m in context.morphs)
     return Analysis(span.text + "\n" + context.text, morphs)
+
+
+def heading_lines(text: str, start: int, reach: int = HEADING_REACH, short: int = 40) -> list[tuple[int, int]]:
+    """[(start, end)] of the heading a span at `start` stands under, or []: the nearest short line
+    above it that is not a bullet, over short bullet lines only, within `reach` characters
+    ("□ 기대 효과" above "○ 불량률 15% 감축" and "○ 인재 100명 양성"). The text before `start` on
+    its own line does not count."""
+    lo = max(0, start - reach)
+    line_start = text.rfind("\n", lo, start)
+    if line_start < 0:
+        return []
+    end = line_start
+    while end > lo:
+        begin = text.rfind("\n", lo, end) + 1
+        if begin == 0 and lo > 0:
+            break  # the line runs past the reach: unknown length
+        line = text[begin:end]
+        if len(line.strip()) > short:
+            break
+        if line.strip() and not _BULLET.match(line):
+            return [(begin, end)]  # the nearest heading: an earlier one heads another section
+        end = begin - 1
+    return []
+
+
+def heading_analysis(text: str, analysis: Analysis, start: int) -> Analysis | None:
+    """The analysis of the heading lines above `start` (see heading_lines), or None."""
+    lines = heading_lines(text, start)
+    if not lines:
+        return None
+    parts = [analysis.slice(a, b) for a, b in reversed(lines)]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = _joined(joined, part)
+    return joined
+
+
+def _joined(first: Analysis | None, second: Analysis | None) -> Analysis | None:
+    """first + "\n" + second as one Analysis (either may be None)."""
+    if first is None or second is None:
+        return first or second
+    return with_context(first, second)
 
 
 def _core(text: str, start: int, end: int) -> tuple[int, int]:

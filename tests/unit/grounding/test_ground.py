@@ -231,6 +231,8 @@ MINUTES = Passage(
          "성과급 지급 기준 변경안은 신입 45명, 경력 30명 등 총 75명으로 결정되었습니다.", False),
         # the subject named by the heading right above the bullet: tied to it
         ("기대 효과는 무엇인가요?", "기대 효과는 불량률을 평균 15% 줄이는 것입니다.", True),
+        # the heading right above a bullet is evidence for it, as a document's title is
+        ("기대 효과는 무엇인가요?", "기대 효과로 지역 청년 인재 100명을 양성합니다.", True),
         # a heading further up, past another section's lines, does not name it
         ("채용 계획의 기대 효과는?", "채용 계획에 따라 지역 청년 인재 100명을 양성합니다.", False),
     ],
@@ -240,3 +242,15 @@ def test_a_fact_must_be_about_the_subject_the_question_names(checker, question, 
     assert check.supported is supported, (sentence, check.reasons, check.coverage)
     if not supported:
         assert "coverage" in check.reasons
+
+
+def test_the_heading_a_span_stands_under_is_the_nearest_non_bullet_line_above():
+    from grounding.prepare import heading_lines
+
+    text = MINUTES.text
+    found = lambda at: [text[a:b] for a, b in heading_lines(text, text.index(at))]  # noqa: E731
+    assert found("○ 불량률") == ["□ 기대 효과"] and found("○ 지역") == ["□ 기대 효과"]
+    assert found("○ 2025년") == ["□ 채용 계획"]
+    assert found("□ 채용") == []  # nothing above the first line
+    long_line = "가" * 80 + "\n○ 항목 하나.\n"
+    assert heading_lines(long_line, long_line.index("○")) == []  # a long line is no heading
