@@ -45,6 +45,7 @@ class ComposeConfig:
     subject_slack: float = 0.15  # 며칠/얼마: the number's unit may name the subject this much less than the best unit
     follow: int = 2  # units after a shown sentence's span that may be quoted as its continuation
     source_overlap: float = 0.5  # share of a unit's content words a drafted sentence states: its source
+    fuller: int = 3  # content words a drafted sentence's source adds beyond it, to be quoted after it
 
 
 class Composer:
@@ -145,18 +146,20 @@ class Composer:
             self.sources.add((window.passage, window.start))
             return
         # the units of the cited span the drafted sentence restates are its source (the one it
-        # shares most with, and any it mostly states): never quoted again. A bare confirmation
-        # ("배우자도 지원받을 수 있습니다": only the question's words) restates none of them, so
-        # the unit that says who and how much may follow it.
+        # shares most with, and any it mostly states): never quoted again. A source that says
+        # more (its conditions and figures: "대상 PC 612대 중 574대가 …" behind "준수율은
+        # 93.8%입니다") and a bare confirmation ("배우자도 지원받을 수 있습니다": only the
+        # question's words) do not count: that unit is quoted after the sentence.
         inside = self._units_in(window)
         if not inside:
             self.sources.add((window.passage, window.start))
             return
         confirms = said <= self.question_keys | LIGHT | {"가능"}
-        shares = [(len(content_keys(u.window.analysis) & said), len(content_keys(u.window.analysis)), u) for u in inside]
-        best = max(shares, key=lambda t: t[0])[2]
-        for shared, total, u in shares:
-            if (u is best and not confirms) or (total and shared >= self.config.source_overlap * total):
+        shares = [(content_keys(u.window.analysis), u) for u in inside]
+        best = max(shares, key=lambda t: len(t[0] & said))[1]
+        for keys, u in shares:
+            fuller = len(keys - self.shown_keys - self.question_keys) >= self.config.fuller
+            if (u is best and not confirms and not fuller) or (keys and len(keys & said) >= self.config.source_overlap * len(keys)):
                 self.sources.add((u.window.passage, u.window.start))
 
     def _units_in(self, window: Window) -> list[Unit]:
