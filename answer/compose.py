@@ -17,6 +17,7 @@ does the answer abstain. Sources are numbered in the order the answer shows them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -25,11 +26,14 @@ from grounding.checks import analyze, content_keys
 from grounding.ground import GroundingSession, render_all
 from grounding.prepare import Window
 from grounding.numbers import unmatched
+from ingest.reflow import figures
 from prompts import ABSTAIN, not_found_note
 
 from .parts import LIGHT, Part
 from .select import Scored, Selection, Unit, has_date
 
+_RULE = re.compile(r"^[\s|:\-+=]+$")  # a markdown table's |---|---| line
+_CAPTION_START = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표)")
 VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
                             "non_answer", "question_type", "instruction"})
 
@@ -181,8 +185,8 @@ class Composer:
                 continue
             first = True
             for s in sel.units:
-                if self._quote(s, sel.part, must=first):
-                    added.append(self.shown[-1])
+                if n := self._quote(s, sel.part, must=first):
+                    added += self.shown[-n:]
                     self.answered.add(i)
                     first = False
         # while the budget lasts (answers run 2–5 sentences): what the sources go on to say right
@@ -191,8 +195,8 @@ class Composer:
         cited = {w.passage for w in self.used_spans}
         for sel in self.selections:
             for s in sel.units:
-                if s.unit.window.passage in cited and self._quote(s, sel.part, must=False):
-                    added.append(self.shown[-1])
+                if s.unit.window.passage in cited and (n := self._quote(s, sel.part, must=False)):
+                    added += self.shown[-n:]
         if not self.shown:
             return [], Grounded(ABSTAIN, True, "abstained", list(self.session.checks), [])
         for part in missing:
@@ -225,18 +229,21 @@ class Composer:
                     break
                 after += not inside
                 prev = keys
-                if not self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=place):
+                n = self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=place)
+                if not n:
                     if len(self.shown) >= self.config.max_sentences:
                         return added
                     continue
                 place = self.shown[-1]
-                added.append(place)
+                added += self.shown[-n:]
         return added
 
-    def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None) -> bool:
+    def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None) -> int:
         """Quote one unit if it is new, adds enough and fits (a part's first unit needs only to
         fit the sentence count: whole units are never cut); `after`: the shown sentence it
-        continues, which it is listed right after."""
+        continues, which it is listed right after. A table row comes with its table's header
+        row ("구분 2025년 2026년 2027년" before "지원 금액 16 20 24"), which says what its figures
+        are, when the budget has room. -> the number of sentences quoted (0: none)."""
         w = scored.unit.window
         text = w.analysis.text.strip()
         if scored.unit.is_heading or (w.passage, w.start) in self.sources:
@@ -250,14 +257,43 @@ class Composer:
         if must and self.shown and not new:
             return False
         terms = analyze(self.kiwi, part.text if part is not None else " ".join(sorted(self.question_keys)))
+        quoted = 0
+        header = self._header_of(scored.unit) if scored.unit.is_row else None
+        if header is not None and len(self.shown) + 2 <= self.config.max_sentences:
+            check = self.session.quote(header.window, terms, 0.0)
+            self._place(check, after)
+            self._show(check, header.window, None)
+            after, quoted = check, 1
         check = self.session.quote(w, terms, scored.score, numbers=part is not None and part.asks in ("count", "amount"))
-        if after is not None:
-            checks = self.session.checks
-            at = next((i for i, c in enumerate(checks) if c is after), None)
-            if at is not None and checks[-1] is check:
-                checks.insert(at + 1, checks.pop())
+        self._place(check, after)
         self._show(check, w, None)
-        return True
+        return quoted + 1
+
+    def _place(self, check: SentenceCheck, after: SentenceCheck | None) -> None:
+        """List the just-quoted `check` right after `after` (else it stays last)."""
+        checks = self.session.checks
+        at = next((i for i, c in enumerate(checks) if c is after), None) if after is not None else None
+        if at is not None and checks[-1] is check:
+            checks.insert(at + 1, checks.pop())
+
+    def _header_of(self, row: Unit) -> Unit | None:
+        """The header row of the table `row` is in: the unit before the first of the rows above
+        it, when that is a short line with no sentence ending and not yet shown; else None."""
+        units = self.passage_units.get(row.window.passage, [])
+        at = next((i for i, u in enumerate(units) if u.window.start == row.window.start), None)
+        if at is None:
+            return None
+        while at > 0 and units[at - 1].is_row and (figures(units[at - 1].text) or _RULE.match(units[at - 1].text)):
+            at -= 1  # rows of figures (and a |---| rule) above it; a row without figures is the header
+        if at == 0:
+            return None
+        head = units[at - 1]
+        text = head.text
+        if (len(text) > 60 or text.endswith((".", "다")) or _CAPTION_START.match(text)
+                or (head.window.passage, head.window.start) in self.sources
+                or any(u.passage == head.window.passage and u.start == head.window.start for u in self.used_spans)):
+            return None
+        return head
 
 
 def _renumbered(checks: Sequence[SentenceCheck], citations: Sequence[Citation], added: Sequence[SentenceCheck]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grounding.prepare import Prepared, Window
+from ingest.reflow import figure_row
 
 from .parts import Part
 
@@ -52,6 +53,12 @@ class Unit:
     @property
     def text(self) -> str:
         return self.window.analysis.text.strip()
+
+    @property
+    def is_row(self) -> bool:
+        """A table row: cells separated by | or tabs, or a row of figures ("임원 30,000 40,000 120,000")."""
+        text = self.text
+        return "\t" in text or text.count("|") >= 2 or figure_row(text)
 
     @property
     def starts_section(self) -> bool:

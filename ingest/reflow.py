@@ -27,7 +27,7 @@ from itertools import pairwise
 
 # Version of the rules below; stored in the index's build config, so changing the rules (which
 # changes chunk texts) makes an older index ask to be re-chunked.
-REFLOW_VERSION = "1"
+REFLOW_VERSION = "2"  # 2: captioned tables and rows of figures kept as rows
 
 # (last word of a line, first word of the next) -> True where the break splits one word.
 WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]
@@ -54,6 +54,12 @@ _ARTICLE = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*[(（]")
 # Table rows: tab or | separated cells, or two gaps of 3+ spaces. Gaps of 2 are no sign:
 # pypdf extracts justified prose with many gaps doubled (bench/reflow_check.py).
 _WIDE3 = re.compile(r" {3,}")
+# A row of figures with single-space cells ("임원 30,000 40,000 120,000", "매출액 1,250 1,430 14.4"):
+# at least 3 bare numbers, a quarter of the words or more.
+_FIGURE = re.compile(r"^[+-]?\d[\d,]*(?:\.\d+)?%?$")
+# <표 1> 국내 출장 여비 지급 기준 / [표 2] …: a table caption; the lines after it up to the next
+# sentence, blank line, article or list item are the table's rows (its header row included).
+_CAPTION = re.compile(r"^[<\[［〈]\s*(?:표|그림|도표)\s*\d*\s*[>\]］〉]")
 # 개조식 bullets end in an action noun: "… 추진", "… 완료"; such a bullet ends its unit.
 _NOUN_END = re.compile(
     r"(추진|완료|예정|강화|확대|실시|개선|마련|지원|구축|운영|시행|도입|검토|개최|제공|점검|확보|"
@@ -163,6 +169,10 @@ def _classify(text: str) -> str:
         return "table"
     if len(_WIDE3.findall(text)) >= 2:
         return "table"
+    if figure_row(text):
+        return "table"
+    if _CAPTION.match(text):
+        return "caption"
     if _CHAPTER.match(text):
         return "chapter"
     if _ARTICLE.match(text):
@@ -172,13 +182,34 @@ def _classify(text: str) -> str:
     return "text"
 
 
+def figures(text: str) -> int:
+    """Bare numbers among the words: figures("임원 30,000 40,000 120,000") -> 3."""
+    return sum(bool(_FIGURE.match(w.strip("|"))) for w in text.split())
+
+
+def figure_row(text: str) -> bool:
+    """A table row of figures with single-space cells: 3+ bare numbers, a quarter of the words or
+    more, no sentence ending. figure_row("임원 30,000 40,000 120,000") -> True;
+    figure_row("매출은 1,430억원으로 14.4% 늘었다.") -> False"""
+    n = figures(text)
+    return n >= 3 and n * 4 >= len(text.split()) and not ends_sentence(text)
+
+
 def _lines(text: str) -> list[_Line]:
     lines, pos = [], 0
+    in_table = False
     for raw in text.split("\n"):
         stripped = raw.strip(" \t")
         lead = len(raw) - len(raw.lstrip(" \t"))
         start = pos + lead
-        lines.append(_Line(start, start + len(stripped), stripped, _classify(stripped)))
+        kind = _classify(stripped)
+        if kind == "caption":
+            kind, in_table = "table", True  # a row of its own, never joined to what follows
+        elif in_table and kind in ("text", "table") and not ends_sentence(stripped):
+            kind = "table"  # a row under a caption: the header ("구분 일비(1일) 식비(1일)") or a row
+        else:
+            in_table = False
+        lines.append(_Line(start, start + len(stripped), stripped, kind))
         pos += len(raw) + 1
     return lines
 

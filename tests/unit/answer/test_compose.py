@@ -146,3 +146,39 @@ def test_a_bare_confirmation_is_followed_by_the_source_that_says_who_and_when(in
     pipeline, _ = make(index_dir, ["입사 후 3개월이 지나지 않은 수습 직원은 재택근무를 할 수 없습니다."], shared_kiwi, monkeypatch)
     answer = pipeline.ask("수습 직원도 재택근무를 할 수 있나요?")
     assert answer.answer.count("3개월") == 1, answer.answer
+
+
+PLAN = """# 지역 상생 보도자료
+
+회사는 지역 기업의 디지털 전환을 지원한다.
+
+<표 1> 연도별 지원 계획 (단위: 개사, 억원)
+구분 2025년 2026년 2027년 합계
+지원 기업 수 40 50 60 150
+지원 금액 16 20 24 60
+"""
+
+
+def test_a_quoted_table_row_comes_with_its_header_row(tmp_path, shared_kiwi, monkeypatch):
+    import kiwipiepy
+
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from generation.scripted import ScriptedGenerator
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "계획.md").write_text(PLAN, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
+    # the model gives a wrong figure: refused; the row is quoted whole, its header before it
+    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["지원 금액은 30억원입니다."]))
+    assert not pipeline.ingest([docs]).failed
+    answer = pipeline.ask("지원 금액은 얼마인가요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert "30억원" not in answer.answer
+    # the header says what the figures are; it comes before the rows, once
+    assert "지원 금액 16 20 24 60" in shown and shown.count("구분 2025년 2026년 2027년 합계") == 1, shown
+    assert shown.index("구분 2025년 2026년 2027년 합계") < shown.index("지원 금액 16 20 24 60"), shown
+    assert not any(t.startswith("<표") for t in shown)

@@ -8,6 +8,7 @@ from fpdf import FPDF
 from ingest.chunk import Chunker, SentenceSplitter
 from ingest.load import load_file
 from ingest.reflow import (
+    REFLOW_VERSION,
     apply_joins,
     ends_sentence,
     kiwi_joiner,
@@ -132,6 +133,27 @@ def test_table_rows_are_units(joiner, row):
     r = reflow(text, joiner)
     assert [u.text for u in r.units] == ["매출은 다음 표와", row, row, "같이 늘었다."]
     assert [u.kind for u in r.units][1:3] == ["table", "table"]
+
+
+def test_captioned_tables_and_rows_of_figures_keep_their_rows(joiner):
+    # pypdf gives a PDF table's cells separated by single spaces: each row stays a unit (and the
+    # header under the caption), so a quote is one row, not the whole table in one "sentence"
+    text = ("제5조(국내 출장 여비) 여비는 다음 표의\n기준에 따라 지급한다.\n<표 1> 국내 출장 여비 (단위: 원)\n"
+            "구분 일비(1일) 식비(1일) 숙박비(1박 상한)\n임원 30,000 40,000 120,000\n부장 이하 직원 25,000 30,000 100,000\n"
+            "제6조(숙박비 정산) 숙박비는 상한액 범위에서\n실비로 지급한다.")
+    r = reflow(text, joiner)
+    assert [u.text for u in r.units] == [
+        "제5조(국내 출장 여비) 여비는 다음 표의 기준에 따라 지급한다.", "<표 1> 국내 출장 여비 (단위: 원)",
+        "구분 일비(1일) 식비(1일) 숙박비(1박 상한)", "임원 30,000 40,000 120,000", "부장 이하 직원 25,000 30,000 100,000",
+        "제6조(숙박비 정산) 숙박비는 상한액 범위에서 실비로 지급한다.",
+    ]
+    assert [u.kind for u in r.units][1:5] == ["table"] * 4
+    assert_offsets_exact(text, joiner)
+    # a row of figures needs no caption; a wrapped sentence with a figure or two is prose
+    assert texts("매출은 다음과 같다.\n매출액 1,250 1,430 14.4\n영업이익 151 182 20.5", joiner)[1:] == [
+        "매출액 1,250 1,430 14.4", "영업이익 151 182 20.5"]
+    assert texts("매출액은 1,430억원으로 전년보다\n14.4% 늘었고 영업이익은 182억원\n으로 집계되었다.", joiner) == [
+        "매출액은 1,430억원으로 전년보다 14.4% 늘었고 영업이익은 182억원으로 집계되었다."]
 
 
 def test_justified_lines_with_doubled_gaps_are_prose(joiner):
@@ -290,7 +312,7 @@ def test_an_index_chunked_without_reflow_is_rechunked_on_rebuild(tmp_path, embed
 
     builder(False).ingest([docs])  # what an index built before reflow holds: "reflow": None
     assert open_index(tmp_path / "index").manifest["chunking"]["reflow"] is None
-    with pytest.raises(EmbeddingModelMismatch, match=r"chunking\.reflow: index None, settings '1'"):
+    with pytest.raises(EmbeddingModelMismatch, match=rf"chunking\.reflow: index None, settings '{REFLOW_VERSION}'"):
         builder(True).ingest([docs])
     builder(True).ingest([docs], rebuild=True)
     [chunk] = open_index(tmp_path / "index").chunks
