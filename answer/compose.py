@@ -148,6 +148,12 @@ class Composer:
             self.answered.add(part)
         if check.quoted:
             self.sources.add((window.passage, window.start))
+            # a unit quoted for one part (or as a continuation) that another part selected answers
+            # that part too: its must-quote would otherwise fall to a weaker unit elsewhere
+            for i, sel in enumerate(self.selections):
+                if any(x.unit.window.passage == window.passage and x.unit.window.start == window.start
+                       for x in sel.units):
+                    self.answered.add(i)
             return
         # the units of the cited span the drafted sentence restates are its source (the one it
         # shares most with, and any it mostly states): never quoted again. A source that says

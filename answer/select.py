@@ -120,10 +120,18 @@ def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
     out = []
     for rank, prep in enumerate(prepared):
         windows = [w for w in prep.windows if len(w.sentences) == 1 and w.analysis.text.strip()]
-        heading = ""
+        heading = header = ""
         for position, w in enumerate(windows):
             is_heading = looks_like_heading(w, position + 1 < len(windows), first=position == 0)
-            out.append(Unit(w, rank, position, "" if is_heading else heading, is_heading))
+            unit = Unit(w, rank, position, "" if is_heading else heading, is_heading)
+            if unit.is_row and header:
+                # a table row stands under its header row too: "지원 금액 16 20 24" is about 2026
+                # when the header says "구분 2025년 2026년 2027년"
+                unit = Unit(w, rank, position, f"{heading} {header}".strip(), False)
+            elif not unit.is_row:
+                text = unit.text
+                header = text if len(text) <= 60 and not text.endswith((".", "다")) and not is_heading else ""
+            out.append(unit)
             if is_heading:
                 heading = w.analysis.text.strip()
     return out

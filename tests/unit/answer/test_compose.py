@@ -182,3 +182,24 @@ def test_a_quoted_table_row_comes_with_its_header_row(tmp_path, shared_kiwi, mon
     assert "지원 금액 16 20 24 60" in shown and shown.count("구분 2025년 2026년 2027년 합계") == 1, shown
     assert shown.index("구분 2025년 2026년 2027년 합계") < shown.index("지원 금액 16 20 24 60"), shown
     assert not any(t.startswith("<표") for t in shown)
+
+
+def test_a_row_quoted_for_one_part_answers_the_other_part_it_was_selected_for(tmp_path, shared_kiwi, monkeypatch):
+    import kiwipiepy
+
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from generation.scripted import ScriptedGenerator
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "계획.md").write_text(PLAN, encoding="utf-8")
+    (docs / "복리.md").write_text("# 복리후생\n\n배우자 검진 비용은 1회 50만원까지 지원하는 금액이다.\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
+    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["모릅니다."]))
+    assert not pipeline.ingest([docs]).failed
+    answer = pipeline.ask("2026년 지원 기업 수와 지원 금액은 각각 얼마인가요?")
+    assert "지원 기업 수 40 50 60 150" in answer.answer and "지원 금액 16 20 24 60" in answer.answer, answer.answer
+    assert "배우자" not in answer.answer, answer.answer  # no weaker unit of another document for part 2
