@@ -433,7 +433,7 @@ class IndexBuilder:
                 "max_tokens": self.chunker.max_tokens,
                 "overlap_tokens": self.chunker.overlap_tokens,
                 "context_prefix": self.context_prefix,
-                # Reflow rules change the chunks of PDF and hard-wrapped documents.
+                # Reflow rules change the chunks of documents with layout line breaks.
                 "reflow": getattr(self.chunker, "reflow_version", None),
             },
         }

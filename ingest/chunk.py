@@ -2,9 +2,9 @@
 
 Chunks are sized in the embedding model's tokens, overlap by whole sentences, never cross a
 page or a heading, and are exact substrings of the section text (citations quote them). A
-section whose blocks keep layout line breaks (`Block.layout`: PDF pages, hard-wrapped text) is
-reflowed first, so its chunks are substrings of the reflowed text and sentences are whole;
-`ingest.reflow` maps offsets back to the extracted text.
+block that keeps layout line breaks (`Block.layout`: a PDF page, hard-wrapped text, an Office
+or HTML paragraph with soft line breaks) is reflowed first, so chunks are substrings of the
+reflowed text and sentences are whole; `ingest.reflow` maps offsets back to the extracted text.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Chunker:
         count_tokens: batched token counter of the embedding model, e.g. lambda ts: [len(t) for t in ts].
         max_tokens: chunk budget; a single sentence longer than this is cut at word boundaries.
         overlap_tokens: up to this many tokens of trailing whole sentences repeat in the next chunk.
-        reflow: join layout line breaks of `Block.layout` sections before splitting sentences.
+        reflow: join layout line breaks of `Block.layout` blocks before splitting sentences.
     """
 
     def __init__(
@@ -169,9 +169,9 @@ class Chunker:
         # Consecutive blocks sharing page and heading form one section; chunks stay inside it.
         for _, group in groupby(doc.blocks, key=lambda b: (b.page, b.heading)):
             blocks = list(group)
-            text = "\n".join(b.text for b in blocks if b.text.strip())
-            if self.reflow and any(b.layout for b in blocks):
-                text = reflow(text, kiwi_joiner(self.splitter.kiwi)).text
+            # Each layout block is reflowed alone: the breaks between blocks (paragraphs of a
+            # DOCX beside one with a soft line break) are real and stay.
+            text = "\n".join(self._reflowed(b) for b in blocks if b.text.strip())
             if text.strip():
                 texts.append((text, blocks[0]))
         chunks: list[Chunk] = []
@@ -194,6 +194,12 @@ class Chunker:
                     )
                 )
         return chunks
+
+    def _reflowed(self, block: Block) -> str:
+        """A block's text, reflowed when it keeps layout line breaks and reflow is on."""
+        if not (self.reflow and block.layout):
+            return block.text
+        return reflow(block.text, kiwi_joiner(self.splitter.kiwi)).text
 
     def _pack(self, text: str) -> list[tuple[int, int]]:
         """Greedy packing of sentence spans into [start, end) windows within the token budget."""

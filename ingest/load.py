@@ -174,7 +174,7 @@ def load_text(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
 _HTML_SKIP = {"script", "style", "nav", "noscript", "template", "head", "svg", "iframe"}
 _HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _HTML_BREAKS = {
-    "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "table", "section", "article",
+    "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "table", "section", "article",
     "main", "header", "footer", "aside", "blockquote", "pre", "hr", "form", "figure", "figcaption",
 }  # fmt: skip
 
@@ -190,18 +190,27 @@ def _after(tag: Tag) -> object:
 def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
     """(heading, line) pairs in document order; table rows become ' | '-joined cells.
 
+    A <br> is a soft line break: it stays a "\n" inside its paragraph's line, which
+    `group_lines` marks for reflow (a sentence cut by it is joined again, list lines are not).
     Follows the `next_element` chain instead of recursing, so 10,000 nested <div>s are fine.
     "<h2>휴가</h2><p>연차휴가는 15일이다.</p>" → [("휴가", "연차휴가는 15일이다.")]
+    "<p>연차휴가는 입사 1년 후<br>15일이다.</p>" → [(None, "연차휴가는 입사 1년 후\n15일이다.")]
     """
     lines: list[tuple[str | None, str]] = []
     heading: str | None = None
-    buffer: list[str] = []
+    buffer: list[str] = []  # strings since the last break
+    broken: list[str] = []  # the paragraph's earlier lines, each ended by a <br>
+
+    def soft_break() -> None:
+        broken.append(" ".join(" ".join(buffer).split()))
+        buffer.clear()
 
     def flush() -> None:
-        line = " ".join(" ".join(buffer).split())
+        soft_break()
+        line = "\n".join(broken).strip("\n")
         if line:
             lines.append((heading, line))
-        buffer.clear()
+        broken.clear()
 
     node = soup.contents[0] if soup.contents else None
     while node is not None:
@@ -220,7 +229,9 @@ def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
                     heading = node.get_text(" ", strip=True) or heading
                 node = _after(node)
                 continue
-            if name in _HTML_BREAKS:
+            if name == "br":
+                soft_break()
+            elif name in _HTML_BREAKS:
                 flush()
         elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
             buffer.append(str(node))

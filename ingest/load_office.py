@@ -66,6 +66,10 @@ def group_lines(lines: Iterable[tuple[str | None, str]], page: int | None = None
 
     [("휴가", "연차휴가는 15일이다."), ("휴가", "병가는 60일이다."), ("근무", "재택근무는 불가하다.")]
     → [Block("연차휴가는 15일이다.\\n병가는 60일이다.", None, "휴가"), Block("재택근무는 불가하다.", None, "근무")]
+
+    A line holding soft line breaks (a paragraph with DOCX <w:br/>, HWPX <hp:lineBreak/>, HTML
+    <br>) becomes a Block of its own marked `layout`, so the chunker reflows it: a sentence the
+    break cut is joined again, list lines stay lines, and the paragraph breaks around it stay.
     """
     blocks: list[Block] = []
     current: list[str] = []
@@ -74,11 +78,14 @@ def group_lines(lines: Iterable[tuple[str | None, str]], page: int | None = None
         line = line.strip()
         if not line:
             continue
-        if current and heading != current_heading:
+        if current and (heading != current_heading or "\n" in line):
             blocks.append(Block("\n".join(current), page, current_heading))
             current = []
         current_heading = heading
-        current.append(line)
+        if "\n" in line:
+            blocks.append(Block(line, page, heading, layout=True))
+        else:
+            current.append(line)
     if current:
         blocks.append(Block("\n".join(current), page, current_heading))
     return blocks
@@ -492,5 +499,6 @@ def load_hwp(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
             budget -= len(body)
             for tag, _level, payload in iter_hwp_records(body):
                 if tag == HWPTAG_PARA_TEXT and (text := decode_para_text(payload).strip()):
-                    blocks.append(Block(text))
+                    # A line break (control 10) inside a paragraph: reflowed like group_lines's.
+                    blocks.append(Block(text, layout="\n" in text))
     return None, blocks

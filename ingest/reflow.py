@@ -27,7 +27,9 @@ from itertools import pairwise
 
 # Version of the rules below; stored in the index's build config, so changing the rules (which
 # changes chunk texts) makes an older index ask to be re-chunked.
-REFLOW_VERSION = "2"  # 2: captioned tables and rows of figures kept as rows
+# 2: captioned tables and rows of figures kept as rows; 3: Office/HTML/HWP paragraphs with soft
+# line breaks are reflowed too, and each layout block alone.
+REFLOW_VERSION = "3"
 
 # (last word of a line, first word of the next) -> True where the break splits one word.
 WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]

@@ -1,7 +1,9 @@
 """Reflow of layout line breaks: joined sentences, kept units, exact offsets, PDFs end to end."""
 
+import io
 import re
 
+import docx
 import pytest
 from fpdf import FPDF
 
@@ -280,6 +282,96 @@ def test_hard_wrapped_txt_is_marked_for_reflow_and_clean_txt_is_not(tmp_path):
     clean.write_text("연차휴가는 15일이다.\n병가는 60일이다.\n육아휴직은 1년이다.\n출장비는 실비로 지급한다.", encoding="utf-8")
     assert load_file(wrapped)[0].blocks[0].layout
     assert not load_file(clean)[0].blocks[0].layout
+
+
+# ---------------------------------------------------------------- soft line breaks in paragraphs
+
+# One sentence cut by a soft line break, a heading-like paragraph that ends no sentence, a
+# paragraph whose soft breaks separate list lines, and two bullet paragraphs.
+SOFT = "연차휴가는 입사 1년 후\n15일이 부여된다."
+LABEL = "휴가 신청 방법"
+LIST = "신청 서류는 다음과 같다.\n○ 휴가 신청서\n○ 증빙 서류"
+BULLETS = ["- 병가는 60일 이내이다.", "- 경조휴가는 5일이다."]
+PARAGRAPHS = [SOFT, LABEL, LIST, *BULLETS]
+WHOLE = [
+    "연차휴가는 입사 1년 후 15일이 부여된다.",
+    LABEL,  # a paragraph break stays one, even where no sentence ended
+    "신청 서류는 다음과 같다.",
+    "○ 휴가 신청서",
+    "○ 증빙 서류",
+    *BULLETS,
+]
+
+
+def soft_docx(_build):
+    document = docx.Document()
+    document.add_heading("휴가", level=1)
+    for text in PARAGRAPHS:
+        paragraph = document.add_paragraph()
+        for i, line in enumerate(text.split("\n")):
+            run = paragraph.add_run(line)
+            if i < text.count("\n"):
+                run.add_break()  # <w:br/>: a soft line break
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def soft_hwpx(build):
+    heading = build.hwpx_paragraph("휴가", style="2")
+    paragraphs = [build.hwpx_paragraph(text.replace("\n", "<hp:lineBreak/>")) for text in PARAGRAPHS]
+    return build.hwpx([build.hwpx_section(heading, *paragraphs)])
+
+
+def soft_hwp(build):
+    def para(text):
+        parts = []
+        for i, line in enumerate(text.split("\n")):
+            parts += [[10], line] if i else [line]  # control 10: a line break inside the paragraph
+        return build.hwp_para_text(*parts)
+
+    return build.hwp([[para(text) for text in PARAGRAPHS]])
+
+
+def soft_html(build):
+    body = "".join(f"<p>{text.replace(chr(10), '<br>')}</p>" for text in PARAGRAPHS[:3])
+    items = "".join(f"<li>{text}</li>" for text in BULLETS)
+    return f"<html><body><h2>휴가</h2>{body}<ul>{items}</ul></body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [("규정.docx", soft_docx), ("규정.hwpx", soft_hwpx), ("규정.hwp", soft_hwp), ("규정.html", soft_html)],
+    ids=["docx", "hwpx", "hwp", "html"],
+)
+def test_a_soft_line_break_inside_a_sentence_is_reflowed(name, make, build, tmp_path, kiwi, joiner):
+    path = tmp_path / name
+    path.write_bytes(make(build))
+    [doc] = load_file(path)
+    # Only the paragraphs holding soft breaks are marked for reflow, each as a block of its own.
+    assert [b.text for b in doc.blocks if b.layout] == [SOFT, LIST]
+    assert "\n".join(b.text for b in doc.blocks if not b.layout) == "\n".join([LABEL, *BULLETS])
+    splitter = SentenceSplitter(kiwi)
+    [chunk] = Chunker(char_count, max_tokens=200, overlap_tokens=0, splitter=splitter).chunk(doc)
+    assert [chunk.text[s.start : s.end] for s in splitter.split(chunk.text)] == WHOLE
+    for block in (b for b in doc.blocks if b.layout):
+        r = assert_offsets_exact(block.text, joiner)
+        assert r.text in chunk.text  # the chunk quotes the reflowed paragraph
+        for s in splitter.split(r.text):  # and each of its sentences maps back onto the paragraph
+            start, end = r.to_original(s.start), r.to_original(s.end - 1) + 1
+            assert apply_joins(block.text, start, end, r.joins) == r.text[s.start : s.end]
+    # Without reflow the soft break still cuts the sentence in two.
+    plain = Chunker(char_count, max_tokens=200, overlap_tokens=0, splitter=splitter, reflow=False)
+    [cut] = plain.chunk(doc)
+    assert "연차휴가는 입사 1년 후" in [cut.text[s.start : s.end] for s in splitter.split(cut.text)]
+
+
+def test_only_layout_blocks_are_reflowed_not_the_breaks_between_blocks(kiwi):
+    chunker = Chunker(char_count, max_tokens=200, overlap_tokens=0, splitter=SentenceSplitter(kiwi))
+    blocks = [Block(LABEL, heading="휴가"), Block(SOFT, heading="휴가", layout=True), Block("병가 안내", heading="휴가")]
+    doc = SourceDoc(doc_id="/d/규정.docx", source="/d/규정.docx", title="규정", blocks=blocks, sha256="0" * 64)
+    [chunk] = chunker.chunk(doc)
+    assert chunk.text == f"{LABEL}\n연차휴가는 입사 1년 후 15일이 부여된다.\n병가 안내"
 
 
 def test_build_config_names_the_reflow_key_for_older_indexes():
