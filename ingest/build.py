@@ -60,6 +60,8 @@ class IngestReport:
     """What one ingest did; `to_dict()` is the CLI's `--json` contract (keys are only ever added).
 
     `replaced`: the doc ids given as `replace=` that this ingest dropped (to_dict counts them).
+    `rechunked`: the chunking settings that differ from the index's (["chunking.reflow: index
+    '2', settings '3'"]); when not empty every indexed document was read and chunked again.
     """
 
     added: int = 0
@@ -71,6 +73,7 @@ class IngestReport:
     embedded: int = 0
     seconds: float = 0.0
     replaced: list[str] = field(default_factory=list)
+    rechunked: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -82,6 +85,7 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "replaced": len(self.replaced),
+            "rechunked": self.rechunked,
         }
 
 
@@ -187,19 +191,31 @@ class IndexBuilder:
             report = IngestReport()
             files, report.failed = expand_paths(paths)
             indexed = old.manifest_obj.docs if old else {}
-            prepared = _Prepared(self, old, indexed, progress)
+            if old is not None and old.rechunk:
+                # Chunking settings changed: every indexed document is chunked again, those
+                # of files not named here too (read from their sources, in their own group).
+                report.rechunked = old.rechunk
+                log.warning(
+                    "%s: chunking settings changed (%s); re-chunking all %d indexed documents",
+                    self.index_dir, "; ".join(old.rechunk), len(indexed),
+                )
+            prepared = _Prepared(self, old, {} if report.rechunked else indexed, progress)
             loaded, read_sources = self._load_while_embedding(
-                files, group, indexed, report, progress, prepared, exclude
+                files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
             )
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )
+            if report.rechunked:
+                _rechunk_all(plan, loaded)
             report.added, report.updated = len(plan.add), len(plan.update)
             report.unchanged, report.deleted = len(plan.unchanged), len(plan.delete)
             report.replaced = _replaced(replace, indexed, loaded, plan, report)
+            if report.rechunked:
+                self._check_all_rechunked(old, indexed, loaded, plan, report)
             if rebuild:  # everything not read again is gone from the fresh index
                 report.deleted = len(set(self._indexed_ids()) - {d.doc_id for d in loaded})
-            if plan.changes_index or report.replaced or old is None or old.rescore_bm25:
+            if plan.changes_index or report.replaced or old is None or old.rescore_bm25 or report.rechunked:
                 drop = set(plan.delete) | {d.doc_id for d in plan.update} | set(report.replaced)
                 report.embedded, report.chunks = self._write_generation(
                     old, drop, plan.add + plan.update, progress, prepared
@@ -259,15 +275,39 @@ class IndexBuilder:
         manifest = Manifest.from_dict(read_manifest(path))
         differences = config_differences(manifest.build_config(), self._build_config())
         # BM25 parameters need no re-embedding: the next generation rebuilds BM25 from the
-        # stored token lists. Anything else (model, chunking, tokenizer) invalidates chunks.
+        # stored token lists. Chunking settings need every document chunked again, which an
+        # ingest does by itself (same model: unchanged chunk texts keep their vectors).
+        # Anything else (embedding model, tokenizer) invalidates every vector or token list.
         rescore = any(d.startswith("bm25.") for d in differences)
-        differences = [d for d in differences if not d.startswith("bm25.")]
-        if differences:
+        rechunk = [d for d in differences if d.startswith("chunking.")]
+        if any(not d.startswith(("bm25.", "chunking.")) for d in differences):
+            named = [d for d in differences if not d.startswith("bm25.")]
             raise EmbeddingModelMismatch(
                 f"{self.index_dir}: the index was built with other settings "
-                f"({'; '.join(differences)}); re-ingest everything with --rebuild"
+                f"({'; '.join(named)}); re-ingest everything with --rebuild"
             )
-        return _Current(path, manifest, rescore_bm25=rescore)
+        return _Current(path, manifest, rescore_bm25=rescore, rechunk=rechunk)
+
+    def _check_all_rechunked(
+        self, old: _Current, indexed: dict[str, DocEntry], loaded: list[SourceDoc], plan: ChangePlan,
+        report: IngestReport,
+    ) -> None:
+        """Refuse to publish a generation that would mix chunks of the old and new settings.
+
+        Raises:
+            EmbeddingModelMismatch: an indexed document that stays was not read again (its
+                file is gone or failed to load), so it cannot be chunked the new way.
+        """
+        stale = set(indexed) - {d.doc_id for d in loaded} - set(plan.delete) - set(report.replaced)
+        if not stale:
+            return
+        sources = sorted({indexed[d].source for d in stale})
+        shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
+        raise EmbeddingModelMismatch(
+            f"{self.index_dir}: the chunking settings changed ({'; '.join(old.rechunk)}) and "
+            f"{len(stale)} indexed documents could not be read again to re-chunk them ({shown}); "
+            "restore those files, or re-ingest everything with --rebuild"
+        )
 
     def _load_while_embedding(
         self,
@@ -278,6 +318,7 @@ class IndexBuilder:
         progress: Progress,
         prepared: _Prepared,
         exclude: frozenset[str] = frozenset(),
+        rechunk: bool = False,
     ) -> tuple[list[SourceDoc], set[str]]:
         """`_load` on a reader thread while this thread chunks and embeds what it has read.
 
@@ -296,7 +337,7 @@ class IndexBuilder:
 
         def read() -> None:
             try:
-                result["value"] = self._load(files, group, indexed, report, progress, hand_over, exclude)
+                result["value"] = self._load(files, group, indexed, report, progress, hand_over, exclude, rechunk)
             except BaseException as exc:  # re-raised on the calling thread
                 result["error"] = exc
             finally:
@@ -327,26 +368,38 @@ class IndexBuilder:
         progress: Progress,
         on_doc: Callable[[SourceDoc], None] | None = None,
         exclude: frozenset[str] = frozenset(),
+        rechunk: bool = False,
     ) -> tuple[list[SourceDoc], set[str]]:
-        """Read every file: (documents read, minus `exclude`d ids; resolved paths read without failure)."""
+        """Read every file: (documents read, minus `exclude`d ids; resolved paths read without failure).
+
+        rechunk: chunking settings changed, so every indexed document must be chunked again:
+            unchanged files are parsed too, and the sources of indexed documents not among
+            `files` are read as well, each in its documents' group, keeping only those documents.
+        """
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
-        for i, path in enumerate(files, 1):
+        reread = _other_sources(indexed, files) if rechunk else []
+        jobs = [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+        for i, (path, file_group, again) in enumerate(jobs, 1):
             try:
                 if not _utf8_name(path):  # checked before anything derives ids from the name
                     raise LoadError(_printable(path), "file name is not valid UTF-8; rename it "
                                     "(e.g. convmv -f cp949 -t utf-8)")
-                docs = _unchanged(path, group, indexed) or load_file(path, group, limits=self.limits)
+                docs = (not rechunk and _unchanged(path, file_group, indexed)) or load_file(
+                    path, file_group, limits=self.limits
+                )
             except LoadError as exc:
                 log.debug("skipped %s", exc)  # the report carries it to the user
                 report.failed.append({"path": str(path), "error": str(exc)})
             else:
                 docs = [d for d in docs if d.doc_id not in exclude]  # as if the file lacked them
+                if again:  # what this source added to the index, nothing it holds beside
+                    docs = [d for d in docs if d.doc_id in indexed and indexed[d.doc_id].group == file_group]
                 loaded.extend(docs)
                 read_sources.add(str(path.resolve()))
                 for doc in docs if on_doc is not None else ():
                     on_doc(doc)
-            progress("read", i, len(files))
+            progress("read", i, len(jobs))
         return _dedupe(loaded, indexed, report), read_sources
 
     def _write_generation(
@@ -402,7 +455,11 @@ class IndexBuilder:
         bm25 = BM25Index.build(
             [old_tokens[i] for i in kept_rows] + tokens, **self.bm25_params
         )
-        manifest = Manifest(**self._build_config(), docs=docs, created_at=now_iso())
+        config = self._build_config()
+        if old is not None and old.rechunk and kept_rows:
+            # Chunks of the old settings remain (a delete): the index still holds those.
+            config["chunking"] = old.manifest_obj.build_config()["chunking"]
+        manifest = Manifest(**config, docs=docs, created_at=now_iso())
         gen_path = new_generation_path(self.index_dir)
         progress("write", 0, 1)
         IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25, dense_config=self.dense_config)
@@ -529,6 +586,7 @@ class _Current:
     path: Path
     manifest_obj: Manifest
     rescore_bm25: bool = False  # BM25 k1/b changed: write a generation even if no doc did
+    rechunk: list[str] = field(default_factory=list)  # chunking settings that changed: re-chunk all
 
     @cached_property
     def generation(self) -> IndexGeneration:
@@ -553,6 +611,23 @@ def _unchanged(path: Path, group: str, indexed: dict[str, DocEntry]) -> list[Sou
     if digest != entry.sha256:
         return []
     return [SourceDoc(resolved, resolved, entry.title, [], digest, group)]
+
+
+def _other_sources(indexed: dict[str, DocEntry], files: list[Path]) -> list[tuple[Path, str]]:
+    """(source, group) of the indexed documents whose file is not among `files`, sorted.
+
+    _other_sources({"/d/a.txt": <hr entry>, "/e/b.jsonl#1": <public entry>}, [Path("/d/a.txt")])
+    -> [(Path("/e/b.jsonl"), "public")]
+    """
+    named = {str(f.resolve()) for f in files}
+    return sorted({(Path(e.source), e.group) for e in indexed.values() if e.source not in named})
+
+
+def _rechunk_all(plan: ChangePlan, loaded: list[SourceDoc]) -> None:
+    """Under new chunking settings nothing read is unchanged: move `unchanged` to `update`."""
+    by_id = {d.doc_id: d for d in loaded}
+    plan.update.extend(by_id[doc_id] for doc_id in plan.unchanged)
+    plan.unchanged = []
 
 
 def _dedupe(docs: list[SourceDoc], indexed: dict[str, DocEntry], report: IngestReport) -> list[SourceDoc]:

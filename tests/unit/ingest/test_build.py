@@ -262,6 +262,79 @@ def test_changing_the_embedding_model_requires_rebuild(builder, docs, embedder, 
     assert open_index(index).manifest["embedding"]["model_id"] == "another-model"
 
 
+@pytest.fixture
+def more(tmp_path):
+    """A second folder: a JSONL corpus of three lines and a text file."""
+    folder = tmp_path / "more"
+    folder.mkdir()
+    lines = [
+        {"id": "a", "text": "출장비는 실비로 정산한다. 숙박비는 1박 10만원까지 지원한다."},
+        {"id": "b", "text": "경조휴가는 5일이다. 배우자 출산 시 10일을 준다."},
+        {"id": "c", "text": "삭제된 줄이다. 다시 나타나면 안 된다."},
+    ]
+    (folder / "faq.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    (folder / "교육.txt").write_text("신입사원 교육은 3일이다. 교육비는 회사가 부담한다.", encoding="utf-8")
+    return folder
+
+
+def test_changed_chunking_settings_rechunk_every_document_on_the_next_ingest(builder, docs, more, embedder, tmp_path):
+    index = tmp_path / "index"
+    gone = f"{(more / 'faq.jsonl').resolve()}#c"  # a line an admin deleted: it must stay deleted
+    builder(index).ingest([docs], group="hr")
+    builder(index).ingest([more], exclude=[gone])
+    before = {c.text for c in open_index(index).chunks}
+    embedder.embedded.clear()
+
+    report = builder(index, max_tokens=20).ingest([docs], group="hr")  # `more` is not named
+    assert report.rechunked == ["chunking.max_tokens: index 10, settings 20"]
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 6, 0, 0)
+    assert report.to_dict()["rechunked"] == report.rechunked and report.failed == []
+    # Only new chunk texts are embedded; a text both settings cut alike keeps its vector.
+    assert embedder.embedded and set(embedder.embedded).isdisjoint(before)
+    # The same index a fresh build with the new settings gives: every document, its own group.
+    fresh = tmp_path / "fresh"
+    builder(fresh, max_tokens=20).ingest([docs], group="hr")
+    builder(fresh, max_tokens=20).ingest([more], exclude=[gone])
+
+    def rows(path):
+        return sorted((c.chunk_id, c.text, c.group) for c in open_index(path).chunks)
+    assert rows(index) == rows(fresh)
+    assert open_index(index).manifest["chunking"]["max_tokens"] == 20
+    assert gone not in open_index(index).manifest["docs"]
+    assert builder(index, max_tokens=20).ingest([docs], group="hr").rechunked == []
+
+
+def test_a_chunking_change_refuses_while_an_indexed_file_cannot_be_read(builder, docs, more, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs, more])
+    live = current_generation_path(index)
+    (more / "교육.txt").unlink()
+    with pytest.raises(EmbeddingModelMismatch, match=r"chunking\.max_tokens.*교육\.txt.*--rebuild"):
+        builder(index, max_tokens=20).ingest([docs])
+    assert current_generation_path(index) == live  # nothing published, nothing mixed
+    report = builder(index, max_tokens=20).ingest([docs, more], sync=True)  # the file is gone for good
+    assert report.deleted == 1 and report.rechunked
+    assert open_index(index).manifest["chunking"]["max_tokens"] == 20
+
+
+def test_a_delete_under_new_chunking_settings_keeps_the_old_ones_recorded(builder, docs, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    target = str((docs / "휴가.txt").resolve())
+    assert builder(index, max_tokens=20).delete([target]) == [target]
+    assert open_index(index).manifest["chunking"]["max_tokens"] == 10  # the kept chunks' settings
+    assert builder(index, max_tokens=20).ingest([docs]).rechunked == ["chunking.max_tokens: index 10, settings 20"]
+
+
+def test_an_embedding_change_with_a_chunking_change_still_requires_rebuild(builder, docs, embedder, tmp_path):
+    index = tmp_path / "index"
+    builder(index).ingest([docs])
+    other = type(embedder)()
+    other.model_id = "another-model"
+    with pytest.raises(EmbeddingModelMismatch, match=r"chunking\.max_tokens.*embedding\.model_id.*--rebuild"):
+        builder(index, emb=other, max_tokens=20).ingest([docs])
+
+
 def test_a_file_named_twice_is_read_once(builder, docs):
     report = builder().ingest([docs, docs / "휴가.txt"])
     assert report.added == 3 and report.failed == []

@@ -384,9 +384,8 @@ def test_build_config_names_the_reflow_key_for_older_indexes():
 
 
 
-def test_an_index_chunked_without_reflow_is_rechunked_on_rebuild(tmp_path, embedder, tokenizer):
+def test_an_index_chunked_without_reflow_is_rechunked_by_the_next_ingest(tmp_path, embedder, tokenizer):
     from ingest.build import IndexBuilder
-    from retrieval.errors import EmbeddingModelMismatch
     from retrieval.store import open_index
 
     docs = tmp_path / "docs"
@@ -404,8 +403,12 @@ def test_an_index_chunked_without_reflow_is_rechunked_on_rebuild(tmp_path, embed
 
     builder(False).ingest([docs])  # what an index built before reflow holds: "reflow": None
     assert open_index(tmp_path / "index").manifest["chunking"]["reflow"] is None
-    with pytest.raises(EmbeddingModelMismatch, match=rf"chunking\.reflow: index None, settings '{REFLOW_VERSION}'"):
-        builder(True).ingest([docs])
-    builder(True).ingest([docs], rebuild=True)
-    [chunk] = open_index(tmp_path / "index").chunks
+    report = builder(True).ingest([docs])  # the same, unchanged file: re-chunked all the same
+    assert report.rechunked == [f"chunking.reflow: index None, settings '{REFLOW_VERSION}'"]
+    assert (report.updated, report.unchanged) == (1, 0)
+    assert report.to_dict()["rechunked"] == report.rechunked
+    index = open_index(tmp_path / "index")
+    assert index.manifest["chunking"]["reflow"] == REFLOW_VERSION
+    [chunk] = index.chunks
     assert "\n" not in chunk.text and "출근한 근로자에게" in chunk.text
+    assert builder(True).ingest([docs]).rechunked == []  # once
