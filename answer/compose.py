@@ -12,7 +12,7 @@ cited; a part nothing answers is named as not found. While the budget lasts, wha
 goes on to say right after a shown sentence (the rest of its cited span, then the next units
 of the same section: "다만 …", the bullets under the same heading) is quoted after it, and
 then further best units of the passages already cited. Only when no part is answered at all
-does the answer abstain. Sources are numbered in the order the answer shows them.
+does the answer fall back to quoting the source sentences that best cover the whole question (the checker's extractive fallback), or abstain. Sources are numbered in the order the answer shows them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from grounding.ground import GroundingSession, render_all
 from grounding.prepare import Window
 from grounding.numbers import unmatched
 from ingest.reflow import figures
-from prompts import ABSTAIN, not_found_note
+from prompts import not_found_note
 
 from .parts import LIGHT, Part
 from .select import Scored, Selection, Unit, has_date
@@ -68,6 +68,7 @@ class Composer:
         self.sources: set[tuple[int, int]] = set()  # (passage, start) of units a shown sentence states
         self.shown_keys: set[str] = set()  # content words of the shown text
         self.chars = 0
+        self.near: list[tuple[float, Window]] = []  # spans of drafted sentences refused on coverage alone
         self.passage_units: dict[int, list[Unit]] = {}
         for u in units:
             self.passage_units.setdefault(u.window.passage, []).append(u)
@@ -90,6 +91,9 @@ class Composer:
                 if touched is not None:
                     self.touched.add(touched)
                 return check
+        if (window is not None and check.reasons == ["coverage"]
+                and check.coverage >= self.session.checker.config.weak_coverage):
+            self.near.append((check.coverage, window))  # the source it paraphrased too loosely
         return self.session.keep(check, window)
 
     def _part_of(self, text: str, window: Window) -> tuple[int | None, int | None]:
@@ -203,8 +207,21 @@ class Composer:
             for s in sel.units:
                 if s.unit.window.passage in cited and (n := self._quote(s, sel.part, must=False)):
                     added += self.shown[-n:]
+        if not self.shown and self.near:
+            # nothing answered, yet the model drew a sentence from a span it paraphrased too
+            # loosely (coverage only; its numbers, negation and names held): quote that span
+            _, w = max(self.near, key=lambda t: t[0])
+            check = self.session.quote(w, analyze(self.kiwi, " ".join(sorted(self.question_keys))), 0.0)
+            self._show(check, w, None)
+            added.append(check)
+            part, spoken = self._part_of(check.text, w)
+            missing = [sel.part for i, sel in enumerate(self.selections) if sel.part in missing and i not in (part, spoken)]
         if not self.shown:
-            return [], Grounded(ABSTAIN, True, "abstained", list(self.session.checks), [])
+            # no part answered by the selection: the checker's own fallback quotes the source
+            # sentences that best cover the whole question, else abstains
+            before = len(self.session.checks)
+            grounded = self.session.finish()
+            return list(grounded.sentences[before:]), grounded
         for part in missing:
             note = SentenceCheck(not_found_note(part.text), False, 0.0, reasons=["not_found"], not_found=True)
             self.session.checks.append(note)

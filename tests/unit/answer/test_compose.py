@@ -203,3 +203,15 @@ def test_a_row_quoted_for_one_part_answers_the_other_part_it_was_selected_for(tm
     answer = pipeline.ask("2026년 지원 기업 수와 지원 금액은 각각 얼마인가요?")
     assert "지원 기업 수 40 50 60 150" in answer.answer and "지원 금액 16 20 24 60" in answer.answer, answer.answer
     assert "배우자" not in answer.answer, answer.answer  # no weaker unit of another document for part 2
+
+
+def test_a_loosely_paraphrased_source_is_quoted_rather_than_abstaining(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    # the question shares no word with the rule, so no unit is selected; the draft adds words the
+    # source lacks (coverage below the bar) but its number holds: its span is quoted, not nothing
+    draft = "재택근무는 주 2일까지 허용되며 팀장 결재가 필요합니다."
+    pipeline, _ = make(index_dir, [draft], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("집에서 일하는 건 일주일에 몇 번 돼요?")
+    first = answer.sentences[0]
+    assert not first.supported and first.reasons == ["coverage"], first
+    assert not answer.abstained and "재택근무는 주 2일까지 허용한다" in answer.answer, answer.answer
+    assert "결재" not in answer.answer and all(s.quoted for s in answer.sentences if s.supported)
