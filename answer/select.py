@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grounding.prepare import Prepared, Window
+from grounding.prepare import BULLET, Prepared, Window
 from ingest.reflow import figure_row
 
 from .parts import Part
@@ -37,7 +37,6 @@ _SECTION = re.compile(r"^\s*(?:[□■◆◇▣▶►◎]|[ⅠⅡⅢⅣⅤⅥⅦ
                       r"제\s*\d+\s*(?:장|절|조)|<[^>]{1,20}>|\[[^\]]{1,20}\])")
 _SENTENCE_FINAL = frozenset({"EF"})
 _CAPTION = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표|참고)\s*\d*\s*[>\]］〉]")
-_BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def looks_like_heading(w: Window, followed: bool, first: bool = False) -> bool:
     if _QUANTITY.search(body) or text.endswith((".", "?", "!", ":")):
         return False
     words = [m for m in w.analysis.morphs if m.tag in ("NNG", "NNP", "SL", "XR")]
-    if first and not _BULLET.match(text):
+    if first and not BULLET.match(text):
         return 0 < len(words) <= 8
     return 0 < len(words) <= 4
 

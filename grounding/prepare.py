@@ -25,7 +25,8 @@ from .types import Passage
 BLOCK_CHARS = 2_000
 CHECK_EVERY = 64  # windows or sentences between two check points inside a loop
 _SENTENCE_GAP = re.compile(r"[.!?。！？]\s")
-_BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
+# A bullet or numbered item at the start of a line (never a heading): ○ - ※ 1) 가) ①
+BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
 HEADING_REACH = 150  # characters above a span searched for the heading it stands under
 
 
@@ -151,7 +152,7 @@ def heading_lines(text: str, start: int, reach: int = HEADING_REACH, short: int 
         line = text[begin:end]
         if len(line.strip()) > short:
             break
-        if line.strip() and not _BULLET.match(line):
+        if line.strip() and not BULLET.match(line):
             return [(begin, end)]  # the nearest heading: an earlier one heads another section
         end = begin - 1
     return []

@@ -101,6 +101,27 @@ def test_continuations_stay_within_the_budget(index_dir, shared_kiwi, monkeypatc
     assert "수습 직원은 재택근무를 할 수 없다" in shown[1].text
 
 
+def corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, files: dict[str, str], reply: str):
+    """A pipeline over `files` (name -> text) written to tmp_path/docs and indexed, the model
+    scripted to draft `reply`."""
+    import kiwipiepy
+
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from generation.scripted import ScriptedGenerator
+    from tests.fakes import HashEmbedder
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in files.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
+    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator([reply]))
+    assert not pipeline.ingest([docs]).failed
+    return pipeline
+
+
 REPORT = """# 스마트 공장 추진 보고
 
 □ 추진 배경
@@ -114,20 +135,8 @@ REPORT = """# 스마트 공장 추진 보고
 
 
 def test_bullets_under_a_heading_follow_and_the_next_heading_ends_them(tmp_path, shared_kiwi, monkeypatch):
-    import kiwipiepy
-
-    from app.pipeline import Pipeline
-    from app.settings import Settings
-    from generation.scripted import ScriptedGenerator
-    from tests.fakes import HashEmbedder
-
-    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "보고.md").write_text(REPORT, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
-    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["연간 3억 원의 유지보수 비용이 절감됩니다."]))
-    assert not pipeline.ingest([docs]).failed
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"보고.md": REPORT},
+                               "연간 3억 원의 유지보수 비용이 절감됩니다.")
     answer = pipeline.ask("스마트 공장의 기대 효과는 무엇인가요?")
     shown = [s.text for s in answer.sentences if s.supported]
     assert shown[0].startswith("연간 3억 원의 유지보수 비용이") and any("15% 감축" in t for t in shown[1:]), answer.answer
@@ -160,21 +169,8 @@ PLAN = """# 지역 상생 보도자료
 
 
 def test_a_quoted_table_row_comes_with_its_header_row(tmp_path, shared_kiwi, monkeypatch):
-    import kiwipiepy
-
-    from app.pipeline import Pipeline
-    from app.settings import Settings
-    from generation.scripted import ScriptedGenerator
-    from tests.fakes import HashEmbedder
-
-    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "계획.md").write_text(PLAN, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
     # the model gives a wrong figure: refused; the row is quoted whole, its header before it
-    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["지원 금액은 30억원입니다."]))
-    assert not pipeline.ingest([docs]).failed
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"계획.md": PLAN}, "지원 금액은 30억원입니다.")
     answer = pipeline.ask("지원 금액은 얼마인가요?")
     shown = [s.text for s in answer.sentences if s.supported]
     assert "30억원" not in answer.answer
@@ -185,21 +181,8 @@ def test_a_quoted_table_row_comes_with_its_header_row(tmp_path, shared_kiwi, mon
 
 
 def test_a_row_quoted_for_one_part_answers_the_other_part_it_was_selected_for(tmp_path, shared_kiwi, monkeypatch):
-    import kiwipiepy
-
-    from app.pipeline import Pipeline
-    from app.settings import Settings
-    from generation.scripted import ScriptedGenerator
-    from tests.fakes import HashEmbedder
-
-    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "계획.md").write_text(PLAN, encoding="utf-8")
-    (docs / "복리.md").write_text("# 복리후생\n\n배우자 검진 비용은 1회 50만원까지 지원하는 금액이다.\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", answer={"similarity": False})
-    pipeline = Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(["모릅니다."]))
-    assert not pipeline.ingest([docs]).failed
+    files = {"계획.md": PLAN, "복리.md": "# 복리후생\n\n배우자 검진 비용은 1회 50만원까지 지원하는 금액이다.\n"}
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, files, "모릅니다.")
     answer = pipeline.ask("2026년 지원 기업 수와 지원 금액은 각각 얼마인가요?")
     assert "지원 기업 수 40 50 60 150" in answer.answer and "지원 금액 16 20 24 60" in answer.answer, answer.answer
     assert "배우자" not in answer.answer, answer.answer  # no weaker unit of another document for part 2
