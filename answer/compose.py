@@ -270,15 +270,15 @@ class Composer:
         w = scored.unit.window
         text = w.analysis.text.strip()
         if scored.unit.is_heading or (w.passage, w.start) in self.sources:
-            return False
+            return 0
         keys = content_keys(w.analysis)
         new = keys - self.shown_keys
         if len(self.shown) >= self.config.max_sentences:
-            return False
+            return 0
         if not must and (len(new) < self.config.new_words or self.chars + len(text) > self.config.max_chars):
-            return False
+            return 0
         if must and self.shown and not new:
-            return False
+            return 0
         terms = analyze(self.kiwi, part.text if part is not None else " ".join(sorted(self.question_keys)))
         quoted = 0
         header = self._header_of(scored.unit) if scored.unit.is_row else None
