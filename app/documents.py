@@ -272,14 +272,16 @@ class DocumentAdmin:
                 gone.append(d.doc_id)
         exclude = self.tombstones.doc_ids() if self.tombstones is not None else set()
         totals: dict[str, Any] = {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0, "failed": [], "chunks": 0}
+        if gone:
+            # first: after a change of chunking settings the ingest below re-chunks every
+            # indexed document, and a document whose file is gone could not be read again
+            deleted, _ = self.pipeline.delete(gone)
+            totals["deleted"] += len(deleted)
         for group, paths in sorted(by_group.items()):
             report = self.pipeline.ingest(sorted(paths), group, progress=progress, exclude=exclude).to_dict()
             for key in ("added", "updated", "unchanged", "deleted"):
                 totals[key] += report[key]
             totals["failed"] += report["failed"]
-        if gone:
-            deleted, _ = self.pipeline.delete(gone)
-            totals["deleted"] += len(deleted)
         totals["chunks"] = sum(len(d.chunk_ids) for d in self.pipeline.documents() if who.can_see(d.group))
         return totals
 

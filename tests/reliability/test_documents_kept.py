@@ -158,3 +158,28 @@ def test_kill_during_a_line_delete_never_loses_the_siblings(base, delay):
     if q2.doc_id in after.tombstones.doc_ids():
         assert not any("출장비" in t for t in texts), texts
     assert len(stored_files(after)) == 1
+
+
+def test_a_reindex_after_a_chunking_change_drops_vanished_files_and_rechunks_the_rest(base):
+    from app.pipeline import Pipeline
+    from app.service import Service
+    from app.settings import Settings
+    from tests.fakes import HashEmbedder
+
+    folder = base / "docs"
+    folder.mkdir()
+    kept, gone = folder / "휴가.txt", folder / "식대.txt"
+    kept.write_text(V1, encoding="utf-8")
+    gone.write_text(FAQ[0]["text"], encoding="utf-8")
+    service = service_at(base)
+    service.pipeline.ingest([kept, gone], "a")
+    assert len(service.pipeline.documents()) == 2
+    gone.unlink()
+    settings = Settings(index_dir=base / "index", state_dir=base / "state", chunk={"context_prefix": False})
+    service = Service.from_settings(settings, pipeline=Pipeline(settings, embedder=HashEmbedder()))
+    done = service.jobs.wait(service.reindex(OPEN_PRINCIPAL).id, timeout=60)
+    assert done.status == "done", done.error
+    assert [d.source for d in service.pipeline.documents()] == [str(kept)]
+    assert texts_of(service, "a") == [V1]
+    # the index now says it was chunked the new way: the next ingest has nothing to re-chunk
+    assert service.pipeline.ingest([kept], "a").rechunked == []
