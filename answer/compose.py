@@ -24,16 +24,19 @@ from dataclasses import dataclass, replace
 from grounding import Citation, Grounded, SentenceCheck, extract_quantities
 from grounding.checks import analyze, content_keys
 from grounding.ground import GroundingSession, render_all
-from grounding.prepare import Window
+from grounding.prepare import Window, has_words
 from grounding.numbers import unmatched
 from ingest.reflow import figures
 from prompts import not_found_note
 
 from .parts import LIGHT, Part
-from .select import Scored, Selection, Unit, has_date
+from .select import ANNOUNCES, ITEM, Scored, Selection, Unit, has_date
 
 _RULE = re.compile(r"^[\s|:\-+=]+$")  # a markdown table's |---|---| line
 _CAPTION_START = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표)")
+# A drafted "sentence" that is only an article number or item mark ("제2조(대상) ①"): no answer.
+_MARKER_ONLY = re.compile(r"^\s*(?:제\s*\d+\s*(?:장|절|조)(?:의\s*\d+)?\s*(?:\([^)]{0,20}\))?)?\s*"
+                          r"(?:[①-⑳]|\d{1,2}[.)]|[가-하][.)]|[○●•·\-–□■])?\s*\.?\s*$")
 VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
                             "non_answer", "question_type", "instruction"})
 
@@ -68,6 +71,7 @@ class Composer:
         self.sources: set[tuple[int, int]] = set()  # (passage, start) of units a shown sentence states
         self.shown_keys: set[str] = set()  # content words of the shown text
         self.chars = 0
+        self.items = 0  # shown list items that continue a shown announcing unit (not counted as sentences)
         self.near: list[tuple[float, Window]] = []  # spans of drafted sentences refused on coverage alone
         self.passage_units: dict[int, list[Unit]] = {}
         for u in units:
@@ -78,6 +82,8 @@ class Composer:
     def add(self, sentence: str) -> SentenceCheck:
         """Check one drafted sentence and decide whether the employee sees it."""
         check, window = self.session.check(sentence)
+        if check.supported and _MARKER_ONLY.match(check.text):
+            check = replace(check, supported=False, reasons=["no_content"])
         if check.supported and window is not None:
             part, touched = self._part_of(check.text, window)
             if part is not None and not self._answers_kind(part, check.text):
@@ -138,9 +144,13 @@ class Composer:
         return bool(self.shown) and keys <= self.shown_keys
 
     def _fits(self, text: str) -> bool:
-        return len(self.shown) < self.config.max_sentences and (
+        return not self._full() and (
             not self.shown or self.chars + len(text) <= self.config.max_chars
         )
+
+    def _full(self, more: int = 1) -> bool:
+        """No room for `more` sentences (list items after their announcing unit are not counted)."""
+        return len(self.shown) - self.items + more > self.config.max_sentences
 
     def _show(self, check: SentenceCheck, window: Window, part: int | None) -> None:
         self.shown.append(check)
@@ -207,10 +217,11 @@ class Composer:
             for s in sel.units:
                 if s.unit.window.passage in cited and (n := self._quote(s, sel.part, must=False)):
                     added += self.shown[-n:]
-        if not self.shown and self.near:
+        near = [t for t in self.near if has_words(t[1].analysis.text)]
+        if not self.shown and near:
             # nothing answered, yet the model drew a sentence from a span it paraphrased too
             # loosely (coverage only; its numbers, negation and names held): quote that span
-            _, w = max(self.near, key=lambda t: t[0])
+            _, w = max(near, key=lambda t: t[0])
             check = self.session.quote(w, analyze(self.kiwi, " ".join(sorted(self.question_keys))), 0.0)
             self._show(check, w, None)
             added.append(check)
@@ -241,48 +252,59 @@ class Composer:
             prev = content_keys(window.analysis)
             after = 0
             place = anchor
+            listing = False  # the unit before announced a list, or was one of its items
             for u in self.passage_units.get(window.passage, []):
-                if u.window.start < window.start or (u.window.passage, u.window.start) in self.sources:
+                if u.window.start < window.start:
                     continue
+                item = listing and bool(ITEM.match(u.text))
+                listing = item or bool(ANNOUNCES.search(u.text))
                 inside = u.window.end <= window.end
-                if not inside and (u.starts_section or after >= self.config.follow):
+                if not inside and not item and (u.starts_section or after >= self.config.follow):
                     break
+                if (u.window.passage, u.window.start) in self.sources:
+                    continue
                 keys = content_keys(u.window.analysis)
-                if not keys & (prev | self.question_keys):
+                if not item and not keys & (prev | self.question_keys):
                     break
-                after += not inside
+                after += not inside and not item
                 prev = keys
-                n = self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=place)
+                n = self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=place, item=item)
                 if not n:
-                    if len(self.shown) >= self.config.max_sentences:
+                    if self._full():
                         return added
+                    if item:
+                        break  # a list shown in part says what it leaves out: stop there
                     continue
                 place = self.shown[-1]
                 added += self.shown[-n:]
         return added
 
-    def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None) -> int:
+    def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None,
+               item: bool = False) -> int:
         """Quote one unit if it is new, adds enough and fits (a part's first unit needs only to
         fit the sentence count: whole units are never cut); `after`: the shown sentence it
         continues, which it is listed right after. A table row comes with its table's header
         row ("구분 2025년 2026년 2027년" before "지원 금액 16 20 24"), which says what its figures
-        are, when the budget has room. -> the number of sentences quoted (0: none)."""
+        are, when the budget has room. `item`: a list item after its announcing unit, which needs
+        only to add one word and is not counted as a sentence. -> the number of sentences quoted
+        (0: none)."""
         w = scored.unit.window
         text = w.analysis.text.strip()
-        if scored.unit.is_heading or (w.passage, w.start) in self.sources:
+        if scored.unit.is_heading or (w.passage, w.start) in self.sources or not has_words(text):
             return 0
         keys = content_keys(w.analysis)
         new = keys - self.shown_keys
-        if len(self.shown) >= self.config.max_sentences:
+        if not item and self._full():
             return 0
-        if not must and (len(new) < self.config.new_words or self.chars + len(text) > self.config.max_chars):
+        if not must and (len(new) < (1 if item else self.config.new_words)
+                         or self.chars + len(text) > self.config.max_chars):
             return 0
         if must and self.shown and not new:
             return 0
         terms = analyze(self.kiwi, part.text if part is not None else " ".join(sorted(self.question_keys)))
         quoted = 0
         header = self._header_of(scored.unit) if scored.unit.is_row else None
-        if header is not None and len(self.shown) + 2 <= self.config.max_sentences:
+        if header is not None and not self._full(2):
             check = self.session.quote(header.window, terms, 0.0)
             self._place(check, after)
             self._show(check, header.window, None)
@@ -290,6 +312,7 @@ class Composer:
         check = self.session.quote(w, terms, scored.score, numbers=part is not None and part.asks in ("count", "amount"))
         self._place(check, after)
         self._show(check, w, None)
+        self.items += item
         return quoted + 1
 
     def _place(self, check: SentenceCheck, after: SentenceCheck | None) -> None:

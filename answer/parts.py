@@ -29,6 +29,8 @@ OPEN_INTERROGATIVES = frozenset({"무엇", "뭐", "어떻", "어떠", "어느", 
 _CUT_ENDINGS = frozenset({"며", "으며", "고", "는지", "ㄴ지", "은지", "지", "ᆫ지", "나", "거나"})
 _CONJUNCTIONS = frozenset({"그리고", "또한", "아울러", "또"})
 _NOUN_TAGS = ("NNG", "NNP", "NR", "SN", "SL", "SH", "XSN", "NNB")
+# Determiners that point back at the document itself: "이 사업", "본 계약", "그 회의", "동 규정".
+_DEICTIC = frozenset({"이", "그", "저", "본", "동", "당", "해당"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Part:
     text: str
     terms: frozenset[str]
     asks: str | None = None
+    # terms a determiner points back at the document with ("이 사업의 기대 효과": 사업): the
+    # source seldom repeats them ("□ 기대 효과 / ○ 불량률 15% 감소"), so they may be missing
+    optional: frozenset[str] = frozenset()
 
 
 def split_question(kiwi, question: str) -> list[Part]:
@@ -63,7 +68,13 @@ def _part(text: str, tokens: Sequence) -> Part:
     terms = frozenset(t.form.lower() for t in tokens if t.tag in TERM_TAGS and t.form not in LIGHT
                       and t.form not in ASKS and t.form not in OPEN_INTERROGATIVES)
     asks = next((ASKS[t.form] for t in tokens if t.form in ASKS), None)
-    return Part(text.strip(" ,"), terms, asks)
+    optional = frozenset(
+        t.form.lower() for prev, t in zip(tokens, tokens[1:])
+        if prev.form in _DEICTIC and prev.tag in ("MM", "NNG") and t.tag in ("NNG", "NNP")
+    ) & terms
+    if optional == terms:
+        optional = frozenset()  # "이 제도는 무엇인가요?": the only words asked are needed
+    return Part(text.strip(" ,"), terms, asks, optional)
 
 
 def _asks_something(tokens: Sequence) -> bool:

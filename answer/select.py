@@ -37,6 +37,11 @@ _SECTION = re.compile(r"^\s*(?:[□■◆◇▣▶►◎]|[ⅠⅡⅢⅣⅤⅥⅦ
                       r"제\s*\d+\s*(?:장|절|조)|<[^>]{1,20}>|\[[^\]]{1,20}\])")
 _SENTENCE_FINAL = frozenset({"EF"})
 _CAPTION = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표|참고)\s*\d*\s*[>\]］〉]")
+# A unit that announces a list ("다음 각 호의 직원은 …", "… 다음과 같다", "신청 방법:") and the
+# items that follow it ("1. …", "가. …", "○ …"): the items belong to it (never headings, however
+# short: "2. 임신 중인 직원"), and an answer quoting it goes on with them.
+ANNOUNCES = re.compile(r"다음\s*각\s*(?:호|목)|다음과\s*같|아래와\s*같|[:：]\s*$")
+ITEM = re.compile(r"^\s*(?:\d{1,2}[.)](?!\d)|[가-하][.)]|\(\d{1,2}\)|[○●•·\-–])")
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,12 @@ def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
     for rank, prep in enumerate(prepared):
         windows = [w for w in prep.windows if len(w.sentences) == 1 and w.analysis.text.strip()]
         heading = header = ""
+        listing = False  # the unit before announced a list, or was one of its items
         for position, w in enumerate(windows):
-            is_heading = looks_like_heading(w, position + 1 < len(windows), first=position == 0)
+            text = w.analysis.text.strip()
+            item = listing and bool(ITEM.match(text))
+            listing = item or bool(ANNOUNCES.search(text))
+            is_heading = not item and looks_like_heading(w, position + 1 < len(windows), first=position == 0)
             unit = Unit(w, rank, position, "" if is_heading else heading, is_heading)
             if unit.is_row and header:
                 # a table row stands under its header row too: "지원 금액 16 20 24" is about 2026
@@ -137,10 +146,11 @@ def source_units(prepared: Sequence[Prepared]) -> list[Unit]:
 
 
 def word_coverage(terms: frozenset[str], unit: Window, context_weight: float = 0.5, heading: str = "",
-                  heading_weight: float = 0.75) -> float:
+                  heading_weight: float = 0.75, optional: frozenset[str] = frozenset()) -> float:
     """Share of `terms` (weighted by length, up to 4) the unit holds: in its own text 1, in the
     heading it stands under inside the passage `heading_weight` (a bullet under "□ 기대 효과" is
-    about the expected effects), only in its document's title or chunk heading `context_weight`."""
+    about the expected effects), only in its document's title or chunk heading `context_weight`.
+    An `optional` term counts only where it is found ("이 사업의 기대 효과": 사업)."""
     if not terms:
         return 0.0
     own = unit.analysis
@@ -151,14 +161,17 @@ def word_coverage(terms: frozenset[str], unit: Window, context_weight: float = 0
     total = hit = 0.0
     for t in terms:
         w = min(len(t), 4)
-        total += w
+        got = 0.0
         if t in own_keys or (len(t) >= 2 and t in own_text):
-            hit += w
+            got = w
         elif len(t) >= 2 and t in head:
-            hit += w * heading_weight
+            got = w * heading_weight
         elif t in ctx_text and (len(t) >= 2 or t in {m.form.lower() for m in unit.evidence.morphs}):
-            hit += w * context_weight
-    return hit / total
+            got = w * context_weight
+        if got or t not in optional:
+            total += w
+            hit += got
+    return hit / total if total else 0.0
 
 
 def has_date(text: str) -> bool:
@@ -189,7 +202,8 @@ def select_units(
     cfg = config or SelectConfig()
     if not units:
         return [Selection(p, []) for p in parts]
-    words = np.array([[word_coverage(p.terms, u.window, heading=u.heading) for u in units] for p in parts])
+    words = np.array([[word_coverage(p.terms, u.window, heading=u.heading, optional=p.optional) for u in units]
+                      for p in parts])
     context = np.array([[word_coverage(question_terms - p.terms, u.window, heading=u.heading)
                          if question_terms - p.terms else 0.0 for u in units] for p in parts])
     sims = np.zeros_like(words)

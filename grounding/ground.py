@@ -29,7 +29,7 @@ from .checks import (
 )
 from .errors import ShouldStop, check_point
 from .numbers import extract_quantities, unmatched
-from .prepare import CHECK_EVERY, Prepared, Window, heading_lines, prepare_passages, text_blocks
+from .prepare import CHECK_EVERY, Prepared, Window, has_words, heading_lines, prepare_passages, text_blocks
 from .split import split_draft, strip_markers
 from .types import Citation, Grounded, Passage, SentenceCheck
 
@@ -193,7 +193,7 @@ class GroundingChecker:
             for k, w in enumerate(prep.windows):
                 if k % CHECK_EVERY == 0:
                     check()
-                if len(w.sentences) != 1:
+                if len(w.sentences) != 1 or not has_words(w.analysis.text):
                     continue
                 cov = coverage(q, w.evidence)
                 scored.append((cov, -w.passage, w))

@@ -154,6 +154,44 @@ def missing_quantities(claim: str, evidence: str) -> list[Quantity]:
     return unmatched(extract_quantities(claim), extract_quantities(evidence))
 
 
+# "(단위: 명, %, 만원)", "［단위 : 억원］": the units of a table's bare figures.
+_DECLARED = re.compile(r"단위\s*[:：]\s*([^)\]］〉>\n]{1,40})")
+
+
+def declared_units(text: str, before: int) -> list[Quantity]:
+    """The units the last "단위:" declaration in `text[:before]` names, each as the quantity one
+    of its figures stands for: declared_units("(단위: 명, 만원)\n…", 20) -> [Quantity(1, "명"),
+    Quantity(10000, "원")]; [] when there is none."""
+    found = None
+    for m in _DECLARED.finditer(text, 0, before):
+        found = m
+    if found is None:
+        return []
+    out = []
+    for name in re.split(r"[,、/·]", found.group(1)):
+        got = extract_quantities("1" + name.strip())
+        if len(got) == 1 and got[0].unit:
+            out.append(got[0])
+    return out
+
+
+def in_declared_units(quantities: list[Quantity], units: list[Quantity]) -> list[Quantity]:
+    """A table row's bare figures read in the table's declared units (any of them, each scaled:
+    "8,450" under "단위: 만원" is 8,450만원, not 8,450원); figures with a unit stay as they are.
+
+    in_declared_units([Quantity(8450, "")], [Quantity(10000, "원")]) -> [Quantity(84500000, "원")]
+    """
+    if not units:
+        return quantities
+    out = []
+    for q in quantities:
+        if q.unit:
+            out.append(q)
+        else:
+            out.extend(Quantity(q.value * u.value, u.unit, q.text) for u in units)
+    return out
+
+
 def unmatched(claimed: list[Quantity], available: list[Quantity]) -> list[Quantity]:
     """Match each claimed quantity to a distinct available one (exact units first)."""
     pool = list(available)

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ingest.chunk import SentenceSplitter, Span
+from ingest.reflow import figure_row
 from prompts.injection import instruction_spans, is_instruction, neutralize
 
 from .checks import Analysis, Morph, analyze
-from .numbers import Quantity, extract_quantities
+from .numbers import Quantity, declared_units, extract_quantities, in_declared_units
 from .types import Passage
 
 BLOCK_CHARS = 2_000
@@ -28,6 +29,17 @@ _SENTENCE_GAP = re.compile(r"[.!?。！？]\s")
 # A bullet or numbered item at the start of a line (never a heading): ○ - ※ 1) 가) ①
 BULLET = re.compile(r"^\s*(?:[○●•·\-–※*]|\(?\d{1,2}\)|[가-하]\)|[①-⑳])")
 HEADING_REACH = 150  # characters above a span searched for the heading it stands under
+_WORD = re.compile(r"[가-힣A-Za-z]")
+
+
+def _row(text: str) -> bool:
+    """A table row: cells separated by | or tabs, or a row of figures."""
+    return "\t" in text or text.count("|") >= 2 or figure_row(text)
+
+
+def has_words(text: str) -> bool:
+    """has_words("- 2 -") -> False: a page number or a row of symbols says nothing to quote."""
+    return bool(_WORD.search(text))
 
 
 @dataclass
@@ -73,6 +85,7 @@ def prepare_passages(
                 check()
             sents.append(analysis.slice(s.start, s.end))
         windows = []
+        rows = [_row(p.text[s.start : s.end]) for s in spans]
         for a in range(len(spans)):
             if a % CHECK_EVERY == 0:
                 check()
@@ -81,8 +94,11 @@ def prepare_passages(
                     break
                 start, end = spans[a].start, spans[b].end
                 span = analysis.slice(start, end)
+                quantities = extract_quantities(p.text[start:end])
+                if all(rows[a : b + 1]):
+                    quantities = in_declared_units(quantities, declared_units(p.text, start))
                 windows.append(
-                    Window(i, start, end, span, sents[a : b + 1], extract_quantities(p.text[start:end]),
+                    Window(i, start, end, span, sents[a : b + 1], quantities,
                            with_context(span, _joined(heading_analysis(p.text, analysis, start), context)))
                 )
         prepared.append(Prepared(p, analysis, with_context(analysis, context), windows))

@@ -198,3 +198,37 @@ def test_a_loosely_paraphrased_source_is_quoted_rather_than_abstaining(index_dir
     assert not first.supported and first.reasons == ["coverage"], first
     assert not answer.abstained and "재택근무는 주 2일까지 허용한다" in answer.answer, answer.answer
     assert "결재" not in answer.answer and all(s.quoted for s in answer.sentences if s.supported)
+
+
+RULES = """# 재택근무 운영 지침
+
+제2조(대상) ① 재택근무는 입사 후 6개월이 지난 직원이 신청할 수 있다.
+② 다음 각 호의 직원은 재택근무 신청 시 우선하여 승인한다.
+1. 만 8세 이하 자녀를 양육하는 직원
+2. 임신 중인 직원
+3. 통근 시간이 편도 90분 이상인 직원
+제3조(장소) 재택근무는 자택에서 하여야 하며 공용 와이파이를 사용하여서는 아니 된다.
+"""
+
+
+def test_a_list_an_article_announces_is_quoted_with_it_and_the_next_article_is_not(tmp_path, shared_kiwi, monkeypatch):
+    # the model also wrote a bare article number: no answer, never shown
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"지침.md": RULES},
+                               "재택근무는 입사 후 6개월이 지난 직원이 신청할 수 있다. 제2조(대상) ①")
+    answer = pipeline.ask("재택근무는 누가 신청할 수 있나요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert "제2조(대상) ①" not in shown and any(s.reasons == ["no_content"] for s in answer.sentences)
+    # the items are short noun phrases, yet belong to the list, not headings: all three follow it
+    at = shown.index("② 다음 각 호의 직원은 재택근무 신청 시 우선하여 승인한다.")
+    assert shown[at + 1 : at + 4] == ["1. 만 8세 이하 자녀를 양육하는 직원", "2. 임신 중인 직원",
+                                      "3. 통근 시간이 편도 90분 이상인 직원"], shown
+    assert "와이파이" not in answer.answer, answer.answer  # the next article is another matter
+
+
+def test_a_part_pointing_back_at_the_document_needs_not_repeat_its_noun(tmp_path, shared_kiwi, monkeypatch):
+    # "이 사업의 기대 효과": the bullets under "□ 기대 효과" never say 사업, and answer it
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"보고.md": REPORT}, "모릅니다.")
+    answer = pipeline.ask("이 사업의 기대 효과는 무엇인가요?")
+    assert "15% 감축" in answer.answer and "3억 원" in answer.answer, answer.answer
+    assert "2027년" not in answer.answer, answer.answer
+

@@ -45,3 +45,10 @@ def test_a_verb_chain_is_not_two_questions(shared_kiwi):
     assert len(split_question(shared_kiwi, "신청하고 승인받는 절차는 어떻게 되나요?")) == 1
     # "A와 B의 차이" without an interrogative after the nouns is one thing asked
     assert len(split_question(shared_kiwi, "연차휴가와 병가를 함께 쓸 수 있나요?")) == 1
+
+
+def test_a_noun_a_determiner_points_back_with_is_optional(shared_kiwi):
+    (part,) = split_question(shared_kiwi, "이 사업의 기대 효과는 무엇인가요?")
+    assert part.optional == {"사업"} and {"기대", "효과", "사업"} <= part.terms
+    (part,) = split_question(shared_kiwi, "이 제도는 무엇인가요?")
+    assert part.optional == frozenset()  # the only word asked stays needed

@@ -254,3 +254,21 @@ def test_the_heading_a_span_stands_under_is_the_nearest_non_bullet_line_above():
     assert found("□ 채용") == []  # nothing above the first line
     long_line = "가" * 80 + "\n○ 항목 하나.\n"
     assert heading_lines(long_line, long_line.index("○")) == []  # a long line is no heading
+
+
+def test_the_fallback_never_quotes_a_page_number(checker):
+    # the page number's context (the title) holds every word of the question; it still says nothing
+    page = Passage("report#0002", "- 2 -\n점검은 분기마다 한다.", doc_id="점검.txt", context="보안 점검 결과 보고")
+    g = checker.ground("모릅니다.", [page], question="보안 점검 결과 보고")
+    assert "- 2 -" not in g.answer, g.answer
+
+
+def test_a_table_figure_is_read_in_the_unit_its_table_declares(checker):
+    table = Passage("edu#0001", "<표 2> 교육 실적 (단위: 명, 만원)\n구분 | 대상 인원 | 집행 예산\n직무 전문교육 | 310 | 8,450",
+                    doc_id="교육.txt")
+    wrong = checker.ground("직무 전문교육에 집행한 예산은 8,450원입니다.", [table], question="직무 전문교육 예산은?")
+    assert wrong.sentences[0].supported is False and "numbers" in wrong.sentences[0].reasons
+    right = checker.ground("직무 전문교육에 집행한 예산은 8,450만원입니다.", [table], question="직무 전문교육 예산은?")
+    assert right.sentences[0].supported, right.sentences[0]
+    people = checker.ground("직무 전문교육 대상은 310명입니다.", [table], question="직무 전문교육 대상은?")
+    assert people.sentences[0].supported, people.sentences[0]
