@@ -204,7 +204,9 @@ class Composer:
                     missing.append(sel.part)
                 continue
             first = True
-            for s in sel.units:
+            for s in _rows_named(sel.units):
+                if not first and s.unit.window.passage not in {w.passage for w in self.used_spans}:
+                    continue  # after the part's first quote, more only from the passages cited
                 if n := self._quote(s, sel.part, must=first):
                     added += self.shown[-n:]
                     self.answered.add(i)
@@ -214,7 +216,7 @@ class Composer:
         added += self._continue()
         cited = {w.passage for w in self.used_spans}
         for sel in self.selections:
-            for s in sel.units:
+            for s in _rows_named(sel.units):
                 if s.unit.window.passage in cited and (n := self._quote(s, sel.part, must=False)):
                     added += self.shown[-n:]
         near = [t for t in self.near if has_words(t[1].analysis.text)]
@@ -246,7 +248,9 @@ class Composer:
     def _continue(self) -> list[SentenceCheck]:
         """Quote, after each shown sentence, the rest of its cited span and the units that follow
         it in the same section of its passage (up to `follow`), while each shares a word with the
-        question or the unit before it and the budget lasts; each goes right after its anchor."""
+        question or the unit before it and the budget lasts; each goes right after its anchor.
+        The items of a list the unit before announced all follow (not counted in `follow`); a
+        table row never does (it is quoted only when selected for a part)."""
         added: list[SentenceCheck] = []
         for anchor, window in list(zip(self.shown, self.used_spans)):
             prev = content_keys(window.analysis)
@@ -263,6 +267,10 @@ class Composer:
                     break
                 if (u.window.passage, u.window.start) in self.sources:
                     continue
+                if u.is_row:  # a row is quoted only when selected: the next rows are other matters
+                    if inside:
+                        continue
+                    break
                 keys = content_keys(u.window.analysis)
                 if not item and not keys & (prev | self.question_keys):
                     break
@@ -340,6 +348,17 @@ class Composer:
                 or any(u.passage == head.window.passage and u.start == head.window.start for u in self.used_spans)):
             return None
         return head
+
+
+def _rows_named(units: Sequence[Scored]) -> list[Scored]:
+    """The selected units without the table rows that hold fewer of the part's words than its
+    best row: every row of a table shares the header's words ("집행 예산"), only the asked row
+    names what was asked ("직무 전문교육 | 310 | 287 | 92.6 | 8,450")."""
+    rows = [s.words for s in units if s.unit.is_row]
+    if not rows:
+        return list(units)
+    best = max(rows)
+    return [s for s in units if not s.unit.is_row or s.words >= best - 1e-6]
 
 
 def _renumbered(checks: Sequence[SentenceCheck], citations: Sequence[Citation], added: Sequence[SentenceCheck]

@@ -178,6 +178,7 @@ def test_a_quoted_table_row_comes_with_its_header_row(tmp_path, shared_kiwi, mon
     assert "지원 금액 16 20 24 60" in shown and shown.count("구분 2025년 2026년 2027년 합계") == 1, shown
     assert shown.index("구분 2025년 2026년 2027년 합계") < shown.index("지원 금액 16 20 24 60"), shown
     assert not any(t.startswith("<표") for t in shown)
+    assert not any(t.startswith("지원 기업 수") for t in shown), shown  # the other rows are other matters
 
 
 def test_a_row_quoted_for_one_part_answers_the_other_part_it_was_selected_for(tmp_path, shared_kiwi, monkeypatch):
@@ -232,3 +233,24 @@ def test_a_part_pointing_back_at_the_document_needs_not_repeat_its_noun(tmp_path
     assert "15% 감축" in answer.answer and "3억 원" in answer.answer, answer.answer
     assert "2027년" not in answer.answer, answer.answer
 
+
+
+EDUCATION = """# 교육훈련 결과 보고
+
+<표 2> 과정별 실적 (단위: 명, 만원)
+구분 | 대상 인원 | 집행 예산
+법정 의무교육 | 640 | 1,200
+직무 전문교육 | 310 | 8,450
+리더십 교육 | 85 | 3,900
+"""
+
+
+def test_rows_that_only_share_the_header_are_not_quoted(tmp_path, shared_kiwi, monkeypatch):
+    # every row shares the header's words (집행 예산) and "교육"; only one names the asked course
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"교육.md": EDUCATION},
+                               "직무 전문교육에 집행한 예산은 8,450원입니다.")
+    answer = pipeline.ask("직무 전문교육에 집행한 예산은 얼마인가요?")
+    assert answer.sentences[0].reasons == ["numbers"]  # 8,450 is in 만원: the draft's 원 is refused
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert "직무 전문교육 | 310 | 8,450" in shown, shown
+    assert not any(t.startswith(("법정", "리더십")) for t in shown), shown
