@@ -28,8 +28,9 @@ from itertools import pairwise
 # Version of the rules below; stored in the index's build config, so changing the rules (which
 # changes chunk texts) makes an older index ask to be re-chunked.
 # 2: captioned tables and rows of figures kept as rows; 3: Office/HTML/HWP paragraphs with soft
-# line breaks are reflowed too, and each layout block alone.
-REFLOW_VERSION = "3"
+# line breaks are reflowed too, and each layout block alone; 4: a labelled field line ("장소: …")
+# starts a unit, and a short title line after a list item ("논의 내용") is a heading.
+REFLOW_VERSION = "4"
 
 # (last word of a line, first word of the next) -> True where the break splits one word.
 WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]
@@ -49,6 +50,9 @@ _ITEM = re.compile(
     r"|\d{1,3}\.(?!\d)\s*|\d{1,3}\)\s*|[(（]\d{1,3}[)）]\s*|[(（][가-하][)）]\s*"
     r"|[①-⑳㉠-㉭㉮-㉻])"
 )
+# "일시: 2025. 3. 14.", "참석자: 대표이사 …", "제1호 안건: …": a labelled field starts a unit of
+# its own, like a list item (a short label, no digit right before the colon: not "14:00").
+_FIELD = re.compile(r"^[가-힣A-Za-z][가-힣A-Za-z0-9 ()·]{0,14}(?<![\d ])\s*[:：]\s*\S")
 # 제1장 총칙 / 제2절 / 제3편: a heading line of its own.
 _CHAPTER = re.compile(r"^제\s*\d+\s*[장절편관](?:\s|$)")
 # 제5조(연차휴가) ...: an article starts a new unit (its body may follow on the same line).
@@ -179,7 +183,7 @@ def _classify(text: str) -> str:
         return "chapter"
     if _ARTICLE.match(text):
         return "article"
-    if _ITEM.match(text):
+    if _ITEM.match(text) or _FIELD.match(text):
         return "item"
     return "text"
 
@@ -304,6 +308,18 @@ def _continues(line: _Line, nxt: _Line, unit_kind: str, inside: bool) -> bool:
     return not (unit_kind == "item" and _NOUN_END.search(line.text) and not _BOUND_WORD.match(_first_word(nxt.text)))
 
 
+def _label_line(line: _Line) -> bool:
+    """A short title line between a list and what follows ("안건", "논의 내용", "결정사항"):
+    one or two words, no digit, punctuation or sentence ending, and not the action noun that
+    ends a wrapped 개조식 bullet ("… 채용 연계\n추진")."""
+    text = line.text
+    return (
+        line.kind == "text" and len(text) <= 10 and len(text.split()) <= 2 and bool(_HANGUL.search(text))
+        and not re.search(r"[\d.,;:()\[\]<>%~·\-]", text) and not ends_sentence(text)
+        and not _NOUN_END.search(text) and not _BOUND_WORD.match(_first_word(text))
+    )
+
+
 def _is_short_heading(line: _Line, nxt: _Line | None) -> bool:
     return (
         line.kind == "text"
@@ -333,7 +349,8 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
                 groups.append((kind, current))
             current = []
             continue
-        if current and _continues(lines[current[-1]], line, kind, inside.get(current[-1], False)):
+        titled = kind == "item" and _label_line(line) and not inside.get(current[-1] if current else -1, False)
+        if current and not titled and _continues(lines[current[-1]], line, kind, inside.get(current[-1], False)):
             current.append(i)
             continue
         if current:
@@ -342,7 +359,9 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
         nxt = next((lines[j] for j in range(i + 1, len(lines))), None)
         kind = {"table": "table", "chapter": "heading", "article": "article", "item": "item"}.get(line.kind, "text")
         after_item = bool(groups) and groups[-1][0] == "item" and groups[-1][1][-1] == i - 1
-        if after_item and kind == "text":
+        if titled:
+            kind = "heading"  # "안건" after "불참: …", "논의 내용" after the agenda items
+        elif after_item and kind == "text":
             kind = "item"  # the next line of a 개조식 bullet block, e.g. "○ … 추진\n 민간 지원 강화"
         elif _is_short_heading(line, nxt) and not (nxt and _wrapped_marker(line, nxt, inside.get(i, False))):
             kind = "heading"

@@ -412,3 +412,24 @@ def test_an_index_chunked_without_reflow_is_rechunked_by_the_next_ingest(tmp_pat
     [chunk] = index.chunks
     assert "\n" not in chunk.text and "출근한 근로자에게" in chunk.text
     assert builder(True).ingest([docs]).rechunked == []  # once
+
+
+def test_minutes_fields_and_the_titles_after_them_stay_units(joiner):
+    # a meeting record: labelled fields, a wrapped field value, title lines, then prose
+    text = ("일시: 2025. 3. 14.(금) 14:00 ~ 16:10\n장소: 본사 12층 대회의실\n"
+            "참석자: 대표이사 이정민(위원장), 경영지원본부장\n최혜진, 재무팀장 오지수(간사)\n"
+            "안건\n제1호 안건: 2025년 신규 채용 계획(안)\n논의 내용\n"
+            "제1호 안건에 대하여 경영지원본부장은 신규 채용 인원을\n75명으로 보고하였다.\n"
+            "○ 지역 청년 디지털 인재 100명 양성 및 채용 연계\n추진\n")
+    assert texts(text, joiner) == [
+        "일시: 2025. 3. 14.(금) 14:00 ~ 16:10",
+        "장소: 본사 12층 대회의실",
+        "참석자: 대표이사 이정민(위원장), 경영지원본부장 최혜진, 재무팀장 오지수(간사)",
+        "안건",
+        "제1호 안건: 2025년 신규 채용 계획(안)",
+        "논의 내용",
+        "제1호 안건에 대하여 경영지원본부장은 신규 채용 인원을 75명으로 보고하였다.",
+        "○ 지역 청년 디지털 인재 100명 양성 및 채용 연계 추진",  # an action noun wraps, no title
+    ]
+    assert_offsets_exact(text, joiner)
+    assert texts("오전 회의는\n14:00 부터 열린다.", joiner) == ["오전 회의는 14:00 부터 열린다."]  # a time is no label
