@@ -246,18 +246,29 @@ class Composer:
         return added, Grounded(render_all(listed), False, mode, checks, citations)
 
     def _continue(self) -> list[SentenceCheck]:
-        """Quote, after each shown sentence, the rest of its cited span and the units that follow
-        it in the same section of its passage (up to `follow`), while each shares a word with the
-        question or the unit before it and the budget lasts; each goes right after its anchor.
-        The items of a list the unit before announced all follow (not counted in `follow`); a
-        table row never does (it is quoted only when selected for a part)."""
+        """Quote, after each shown sentence, the unit before it that its span builds on, the rest
+        of its cited span and the units that follow it in the same section of its passage (up to
+        `follow`), while each shares a word with the question or the unit before it and the
+        budget lasts; each goes right after its anchor.
+        The items of a list the unit before announced all follow (not counted in `follow`), and
+        so do the bullets under a heading the question names; a table row never does (it is
+        quoted only when selected for a part)."""
         added: list[SentenceCheck] = []
         for anchor, window in list(zip(self.shown, self.used_spans)):
             prev = content_keys(window.analysis)
             after = 0
             place = anchor
             listing = False  # the unit before announced a list, or was one of its items
-            for u in self.passage_units.get(window.passage, []):
+            units = self.passage_units.get(window.passage, [])
+            first = next((u for u in units if u.window.start >= window.start), None)
+            # bullets under a heading the question names ("□ 하반기 추진 계획") all belong to the
+            # answer, even when they share no word with the one before ("○ 베트남 법인 설립")
+            asked = first is not None and bool(first.heading) and bool(
+                content_keys(analyze(self.kiwi, first.heading)) & self.question_keys)
+            if (n := self._preceding(anchor, window, first, units)):
+                place = self.shown[-1]
+                added += self.shown[-n:]
+            for u in units:
                 if u.window.start < window.start:
                     continue
                 item = listing and bool(ITEM.match(u.text))
@@ -272,7 +283,7 @@ class Composer:
                         continue
                     break
                 keys = content_keys(u.window.analysis)
-                if not item and not keys & (prev | self.question_keys):
+                if not item and not keys & (prev | self.question_keys) and not (asked and u.heading == first.heading):
                     break
                 after += not inside and not item
                 prev = keys
@@ -286,6 +297,24 @@ class Composer:
                 place = self.shown[-1]
                 added += self.shown[-n:]
         return added
+
+    def _preceding(self, anchor: SentenceCheck, window: Window, first: Unit | None, units: Sequence[Unit]) -> int:
+        """Quote, right after `anchor`, the unit before its span in the same section when the
+        span builds on it: they share a word the question did not bring ("② 갑은 검수 완료 후
+        20일 이내에 대금을 지급한다" rests on "① 갑은 납품일부터 7일 이내에 검수를 마치고 …").
+        -> the number of sentences quoted (0: none)."""
+        if first is None or first.starts_section or self._full():
+            return 0
+        at = units.index(first)
+        if at == 0:
+            return 0
+        u = units[at - 1]
+        if u.is_heading or u.is_row or u.heading != first.heading:
+            return 0
+        shared = content_keys(u.window.analysis) & content_keys(window.analysis)
+        if not any(len(k) >= 2 and has_words(k) for k in shared - self.question_keys - LIGHT):
+            return 0  # a number ("제3조" and "3개월") or a one-syllable word is no shared subject
+        return self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=anchor)
 
     def _quote(self, scored: Scored, part: Part | None, must: bool, after: SentenceCheck | None = None,
                item: bool = False) -> int:

@@ -254,3 +254,43 @@ def test_rows_that_only_share_the_header_are_not_quoted(tmp_path, shared_kiwi, m
     shown = [s.text for s in answer.sentences if s.supported]
     assert "직무 전문교육 | 310 | 8,450" in shown, shown
     assert not any(t.startswith(("법정", "리더십")) for t in shown), shown
+
+
+PRESS = """# 상반기 실적 보도자료
+
+□ 하반기 추진 계획
+○ 연간 매출 목표 3,000억원 달성을 위한 해외 시장 진출 추진
+○ 2025년 10월 베트남 하노이 법인 설립 예정
+○ 동남아 현지 협력사 5곳과 업무협약 체결 추진
+□ 문의
+○ 홍보실 대표 전화로 문의
+"""
+
+
+def test_the_bullets_under_the_heading_the_question_names_follow_the_answer(tmp_path, shared_kiwi, monkeypatch):
+    # the next bullets share no word with the first: they follow because their heading was asked
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"보도.md": PRESS},
+                               "하반기 해외 진출 계획은 연간 매출 목표 3,000억원 달성을 위한 해외 시장 진출 추진입니다.")
+    answer = pipeline.ask("하반기 해외 진출 계획은 무엇인가요?")
+    assert "베트남 하노이 법인" in answer.answer and "협력사 5곳" in answer.answer, answer.answer
+    assert "홍보실" not in answer.answer, answer.answer
+
+
+CONTRACT = """# 물품 공급 계약서
+
+제2조(납품 및 검수) ① 을은 2025년 8월 29일까지 물품 전량을 납품한다.
+② 갑은 납품일부터 7일 이내에 검수를 마치고 그 결과를 을에게 서면으로 알린다.
+③ 갑은 검수 완료 후 을의 대금 청구를 받은 날부터 20일 이내에 대금을 지급한다.
+제3조(지체상금) 을이 납품 기한을 넘긴 경우 지체 1일당 계약 금액의 1천분의 1을 지급한다.
+"""
+
+
+def test_the_paragraph_an_answer_builds_on_is_quoted_after_it(tmp_path, shared_kiwi, monkeypatch):
+    # ③ pays "검수 완료 후": ② says when 검수 ends; ① shares no such word, 제3조 is another article
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"계약.md": CONTRACT},
+                               "대금은 검수 완료 후 대금 청구를 받은 날부터 20일 이내에 지급됩니다.")
+    answer = pipeline.ask("대금은 언제 지급되나요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert shown[0].startswith("대금은 검수 완료 후"), shown
+    assert "② 갑은 납품일부터 7일 이내에 검수를 마치고 그 결과를 을에게 서면으로 알린다." in shown, shown
+    assert "8월 29일" not in answer.answer and "지체상금" not in answer.answer, answer.answer
