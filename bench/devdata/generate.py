@@ -151,6 +151,9 @@ def generate_enterprise(out: Path, seed: int = 0, only: list[str] | None = None,
             })
     _write_jsonl(manifest, folder / "manifest.jsonl")
     _write_jsonl(qa_rows, folder / "qa.jsonl")
+    # the same paragraphs and questions on the clean text path, to measure what the PDF path loses
+    _write_jsonl([corpus[i] for i in chosen], folder / "clean_corpus.jsonl")
+    _write_jsonl([{**q, "gold_ids": [q["clean_id"]]} for q in qa_rows], folder / "clean_qa.jsonl")
     log.info("enterprise set: %d documents, %d questions in %s", len(manifest), len(qa_rows), folder)
     return folder
 
@@ -169,7 +172,8 @@ def generate_korquad_pdf(
     Each paragraph starts a new page; `per_file` paragraphs share one PDF. The dataset (CC BY-ND)
     is only read; the derived files go to `out` and are never committed.
     qa.jsonl rows: {"qid", "query", "answer", "answers", "gold_ids", "doc_file", "page", "clean_id"},
-    where clean_id is the paragraph's id on the clean text path (ingest.korquad.load_korquad), and
+    where clean_id is the paragraph's id on the clean text path (ingest.korquad.load_korquad;
+    clean_corpus.jsonl and clean_qa.jsonl hold the same paragraphs and questions on it), and
     "answer_drawn" is false when the answer holds a character the font has no glyph for (the PDF
     text lacks it, which says nothing about the loader; compare paths without those questions).
     """
@@ -213,6 +217,9 @@ def generate_korquad_pdf(
     ]
     _write_jsonl(manifest, folder / "manifest.jsonl")
     _write_jsonl(qa_rows, folder / "qa.jsonl")
+    # the same paragraphs and questions on the clean text path, to measure what the PDF path loses
+    _write_jsonl([corpus[i] for i in chosen], folder / "clean_corpus.jsonl")
+    _write_jsonl([{**q, "gold_ids": [q["clean_id"]]} for q in qa_rows], folder / "clean_qa.jsonl")
     log.info("KorQuAD-as-PDF: %d paragraphs in %d files, %d questions in %s",
              len(chosen), len(manifest), len(qa_rows), folder)
     return folder

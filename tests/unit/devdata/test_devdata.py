@@ -214,3 +214,11 @@ def test_korquad_paragraphs_become_wrapped_pdfs_with_their_questions(tmp_path: P
             assert row["gold_ids"] == [m["doc_id"]]
             if row["answer_drawn"]:
                 assert squeeze(row["answer"]) in pages[row["page"]], row["qid"]
+    # the clean path holds the same paragraphs and questions, gold by paragraph id
+    clean = read_jsonl(folder / "clean_corpus.jsonl")
+    clean_qa = read_jsonl(folder / "clean_qa.jsonl")
+    assert sorted(c["id"] for c in clean) == sorted(c for m in manifest for c in m["clean_ids"])
+    assert [q["qid"] for q in clean_qa] == [r["qid"] for r in rows]
+    assert all(q["gold_ids"] == [q["clean_id"]] for q in clean_qa)
+    texts = {c["id"]: c["text"] for c in clean}
+    assert all(q["answer"] in texts[q["clean_id"]] for q in clean_qa)
