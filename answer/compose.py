@@ -162,12 +162,12 @@ class Composer:
             self.answered.add(part)
         if check.quoted:
             self.sources.add((window.passage, window.start))
-            # a unit quoted for one part (or as a continuation) that another part selected answers
-            # that part too: its must-quote would otherwise fall to a weaker unit elsewhere
+            # a unit quoted for one part (or as a continuation) that is another part's best unit
+            # answers that part too: its must-quote would otherwise fall to a weaker unit elsewhere
             for i, sel in enumerate(self.selections):
-                if any(x.unit.window.passage == window.passage and x.unit.window.start == window.start
-                       for x in sel.units):
-                    self.answered.add(i)
+                if sel.units and (sel.units[0].unit.window.passage, sel.units[0].unit.window.start) == (
+                        window.passage, window.start):
+                    self.answered.add(i)  # its best unit: a weaker one leaves the part to its own quote
             return
         # the units of the cited span the drafted sentence restates are its source (the one it
         # shares most with, and any it mostly states): never quoted again. A source that says
@@ -263,8 +263,8 @@ class Composer:
             first = next((u for u in units if u.window.start >= window.start), None)
             # bullets under a heading the question names ("□ 하반기 추진 계획") all belong to the
             # answer, even when they share no word with the one before ("○ 베트남 법인 설립")
-            asked = first is not None and bool(first.heading) and bool(
-                content_keys(analyze(self.kiwi, first.heading)) & self.question_keys)
+            asked = (first is not None and bool(first.heading) and not (units[0].is_title and first.heading == units[0].text)
+                     and bool(content_keys(analyze(self.kiwi, first.heading)) & self.question_keys))
             if (n := self._preceding(anchor, window, first, units)):
                 place = self.shown[-1]
                 added += self.shown[-n:]

@@ -26,6 +26,13 @@ ASKS = {
     "언제": "date", "누구": "person", "어디": "place",
 }
 OPEN_INTERROGATIVES = frozenset({"무엇", "뭐", "어떻", "어떠", "어느", "무슨", "어떤", "왜"})
+# The labels documents put before such answers ("일시: 2025. 3. 14.", "장소: 본사 12층"): a unit
+# holding one answers that kind of part better (optional terms: counted only where found).
+ASK_LABELS = {
+    "date": frozenset({"일시", "일자", "날짜", "기간", "기한", "시기"}),
+    "place": frozenset({"장소", "위치"}),
+    "person": frozenset({"담당자", "참석자", "대상자", "책임자"}),
+}
 _CUT_ENDINGS = frozenset({"며", "으며", "고", "는지", "ㄴ지", "은지", "지", "ᆫ지", "나", "거나"})
 _CONJUNCTIONS = frozenset({"그리고", "또한", "아울러", "또"})
 _NOUN_TAGS = ("NNG", "NNP", "NR", "SN", "SL", "SH", "XSN", "NNB")
@@ -46,6 +53,9 @@ class Part:
     # terms a determiner points back at the document with ("이 사업의 기대 효과": 사업): the
     # source seldom repeats them ("□ 기대 효과 / ○ 불량률 15% 감소"), so they may be missing
     optional: frozenset[str] = frozenset()
+    # labels a document puts before the kind of answer asked ("일시", "장소"): not the question's
+    # words, yet a unit holding one is likelier the answer (selection counts them where found)
+    labels: frozenset[str] = frozenset()
 
 
 def split_question(kiwi, question: str) -> list[Part]:
@@ -56,17 +66,25 @@ def split_question(kiwi, question: str) -> list[Part]:
     for a, b in pieces:
         sub = [t for t in tokens if t.start >= a and t.start + t.len <= b]
         for text, toks in _coordinated(question, a, b, sub):
-            part = _part(text, toks)
-            if part.terms or part.asks:
-                parts.append(part)
+            for one, one_toks in _per_interrogative(text, toks):
+                part = _part(one, one_toks)
+                if part.terms or part.asks:
+                    parts.append(part)
     if not parts:
         return [_part(question, tokens)]
     return _dedupe(parts)
 
 
 def _part(text: str, tokens: Sequence) -> Part:
-    terms = frozenset(t.form.lower() for t in tokens if t.tag in TERM_TAGS and t.form not in LIGHT
-                      and t.form not in ASKS and t.form not in OPEN_INTERROGATIVES)
+    # a number with its counter is one term ("제3차" -> "3차", not any 3: "3. 제3호 안건")
+    counted = {i for i, (t, nxt) in enumerate(zip(tokens, tokens[1:]))
+               if t.tag == "SN" and nxt.tag in ("NNB", "NNG") and nxt.start == t.start + t.len}
+    terms = frozenset(
+        (t.form + tokens[i + 1].form if i in counted else t.form).lower()
+        for i, t in enumerate(tokens)
+        if t.tag in TERM_TAGS and t.form not in LIGHT and t.form not in ASKS and t.form not in OPEN_INTERROGATIVES
+        and not (i > 0 and i - 1 in counted)
+    )
     asks = next((ASKS[t.form] for t in tokens if t.form in ASKS), None)
     optional = frozenset(
         t.form.lower() for prev, t in zip(tokens, tokens[1:])
@@ -74,7 +92,34 @@ def _part(text: str, tokens: Sequence) -> Part:
     ) & terms
     if optional == terms:
         optional = frozenset()  # "이 제도는 무엇인가요?": the only words asked are needed
-    return Part(text.strip(" ,"), terms, asks, optional)
+    return Part(text.strip(" ,"), terms, asks, optional, ASK_LABELS.get(asks or "", frozenset()) - terms)
+
+
+def _per_interrogative(text: str, tokens: Sequence) -> list[tuple[str, list]]:
+    """A clause asking two kinds of thing ("언제, 어디서 열렸나요?", "누가, 언제까지 제출하나요?")
+    as one clause per interrogative, the others left out: "…는 언제 열렸나요?", "…는 어디서
+    열렸나요?"; otherwise the clause itself."""
+    asking = [i for i, t in enumerate(tokens) if t.form in ASKS]
+    if len({ASKS[tokens[i].form] for i in asking}) < 2:
+        return [(text, list(tokens))]
+    base = tokens[0].start if tokens else 0
+    out = []
+    for keep in asking:
+        drop: list[tuple[int, int]] = []  # [start, end) in text of the other interrogatives with their particles and comma
+        for i in asking:
+            if i == keep:
+                continue
+            j = i + 1
+            while j < len(tokens) and tokens[j].tag.startswith(("J", "SP")):
+                j += 1
+            end = tokens[j].start - base if j < len(tokens) else len(text)
+            drop.append((tokens[i].start - base, end))
+        one = text
+        for a, b in sorted(drop, reverse=True):
+            one = one[:a] + one[b:]
+        out.append((" ".join(one.replace(" ,", ",").split()).replace(", ", " ").strip(" ,"),
+                    [t for k, t in enumerate(tokens) if not any(a <= t.start - base < b for a, b in drop)]))
+    return out
 
 
 def _asks_something(tokens: Sequence) -> bool:

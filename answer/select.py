@@ -65,6 +65,12 @@ class Unit:
         return "\t" in text or text.count("|") >= 2 or figure_row(text)
 
     @property
+    def is_title(self) -> bool:
+        """A passage's first line taken as heading without a section mark: the document title
+        or the page's running header ("대외비 · 경영기획팀 · 제3차 경영위원회 회의록")."""
+        return self.is_heading and self.position == 0 and not _SECTION.match(self.text)
+
+    @property
     def starts_section(self) -> bool:
         """A heading, or a unit opening a new article or section ("제5조(병가) …", "□ …")."""
         return self.is_heading or bool(_SECTION.match(self.text))
@@ -107,14 +113,17 @@ def looks_like_heading(w: Window, followed: bool, first: bool = False) -> bool:
     text = w.analysis.text.strip()
     if _CAPTION.match(text) and len(text) <= 60:
         return True  # "<표 1> 계약 물품 내역 (단위: 대, 원)": names a table, answers nothing
-    if not followed or len(text) > 30 or any(m.tag in _SENTENCE_FINAL for m in w.analysis.morphs):
-        return False
-    body = _SECTION.sub("", text, count=1)
-    if _QUANTITY.search(body) or text.endswith((".", "?", "!", ":")):
+    if not followed or any(m.tag in _SENTENCE_FINAL for m in w.analysis.morphs) or text.endswith((".", "?", "!", ":")):
         return False
     words = [m for m in w.analysis.morphs if m.tag in ("NNG", "NNP", "SL", "XR")]
-    if first and not BULLET.match(text):
-        return 0 < len(words) <= 8
+    if (first and not BULLET.match(text) and len(text) <= 60 and not figure_row(text) and "|" not in text
+            and not re.search(r"[:：]\s*\S", text)):  # "일시: 2025. 3. 14." is a field, not a title
+        # a passage's first line: the document title, or the page's running header over it
+        # ("대외비 · 경영기획팀 · 제3차 경영위원회 회의록"), numbers and all
+        return 0 < len(words) <= 12
+    body = _SECTION.sub("", text, count=1)
+    if len(text) > 30 or _QUANTITY.search(body):
+        return False
     return 0 < len(words) <= 4
 
 
@@ -202,8 +211,8 @@ def select_units(
     cfg = config or SelectConfig()
     if not units:
         return [Selection(p, []) for p in parts]
-    words = np.array([[word_coverage(p.terms, u.window, heading=u.heading, optional=p.optional) for u in units]
-                      for p in parts])
+    words = np.array([[word_coverage(p.terms | p.labels, u.window, heading=u.heading, optional=p.optional | p.labels)
+                       for u in units] for p in parts])
     context = np.array([[word_coverage(question_terms - p.terms, u.window, heading=u.heading)
                          if question_terms - p.terms else 0.0 for u in units] for p in parts])
     sims = np.zeros_like(words)
@@ -213,7 +222,9 @@ def select_units(
         order = np.argsort(-best_words, kind="stable")[: cfg.max_embed]
         chosen = [int(i) for i in order if best_words[i] > 0]
         if chosen:
-            vecs = embed([p.text for p in parts] + [units[i].text for i in chosen])
+            # a unit under a heading is embedded with it: "일시: 2025. 3. 14." alone means little,
+            # under "제3차 경영위원회 회의록" it is when that meeting was held
+            vecs = embed([p.text for p in parts] + [f"{units[i].heading} {units[i].text}".strip() for i in chosen])
             pv, uv = vecs[: len(parts)], vecs[len(parts):]
             sims[:, chosen] = np.clip(pv @ uv.T, 0.0, 1.0)
     w_sim = cfg.w_similarity if embed is not None else 0.0

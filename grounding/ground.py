@@ -106,7 +106,7 @@ class GroundingChecker:
                 if k % CHECK_EVERY == 0:
                     check()
                 cov = coverage(claim, w.evidence)
-                missing = unmatched(quantities, w.quantities)
+                missing = unmatched(quantities, w.quantities + w.context_quantities)
                 q_cov = coverage(question, w.evidence) if fragment else 0.0
                 # Coverage picks the span; a wider span wins only by covering more, so a changed
                 # number cannot hide behind the same number in a neighbouring sentence.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.chunk import SentenceSplitter, Span
 from ingest.reflow import figure_row
@@ -53,6 +53,8 @@ class Window:
     sentences: list[Analysis]
     quantities: list[Quantity]
     evidence: Analysis  # the window plus its document's title/heading, what coverage reads
+    # numbers of that title/heading ("제3차 경영위원회 회의록"): a sentence may restate them
+    context_quantities: list[Quantity] = field(default_factory=list)
 
 
 @dataclass
@@ -97,9 +99,10 @@ def prepare_passages(
                 quantities = extract_quantities(p.text[start:end])
                 if all(rows[a : b + 1]):
                     quantities = in_declared_units(quantities, declared_units(p.text, start))
+                evidence = with_context(span, _joined(heading_analysis(p.text, analysis, start), context))
                 windows.append(
-                    Window(i, start, end, span, sents[a : b + 1], quantities,
-                           with_context(span, _joined(heading_analysis(p.text, analysis, start), context)))
+                    Window(i, start, end, span, sents[a : b + 1], quantities, evidence,
+                           extract_quantities(evidence.text[len(span.text):]))
                 )
         prepared.append(Prepared(p, analysis, with_context(analysis, context), windows))
     return prepared

@@ -294,3 +294,25 @@ def test_the_paragraph_an_answer_builds_on_is_quoted_after_it(tmp_path, shared_k
     assert shown[0].startswith("대금은 검수 완료 후"), shown
     assert "② 갑은 납품일부터 7일 이내에 검수를 마치고 그 결과를 을에게 서면으로 알린다." in shown, shown
     assert "8월 29일" not in answer.answer and "지체상금" not in answer.answer, answer.answer
+
+
+MINUTES = """# 제3차 경영위원회 회의록
+
+일시: 2025. 3. 14.(금) 14:00 ~ 16:10
+장소: 본사 12층 대회의실
+참석자: 대표이사 이정민(위원장), 재무팀장 오지수(간사)
+
+결정사항
+1. 제1호 안건은 총 80명으로 수정 의결한다.
+2. 제3호 안건은 제4차 회의(4월 11일 예정)에서 재논의한다.
+"""
+
+
+def test_when_and_where_are_answered_from_the_labelled_fields(tmp_path, shared_kiwi, monkeypatch):
+    # the model takes the next meeting's date: refused; both parts get their field quoted
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"회의록.md": MINUTES},
+                               "제3차 경영위원회는 4월 11일에 열렸습니다.")
+    answer = pipeline.ask("제3차 경영위원회는 언제, 어디서 열렸나요?")
+    assert "4월 11일에 열렸습니다" not in answer.answer, answer.answer
+    assert "일시: 2025. 3. 14.(금) 14:00 ~ 16:10" in answer.answer, answer.answer
+    assert "장소: 본사 12층 대회의실" in answer.answer, answer.answer

@@ -52,3 +52,14 @@ def test_a_noun_a_determiner_points_back_with_is_optional(shared_kiwi):
     assert part.optional == {"사업"} and {"기대", "효과", "사업"} <= part.terms
     (part,) = split_question(shared_kiwi, "이 제도는 무엇인가요?")
     assert part.optional == frozenset()  # the only word asked stays needed
+
+
+def test_two_interrogatives_of_two_kinds_are_two_parts(shared_kiwi):
+    when, where = split_question(shared_kiwi, "제3차 경영위원회는 언제, 어디서 열렸나요?")
+    assert (when.asks, where.asks) == ("date", "place")
+    assert "어디" not in when.text and "언제" not in where.text and when.text.startswith("제3차 경영위원회는")
+    # a number with its counter is one term: "3차" (not any 3), and field labels ride along
+    assert "3차" in when.terms and "3" not in when.terms
+    assert "일시" in when.labels and "장소" in where.labels and not when.labels & when.terms
+    (one,) = split_question(shared_kiwi, "연차휴가는 며칠인가요?")
+    assert one.asks == "count"
