@@ -182,8 +182,9 @@ class Composer:
         shares = [(content_keys(u.window.analysis), u) for u in inside]
         best = max(shares, key=lambda t: len(t[0] & said))[1]
         for keys, u in shares:
-            fuller = len(keys - self.shown_keys - self.question_keys) >= self.config.fuller
-            if (u is best and not confirms and not fuller) or (keys and len(keys & said) >= self.config.source_overlap * len(keys)):
+            if len(keys - self.shown_keys - self.question_keys) >= self.config.fuller:
+                continue  # it says more than the sentence: quoted after it
+            if (u is best and not confirms) or (keys and len(keys & said) >= self.config.source_overlap * len(keys)):
                 self.sources.add((u.window.passage, u.window.start))
 
     def _units_in(self, window: Window) -> list[Unit]:

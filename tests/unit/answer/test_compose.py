@@ -316,3 +316,19 @@ def test_when_and_where_are_answered_from_the_labelled_fields(tmp_path, shared_k
     assert "4월 11일에 열렸습니다" not in answer.answer, answer.answer
     assert "일시: 2025. 3. 14.(금) 14:00 ~ 16:10" in answer.answer, answer.answer
     assert "장소: 본사 12층 대회의실" in answer.answer, answer.answer
+
+
+LEAVE = """# 취업규칙
+
+제15조(연차휴가) ① 1년간 80퍼센트 이상 출근한 직원에게는 15일의 유급휴가를 준다.
+② 계속하여 근로한 기간이 1년 미만인 직원 또는 1년간 80퍼센트 미만 출근한 직원에게는 1개월 개근시 1일의 유급휴가를 준다.
+"""
+
+
+def test_a_source_that_says_more_than_its_paraphrase_follows_it_even_if_mostly_restated(tmp_path, shared_kiwi, monkeypatch):
+    # the draft restates most of ② but drops who else it covers (80퍼센트 미만 출근한 직원)
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"규칙.md": LEAVE},
+                               "입사한 지 1년이 안 된 직원은 연차휴가를 1개월 개근시 1일의 유급휴가를 준다.")
+    answer = pipeline.ask("입사한 지 1년이 안 된 직원은 연차휴가를 어떻게 받나요?")
+    assert answer.sentences[0].supported and not answer.sentences[0].quoted, answer.sentences[0]
+    assert "1년간 80퍼센트 미만 출근한 직원" in answer.answer, answer.answer
