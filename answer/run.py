@@ -93,7 +93,7 @@ class AnswerRun:
             selections = select_units(parts, units, question_terms=question_terms,
                                       embed=self.embed, config=self.select_config)
             composer = Composer(session, selections, self.compose_config, units)
-            groups = _unit_groups(selections, self.hits)
+            groups = _unit_groups(selections, self.hits, (self.select_config or SelectConfig()).prompt_per_part)
             t["select"] = time.perf_counter() - start
         if composer is not None and groups:
             prompt = build_unit_messages(self.query, groups)
@@ -174,11 +174,13 @@ def _closing(pieces: Iterable[str]) -> Iterator[Iterable[str]]:
             close()
 
 
-def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit]) -> list[tuple[Hit, list[str]]]:
-    """The selected units by passage (retrieval order), each passage's in text order, no repeats."""
+def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit], per_part: int = 2
+                 ) -> list[tuple[Hit, list[str]]]:
+    """The best `per_part` selected units of each part by passage (retrieval order), each
+    passage's in text order, no repeats."""
     picked: dict[int, dict[int, str]] = {}
     for sel in selections:
-        for s in sel.units:
+        for s in sel.units[:per_part]:
             picked.setdefault(s.unit.rank, {})[s.unit.position] = s.unit.text
     return [(hits[rank], [text for _, text in sorted(picked[rank].items())]) for rank in sorted(picked)]
 

@@ -97,13 +97,14 @@ class SelectConfig:
     min_words: float = 0.4  # a unit answers a part only if it holds this share of the part's words ...
     min_score: float = 0.45  # ... and scores this much overall
     per_part: int = 3  # units kept per part
+    prompt_per_part: int = 2  # of those, the best shown to the model (a shorter prompt: the first token comes sooner)
     relative: float = 0.8  # a further unit must score this share of the part's best
     w_words: float = 0.5
     w_context: float = 0.15
     w_similarity: float = 0.35
     typed_bonus: float = 0.1
     untyped_penalty: float = 0.2
-    max_embed: int = 24  # units compared by embedding per question (the rest by words only)
+    max_embed: int = 12  # units compared by embedding per question (the rest by words only)
 
 
 def looks_like_heading(w: Window, followed: bool, first: bool = False) -> bool:

@@ -193,3 +193,18 @@ def test_an_injected_order_never_reaches_the_user(injected, shared_kiwi, monkeyp
     assert all("답하라" not in text for text in shown)  # a recited order is withheld, even flagged
     assert all("파산" not in e.text for e in events if e.kind == "sentence" and e.check.supported)
     assert events[-1].answer.answer == answer.answer
+
+
+def test_the_model_sees_each_parts_best_units_only_in_text_order():
+    from types import SimpleNamespace as NS
+
+    from answer.run import _unit_groups
+
+    def scored(rank, position, text):
+        return NS(unit=NS(rank=rank, position=position, text=text))
+
+    first = NS(units=[scored(0, 5, "b"), scored(1, 0, "c"), scored(0, 1, "a")])  # best first
+    second = NS(units=[scored(0, 1, "a"), scored(1, 2, "d")])
+    groups = _unit_groups([first, second], ["hit0", "hit1"], per_part=2)
+    assert groups == [("hit0", ["a", "b"]), ("hit1", ["c", "d"])]  # "a" once, via the second part
+    assert _unit_groups([first], ["hit0", "hit1"], per_part=1) == [("hit0", ["b"])]
