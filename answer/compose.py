@@ -9,9 +9,10 @@ supported, adds something the question did not already say, answers the kind of 
 part asks (a 며칠 part needs the number stated next to the asked subject) and fits the budget.
 Then every part that no kept sentence answers gets its best source units quoted whole and
 cited; a part nothing answers is named as not found. While the budget lasts, what the source
-goes on to say right after a shown sentence (the rest of its cited span, then the next units
-of the same section: "다만 …", the bullets under the same heading) is quoted after it, and
-then further best units of the passages already cited. Only when no part is answered at all
+goes on to say around a shown sentence (the paragraph it builds on, the rest of its cited
+span, then the next units of the same section: "다만 …", the bullets under the same heading,
+the items of a list it announces) is quoted after it, and then further best units of the
+passages already cited; of a table, only the rows that name what was asked. Only when no part is answered at all
 does the answer fall back to quoting the source sentences that best cover the whole question (the checker's extractive fallback), or abstain. Sources are numbered in the order the answer shows them.
 """
 
