@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from grounding import Citation, Grounded, SentenceCheck, extract_quantities
-from grounding.checks import analyze, content_keys
+from grounding.checks import analyze, content_keys, cut_short
 from grounding.ground import GroundingSession, render_all
 from grounding.prepare import Window, has_words
 from grounding.numbers import unmatched
@@ -39,7 +39,7 @@ _CAPTION_START = re.compile(r"^\s*[<\[［〈]\s*(?:표|그림|도표)")
 _MARKER_ONLY = re.compile(r"^\s*(?:제\s*\d+\s*(?:장|절|조)(?:의\s*\d+)?\s*(?:\([^)]{0,20}\))?)?\s*"
                           r"(?:[①-⑳]|\d{1,2}[.)]|[가-하][.)]|[○●•·\-–□■])?\s*\.?\s*$")
 VERIFY_REASONS = frozenset({"numbers", "negation", "entities", "coverage", "question", "no_content",
-                            "non_answer", "question_type", "instruction"})
+                            "non_answer", "question_type", "instruction", "fragment"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ class Composer:
         check, window = self.session.check(sentence)
         if check.supported and _MARKER_ONLY.match(check.text):
             check = replace(check, supported=False, reasons=["no_content"])
+        elif check.supported and cut_short(analyze(self.kiwi, check.text)):
+            check = replace(check, supported=False, reasons=["fragment"])  # "… 파동이 일어난 후에"
         if check.supported and window is not None:
             part, touched = self._part_of(check.text, window)
             if part is not None and not self._answers_kind(part, check.text):

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from grounding.checks import CUT_END_TAGS
+
 # Kiwi tags counted as content: common/proper/bound nouns, numbers, foreign and Hanja words,
 # verb and adjective stems (as their lemma), roots. Particles, endings and punctuation are not.
 # Bound nouns count: they carry the units ("15일" vs "15명", "억원").
@@ -26,7 +28,7 @@ META = frozenset({"설명", "다음", "같다", "상세", "상세히", "내용",
                   "특징", "기능", "소개", "알리다", "보다"})
 # A shown sentence that ends in one of these is cut: a particle, a connective ending, a
 # conjunctive adverb, or a comma (Kiwi tags of the last token).
-FRAGMENT_END_TAGS = ("JKS", "JKC", "JKG", "JKO", "JKB", "JKV", "JKQ", "JX", "JC", "EC", "MAJ", "SP", "XPN")
+FRAGMENT_END_TAGS = CUT_END_TAGS  # the answering stage refuses drafted sentences that end so
 _MARKER = re.compile(r"\s*\[\d+\]")
 
 

@@ -124,6 +124,17 @@ def coverage(claim: Analysis, evidence: Analysis) -> float:
 PREDICATE_TAGS = frozenset({"VV", "VA", "VX", "VCP", "VCN", "XSV", "XSA"})
 
 
+# Tags a sentence cannot end with: particles, connective endings, conjunctions, a comma.
+CUT_END_TAGS = ("JKS", "JKC", "JKG", "JKO", "JKB", "JKV", "JKQ", "JX", "JC", "EC", "MAJ", "SP", "XPN")
+
+
+def cut_short(claim: Analysis) -> bool:
+    """A sentence that stops midway: its last morpheme (closing punctuation aside) is a particle,
+    a connective ending or a conjunction. cut_short(analyze("… 뇌물 파동이 일어난 후에")) -> True."""
+    tail = [m for m in claim.morphs if m.tag not in ("SF", "SS", "SSC", "SSO", "SE", "SW")]
+    return bool(tail) and tail[-1].tag in CUT_END_TAGS
+
+
 def is_fragment(claim: Analysis) -> bool:
     """A bare answer without a predicate: "15일", "이명박 [1]", "서울특별시 중구"."""
     return not any(m.tag in PREDICATE_TAGS for m in claim.morphs) and len(claim.content()) <= 3

@@ -332,3 +332,10 @@ def test_a_source_that_says_more_than_its_paraphrase_follows_it_even_if_mostly_r
     answer = pipeline.ask("입사한 지 1년이 안 된 직원은 연차휴가를 어떻게 받나요?")
     assert answer.sentences[0].supported and not answer.sentences[0].quoted, answer.sentences[0]
     assert "1년간 80퍼센트 미만 출근한 직원" in answer.answer, answer.answer
+
+
+def test_a_drafted_sentence_that_stops_midway_is_not_shown(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    pipeline, _ = make(index_dir, ["연차휴가는 1년간 80퍼센트 이상 출근한 직원에게."], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("연차휴가는 며칠인가요?")
+    assert answer.sentences[0].reasons == ["fragment"], answer.sentences[0]
+    assert "직원에게 [" not in answer.answer and "15일" in answer.answer, answer.answer
