@@ -156,6 +156,7 @@ def missing_quantities(claim: str, evidence: str) -> list[Quantity]:
 
 # "(단위: 명, %, 만원)", "［단위 : 억원］": the units of a table's bare figures.
 _DECLARED = re.compile(r"단위\s*[:：]\s*([^)\]］〉>\n]{1,40})")
+_NEXT_TABLE = re.compile(r"(?m)^\s*[<\[［〈]\s*(?:표|그림|도표)")
 
 
 def declared_units(text: str, before: int) -> list[Quantity]:
@@ -165,8 +166,8 @@ def declared_units(text: str, before: int) -> list[Quantity]:
     found = None
     for m in _DECLARED.finditer(text, 0, before):
         found = m
-    if found is None:
-        return []
+    if found is None or _NEXT_TABLE.search(text, found.end(), before):
+        return []  # none, or it belongs to an earlier table: a later caption starts another
     out = []
     for name in re.split(r"[,、/·]", found.group(1)):
         got = extract_quantities("1" + name.strip())

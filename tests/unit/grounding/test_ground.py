@@ -272,3 +272,11 @@ def test_a_table_figure_is_read_in_the_unit_its_table_declares(checker):
     assert right.sentences[0].supported, right.sentences[0]
     people = checker.ground("직무 전문교육 대상은 310명입니다.", [table], question="직무 전문교육 대상은?")
     assert people.sentences[0].supported, people.sentences[0]
+
+
+def test_a_declared_unit_stays_with_its_own_table(shared_kiwi):
+    from grounding.numbers import declared_units
+
+    text = "<표 1> 예산 (단위: 억원)\n구분 | 예산\n교육 | 12\n<표 2> 인원\n구분 | 인원\n교육 | 20"
+    assert [q.unit for q in declared_units(text, text.index("교육 | 12"))] == ["원"]
+    assert declared_units(text, text.index("교육 | 20")) == []  # table 2 declares nothing
