@@ -151,9 +151,6 @@ def generate_enterprise(out: Path, seed: int = 0, only: list[str] | None = None,
             })
     _write_jsonl(manifest, folder / "manifest.jsonl")
     _write_jsonl(qa_rows, folder / "qa.jsonl")
-    # the same paragraphs and questions on the clean text path, to measure what the PDF path loses
-    _write_jsonl([corpus[i] for i in chosen], folder / "clean_corpus.jsonl")
-    _write_jsonl([{**q, "gold_ids": [q["clean_id"]]} for q in qa_rows], folder / "clean_qa.jsonl")
     log.info("enterprise set: %d documents, %d questions in %s", len(manifest), len(qa_rows), folder)
     return folder
 
