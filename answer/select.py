@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grounding.prepare import BULLET, Prepared, Window
+from grounding.prepare import BULLET, Prepared, Window, is_row
 from ingest.reflow import figure_row
 
 from .parts import Part
@@ -61,8 +61,7 @@ class Unit:
     @property
     def is_row(self) -> bool:
         """A table row: cells separated by | or tabs, or a row of figures ("임원 30,000 40,000 120,000")."""
-        text = self.text
-        return "\t" in text or text.count("|") >= 2 or figure_row(text)
+        return is_row(self.text)
 
     @property
     def is_title(self) -> bool:

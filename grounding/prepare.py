@@ -32,8 +32,8 @@ HEADING_REACH = 150  # characters above a span searched for the heading it stand
 _WORD = re.compile(r"[가-힣A-Za-z]")
 
 
-def _row(text: str) -> bool:
-    """A table row: cells separated by | or tabs, or a row of figures."""
+def is_row(text: str) -> bool:
+    """A table row: cells separated by | or tabs, or a row of figures ("임원 30,000 40,000 120,000")."""
     return "\t" in text or text.count("|") >= 2 or figure_row(text)
 
 
@@ -87,7 +87,7 @@ def prepare_passages(
                 check()
             sents.append(analysis.slice(s.start, s.end))
         windows = []
-        rows = [_row(p.text[s.start : s.end]) for s in spans]
+        rows = [is_row(p.text[s.start : s.end]) for s in spans]
         for a in range(len(spans)):
             if a % CHECK_EVERY == 0:
                 check()
