@@ -17,6 +17,7 @@ from itertools import groupby
 
 from retrieval.types import Chunk
 
+from .furniture import strip_furniture
 from .reflow import REFLOW_VERSION, kiwi_joiner, reflow
 from .types import Block, SourceDoc
 
@@ -132,6 +133,16 @@ def chunk_id(doc_id: str, position: int, text: str) -> str:
     return f"{doc_id}#{position:04d}-{digest}"
 
 
+def _metadata(doc: SourceDoc, furniture: list[str] | None) -> dict:
+    """A chunk's metadata: the JSONL line's id, and the running header/footer lines taken off its page."""
+    out: dict = {}
+    if doc.record_id is not None:
+        out["record_id"] = doc.record_id
+    if furniture:
+        out["furniture"] = furniture
+    return out
+
+
 class Chunker:
     """Turns documents into chunks of at most `max_tokens` model tokens with sentence overlap.
 
@@ -139,7 +150,9 @@ class Chunker:
         count_tokens: batched token counter of the embedding model, e.g. lambda ts: [len(t) for t in ts].
         max_tokens: chunk budget; a single sentence longer than this is cut at word boundaries.
         overlap_tokens: up to this many tokens of trailing whole sentences repeat in the next chunk.
-        reflow: join layout line breaks of `Block.layout` blocks before splitting sentences.
+        reflow: join layout line breaks of `Block.layout` blocks before splitting sentences,
+            after taking the pages' running headers, footers and page numbers off
+            (`ingest.furniture`; they go to `Chunk.metadata["furniture"]`).
     """
 
     def __init__(
@@ -166,8 +179,9 @@ class Chunker:
     def chunk(self, doc: SourceDoc) -> list[Chunk]:
         """SourceDoc -> chunks in reading order with positions 0..n-1 (a JSONL line's id in metadata["record_id"])."""
         texts: list[tuple[str, Block]] = []
+        blocks, furniture = strip_furniture(doc.blocks) if self.reflow else (doc.blocks, {})
         # Consecutive blocks sharing page and heading form one section; chunks stay inside it.
-        for _, group in groupby(doc.blocks, key=lambda b: (b.page, b.heading)):
+        for _, group in groupby(blocks, key=lambda b: (b.page, b.heading)):
             blocks = list(group)
             # Each layout block is reflowed alone: the breaks between blocks (paragraphs of a
             # DOCX beside one with a soft line break) are real and stay.
@@ -190,7 +204,7 @@ class Chunker:
                         title=doc.title,
                         heading=first.heading,
                         position=position,
-                        metadata={"record_id": doc.record_id} if doc.record_id is not None else {},
+                        metadata=_metadata(doc, furniture.get(first.page) if first.page is not None else None),
                     )
                 )
         return chunks

@@ -29,8 +29,9 @@ from itertools import pairwise
 # changes chunk texts) makes an older index ask to be re-chunked.
 # 2: captioned tables and rows of figures kept as rows; 3: Office/HTML/HWP paragraphs with soft
 # line breaks are reflowed too, and each layout block alone; 4: a labelled field line ("장소: …")
-# starts a unit, and a short title line after a list item ("논의 내용") is a heading.
-REFLOW_VERSION = "4"
+# starts a unit, and a short title line after a list item ("논의 내용") is a heading; 5: running
+# headers, footers and page numbers are taken off paged blocks first (`ingest.furniture`).
+REFLOW_VERSION = "5"
 
 # (last word of a line, first word of the next) -> True where the break splits one word.
 WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]
