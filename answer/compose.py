@@ -11,7 +11,8 @@ Then every part that no kept sentence answers gets its best source units quoted 
 cited; a part nothing answers is named as not found. While the budget lasts, what the source
 goes on to say around a shown sentence (the paragraph it builds on, the rest of its cited
 span, then the next units of the same section: "다만 …", the bullets under the same heading,
-the items of a list it announces) is quoted after it, and then further best units of the
+the items of a list it announces or that its span starts inside, and the paragraph before it
+that speaks of the asked thing) is quoted after it, and then further best units of the
 passages already cited; of a table, only the rows that name what was asked. Only when no part is answered at all
 does the answer fall back to quoting the source sentences that best cover the whole question (the checker's extractive fallback), or abstain. Sources are numbered in the order the answer shows them.
 """
@@ -165,6 +166,7 @@ class Composer:
             self.answered.add(part)
         if check.quoted:
             self.sources.add((window.passage, window.start))
+            self.sources.update((u.window.passage, u.window.start) for u in self._units_in(window))
             # a unit quoted for one part (or as a continuation) that is another part's best unit
             # answers that part too: its must-quote would otherwise fall to a weaker unit elsewhere
             for i, sel in enumerate(self.selections):
@@ -233,6 +235,7 @@ class Composer:
             added.append(check)
             part, spoken = self._part_of(check.text, w)
             missing = [sel.part for i, sel in enumerate(self.selections) if sel.part in missing and i not in (part, spoken)]
+            added += self._continue()  # what the source goes on to say, as after any shown sentence
         if not self.shown:
             # no part answered by the selection: the checker's own fallback quotes the source
             # sentences that best cover the whole question, else abstains
@@ -254,22 +257,25 @@ class Composer:
         of its cited span and the units that follow it in the same section of its passage (up to
         `follow`), while each shares a word with the question or the unit before it and the
         budget lasts; each goes right after its anchor.
-        The items of a list the unit before announced all follow (not counted in `follow`), and
-        so do the bullets under a heading the question names; a table row never does (it is
-        quoted only when selected for a part)."""
+        The items of a list the unit before announced all follow (not counted in `follow`; also
+        when the span starts inside the list), and so do the bullets under a heading the question
+        names; a table row never does (it is quoted only when selected for a part). Last, the
+        unit before the span that shares a word with it (the question's too) is quoted after them.
+        A quoted span of several units counts all of them as shown."""
         added: list[SentenceCheck] = []
         for anchor, window in list(zip(self.shown, self.used_spans)):
             prev = content_keys(window.analysis)
             after = 0
             place = anchor
-            listing = False  # the unit before announced a list, or was one of its items
             units = self.passage_units.get(window.passage, [])
             first = next((u for u in units if u.window.start >= window.start), None)
+            # the unit before announced a list, or was one of its items (a span may start inside a list)
+            listing = _in_list(units, first)
             # bullets under a heading the question names ("□ 하반기 추진 계획") all belong to the
             # answer, even when they share no word with the one before ("○ 베트남 법인 설립")
             asked = (first is not None and bool(first.heading) and not (units[0].is_title and first.heading == units[0].text)
                      and bool(content_keys(analyze(self.kiwi, first.heading)) & self.question_keys))
-            if (n := self._preceding(anchor, window, first, units)):
+            if (n := self._preceding(anchor, window, first, units, builds_on=True)):
                 place = self.shown[-1]
                 added += self.shown[-n:]
             for u in units:
@@ -300,13 +306,19 @@ class Composer:
                     continue
                 place = self.shown[-1]
                 added += self.shown[-n:]
+            # the paragraph before that speaks of the same asked thing ("① 퇴직하는 직원의 계정은 …"
+            # before "② 90일 이상 사용하지 않은 계정은 …"): after what the span goes on to say
+            if (n := self._preceding(place, window, first, units, builds_on=False)):
+                added += self.shown[-n:]
         return added
 
-    def _preceding(self, anchor: SentenceCheck, window: Window, first: Unit | None, units: Sequence[Unit]) -> int:
-        """Quote, right after `anchor`, the unit before its span in the same section when the
-        span builds on it: they share a word the question did not bring ("② 갑은 검수 완료 후
-        20일 이내에 대금을 지급한다" rests on "① 갑은 납품일부터 7일 이내에 검수를 마치고 …").
-        -> the number of sentences quoted (0: none)."""
+    def _preceding(self, anchor: SentenceCheck, window: Window, first: Unit | None, units: Sequence[Unit],
+                   builds_on: bool) -> int:
+        """Quote, right after `anchor`, the unit before `window`'s span in the same section when
+        they share a subject: with `builds_on`, a word the question did not bring (the span
+        builds on it: "② 갑은 검수 완료 후 20일 이내에 대금을 지급한다" rests on "① 갑은
+        납품일부터 7일 이내에 검수를 마치고 …"); else any word of two or more letters (the
+        question's too). -> the number of sentences quoted (0: none)."""
         if first is None or first.starts_section or self._full():
             return 0
         at = units.index(first)
@@ -316,7 +328,7 @@ class Composer:
         if u.is_heading or u.is_row or u.heading != first.heading:
             return 0
         shared = content_keys(u.window.analysis) & content_keys(window.analysis)
-        if not any(len(k) >= 2 and has_words(k) for k in shared - self.question_keys - LIGHT):
+        if not any(len(k) >= 2 and has_words(k) for k in shared - LIGHT - (self.question_keys if builds_on else set())):
             return 0  # a number ("제3조" and "3개월") or a one-syllable word is no shared subject
         return self._quote(Scored(u, 0.0, 0.0, False), None, must=False, after=anchor)
 
@@ -381,6 +393,17 @@ class Composer:
                 or any(u.passage == head.window.passage and u.start == head.window.start for u in self.used_spans)):
             return None
         return head
+
+
+def _in_list(units: Sequence[Unit], first: Unit | None) -> bool:
+    """`first` is an item of a list that the units before it announce ("다음 각 호의 경조금을
+    지급한다." then "1. 본인 결혼: 100만원"), so the items after it belong with it."""
+    if first is None or not ITEM.match(first.text):
+        return False
+    at = units.index(first)
+    while at > 0 and ITEM.match(units[at - 1].text) and units[at - 1].heading == first.heading:
+        at -= 1
+    return at > 0 and bool(ANNOUNCES.search(units[at - 1].text))
 
 
 def _rows_named(units: Sequence[Scored]) -> list[Scored]:

@@ -339,3 +339,44 @@ def test_a_drafted_sentence_that_stops_midway_is_not_shown(index_dir, shared_kiw
     answer = pipeline.ask("연차휴가는 며칠인가요?")
     assert answer.sentences[0].reasons == ["fragment"], answer.sentences[0]
     assert "직원에게 [" not in answer.answer and "15일" in answer.answer, answer.answer
+
+
+WELFARE = """# 복리후생 운영 규정
+
+제9조(경조금) 회사는 직원의 경조사에 다음 각 호의 경조금을 지급한다.
+1. 본인 결혼: 100만원
+2. 자녀 결혼: 50만원
+3. 본인 및 배우자의 부모 사망: 100만원
+4. 자녀 출생: 50만원
+제10조(동호회) 회사는 등록된 동호회에 연 100만원 이내의 활동비를 지원한다.
+"""
+
+
+def test_the_items_after_a_span_inside_an_announced_list_follow_it(tmp_path, shared_kiwi, monkeypatch):
+    # the drafted sentence rests on item 2 alone; the list its article announces goes on (3., 4.)
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"규정.md": WELFARE},
+                               "자녀 결혼에는 50만원의 경조금이 지급됩니다.")
+    answer = pipeline.ask("자녀 결혼 경조금은 얼마인가요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert shown[0].startswith("자녀 결혼에는 50만원"), shown
+    assert "3. 본인 및 배우자의 부모 사망: 100만원" in shown and "4. 자녀 출생: 50만원" in shown, shown
+    assert "동호회" not in answer.answer, answer.answer  # the next article is another matter
+
+
+ACCOUNTS = """# 정보보안 업무 지침
+
+제6조(계정 관리) ① 퇴직하거나 휴직하는 직원의 계정은 인사 발령일에 즉시 정지한다.
+② 90일 이상 사용하지 않은 계정은 자동으로 잠기며, 180일 이상 사용하지 않은 계정은 삭제한다.
+제7조(백신) 모든 업무용 PC에는 회사가 지정한 백신을 설치한다.
+"""
+
+
+def test_the_paragraph_before_that_speaks_of_the_asked_thing_follows_the_answer(tmp_path, shared_kiwi, monkeypatch):
+    # ① shares with ② only the word the question asks about (계정): the same article's rule on it
+    pipeline = corpus_pipeline(tmp_path, shared_kiwi, monkeypatch, {"지침.md": ACCOUNTS},
+                               "90일 이상 사용하지 않은 계정은 자동으로 잠기고, 180일이 지나면 삭제됩니다.")
+    answer = pipeline.ask("사용하지 않은 계정은 어떻게 되나요?")
+    shown = [s.text for s in answer.sentences if s.supported]
+    assert shown[0].startswith("90일 이상 사용하지 않은 계정은"), shown
+    assert "제6조(계정 관리) ① 퇴직하거나 휴직하는 직원의 계정은 인사 발령일에 즉시 정지한다." in shown, shown
+    assert "백신" not in answer.answer, answer.answer
