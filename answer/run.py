@@ -93,7 +93,7 @@ class AnswerRun:
             selections = select_units(parts, units, question_terms=question_terms,
                                       embed=self.embed, config=self.select_config)
             composer = Composer(session, selections, self.compose_config, units)
-            groups = _unit_groups(selections, self.hits, (self.select_config or SelectConfig()).prompt_per_part)
+            groups = _unit_groups(selections, self.hits, (self.select_config or SelectConfig()).prompt_units)
             t["select"] = time.perf_counter() - start
         if composer is not None and groups:
             prompt = build_unit_messages(self.query, groups)
@@ -174,15 +174,23 @@ def _closing(pieces: Iterable[str]) -> Iterator[Iterable[str]]:
             close()
 
 
-def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit], per_part: int = 2
+def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit], budget: int = 2
                  ) -> list[tuple[Hit, list[str]]]:
-    """The best `per_part` selected units of each part by passage (retrieval order), each
-    passage's in text order, no repeats."""
+    """The units the model sees: every part's best, then the parts' next best in turn while
+    fewer than `budget` are picked (so one part gets its best `budget`, two parts one each),
+    grouped by passage (retrieval order), each passage's in text order, no repeats."""
     picked: dict[int, dict[int, str]] = {}
-    for sel in selections:
-        for s in sel.units[:per_part]:
-            picked.setdefault(s.unit.rank, {})[s.unit.position] = s.unit.text
-    return [(hits[rank], [text for _, text in sorted(picked[rank].items())]) for rank in sorted(picked)]
+    count = 0
+    depth = max((len(sel.units) for sel in selections), default=0)
+    for level in range(depth):
+        for sel in selections:
+            if level >= len(sel.units) or (level > 0 and count >= budget):
+                continue
+            unit = sel.units[level].unit
+            if unit.position not in picked.setdefault(unit.rank, {}):
+                picked[unit.rank][unit.position] = unit.text
+                count += 1
+    return [(hits[rank], [text for _, text in sorted(picked[rank].items())]) for rank in sorted(picked) if picked[rank]]
 
 
 def final_answer(events: Iterable[StreamEvent]) -> Answer:

@@ -205,6 +205,14 @@ def test_the_model_sees_each_parts_best_units_only_in_text_order():
 
     first = NS(units=[scored(0, 5, "b"), scored(1, 0, "c"), scored(0, 1, "a")])  # best first
     second = NS(units=[scored(0, 1, "a"), scored(1, 2, "d")])
-    groups = _unit_groups([first, second], ["hit0", "hit1"], per_part=2)
-    assert groups == [("hit0", ["a", "b"]), ("hit1", ["c", "d"])]  # "a" once, via the second part
-    assert _unit_groups([first], ["hit0", "hit1"], per_part=1) == [("hit0", ["b"])]
+    # two parts, two units: each part's best ("b"; "a" for the second), in text order
+    assert _unit_groups([first, second], ["hit0", "hit1"], budget=2) == [("hit0", ["a", "b"])]
+    # room for more: the next best in turn ("c", then the second part's "d")
+    groups = _unit_groups([first, second], ["hit0", "hit1"], budget=4)
+    assert groups == [("hit0", ["a", "b"]), ("hit1", ["c", "d"])]
+    # one part: its best `budget` units
+    assert _unit_groups([first], ["hit0", "hit1"], budget=1) == [("hit0", ["b"])]
+    assert _unit_groups([first], ["hit0", "hit1"], budget=2) == [("hit0", ["b"]), ("hit1", ["c"])]
+    # a part's best is always shown, even past the budget (three parts, budget 2)
+    third = NS(units=[scored(1, 7, "e")])
+    assert _unit_groups([first, second, third], ["hit0", "hit1"], budget=2) == [("hit0", ["a", "b"]), ("hit1", ["e"])]
