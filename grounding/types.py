@@ -12,7 +12,7 @@ from retrieval.types import Hit
 class Passage:
     """A source text a sentence may be checked against.
 
-    `context` (document title, heading) counts as evidence for coverage but is never quoted.
+    `context` (document title, running header, heading) counts as evidence for coverage but is never quoted.
     Passage.from_hit(hit) for retrieved chunks; Passage(id="p1", text="연차휴가는 15일이다.").
     """
 
@@ -26,7 +26,7 @@ class Passage:
     @classmethod
     def from_hit(cls, hit: Hit) -> Passage:
         c = hit.chunk
-        context = " ".join(part for part in (c.title, c.heading or "") if part)
+        context = " ".join(part for part in (c.title, *c.running_header(), c.heading or "") if part)
         return cls(id=c.chunk_id, text=c.text, doc_id=c.doc_id, source=c.source, page=c.page, context=context)
 
 

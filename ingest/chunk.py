@@ -107,12 +107,15 @@ def index_text(chunk: Chunk, with_context: bool) -> str:
     index_text(Chunk(..., title="취업규칙", heading="제2장 휴가", text="15일을 준다."), True)
     -> "취업규칙 · 제2장 휴가\n15일을 준다."
     A title that merely repeats the line id (JSONL lines without a title; older indexes had it
-    as the doc id) is left out, and a heading equal to the title is not repeated.
+    as the doc id) is left out, and a heading equal to the title is not repeated. The running
+    header lines taken off the chunk's page (`metadata["furniture"]`, those with letters: not
+    "- 3 -") come after the title: off the quoted text, they still say what the page is about
+    ("대외비 · 인사팀 · 취업규칙", a repeated article title).
     """
     if not with_context:
         return chunk.text
     ids = (chunk.doc_id, chunk.metadata.get("record_id"))
-    parts = list(dict.fromkeys(p for p in (chunk.title, chunk.heading) if p and p not in ids))
+    parts = list(dict.fromkeys(p for p in (chunk.title, *chunk.running_header(), chunk.heading) if p and p not in ids))
     return f"{' · '.join(parts)}\n{chunk.text}" if parts else chunk.text
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class Chunk:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def running_header(self) -> list[str]:
+        """The running header/footer lines taken off this chunk's page that have letters
+        (`metadata["furniture"]` without page numbers): ["대외비 · 인사팀 · 취업규칙"]."""
+        return [line for line in self.metadata.get("furniture", ()) if _LETTER.search(line)]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:

@@ -112,3 +112,23 @@ def test_a_real_pdf_with_running_header_and_footer(tmp_path, korean_ttf):
     assert "대외비" not in text and "- 3 -" not in text
     assert "15일의 유급휴가" in text and "연 20시간 교육" in text
     assert chunks[0].metadata["furniture"] == [HEADER, "- 1 -"]
+
+
+def test_the_running_header_still_says_what_the_page_is_about_to_search():
+    from ingest.chunk import index_text
+
+    doc = SourceDoc(doc_id="/d/규칙.pdf", source="/d/규칙.pdf", title="규칙", blocks=pages(), sha256="0")
+    [first, *_] = Chunker(char_count, max_tokens=200, overlap_tokens=0, splitter=SentenceSplitter()).chunk(doc)
+    # off the quoted text, but indexed as context after the title; the page number is not
+    assert index_text(first, True) == f"규칙 · {HEADER}\n{first.text}"
+    assert index_text(first, False) == first.text
+
+
+def test_the_running_header_is_context_for_the_answer_check_too():
+    from grounding import Passage
+    from retrieval.types import Hit
+
+    doc = SourceDoc(doc_id="/d/규칙.pdf", source="/d/규칙.pdf", title="규칙", blocks=pages(), sha256="0")
+    [first, *_] = Chunker(char_count, max_tokens=200, overlap_tokens=0, splitter=SentenceSplitter()).chunk(doc)
+    passage = Passage.from_hit(Hit(chunk=first, score=1.0, rank=1))
+    assert passage.context == f"규칙 {HEADER}" and passage.text == first.text  # never quoted, still evidence
