@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generation.types import GenerationParams, Generator, Message
 from grounding import Answer, GroundingChecker, Passage, SentenceCheck, ShouldStop, render_sentence, split_draft
@@ -178,7 +178,13 @@ def _unit_groups(selections: Sequence[Selection], hits: Sequence[Hit], budget: i
                  ) -> list[tuple[Hit, list[str]]]:
     """The units the model sees: every part's best, then the parts' next best in turn while
     fewer than `budget` are picked (so one part gets its best `budget`, two parts one each),
-    grouped by passage (retrieval order), each passage's in text order, no repeats."""
+    grouped by passage (retrieval order), each passage's in text order, no repeats. When no
+    part has a unit over the selection bar, the parts' best below it (`Selection.near`)."""
+    if not any(sel.units for sel in selections):
+        # no part has a unit over the bar: the best-scoring ones below it, so the prompt stays
+        # short and keeps the cached head (the whole-passage prompt has another system message,
+        # and the next question would read the head again)
+        selections = [replace(sel, units=sel.near) for sel in selections]
     picked: dict[int, dict[int, str]] = {}
     count = 0
     depth = max((len(sel.units) for sel in selections), default=0)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from grounding.prepare import BULLET, Prepared, Window, is_row
+from grounding.prepare import BULLET, Prepared, Window, has_words, is_row
 from ingest.reflow import figure_row
 
 from .parts import Part
@@ -85,10 +85,12 @@ class Scored:
 
 @dataclass(frozen=True)
 class Selection:
-    """A part and its units, best first (empty: nothing retrieved answers it)."""
+    """A part and its units, best first (empty: nothing retrieved answers it); `near`: the
+    part's best-scoring units below the bar, for the model's prompt when no part has units."""
 
     part: Part
     units: list[Scored]
+    near: list[Scored] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -254,5 +256,6 @@ def select_units(
                 continue
             seen.add(s.unit.text)
             kept.append(s)
-        out.append(Selection(part, kept))
+        near = [] if kept else [s for s in scored if not s.unit.is_heading and has_words(s.unit.text)][: cfg.per_part]
+        out.append(Selection(part, kept, near))
     return out

@@ -216,3 +216,17 @@ def test_the_model_sees_each_parts_best_units_only_in_text_order():
     # a part's best is always shown, even past the budget (three parts, budget 2)
     third = NS(units=[scored(1, 7, "e")])
     assert _unit_groups([first, second, third], ["hit0", "hit1"], budget=2) == [("hit0", ["a", "b"]), ("hit1", ["e"])]
+
+
+def test_with_no_unit_over_the_bar_the_model_sees_the_best_below_it():
+    from types import SimpleNamespace as NS
+
+    from answer.run import _unit_groups
+    from answer.select import Selection
+
+    near = [NS(unit=NS(rank=1, position=3, text="90일 이상 사용하지 않은 계정은 잠긴다.")),
+            NS(unit=NS(rank=0, position=0, text="비밀번호는 90일마다 바꾼다."))]
+    nothing = Selection(part=NS(text="오랫동안 쓰지 않은 계정은?"), units=[], near=near)
+    assert _unit_groups([nothing], ["hit0", "hit1"], budget=2) == [
+        ("hit0", ["비밀번호는 90일마다 바꾼다."]), ("hit1", ["90일 이상 사용하지 않은 계정은 잠긴다."])]
+    assert _unit_groups([Selection(part=NS(text="?"), units=[])], ["hit0"], budget=2) == []
