@@ -30,8 +30,9 @@ from itertools import pairwise
 # 2: captioned tables and rows of figures kept as rows; 3: Office/HTML/HWP paragraphs with soft
 # line breaks are reflowed too, and each layout block alone; 4: a labelled field line ("장소: …")
 # starts a unit, and a short title line after a list item ("논의 내용") is a heading; 5: running
-# headers, footers and page numbers are taken off paged blocks first (`ingest.furniture`).
-REFLOW_VERSION = "5"
+# headers, footers and page numbers are taken off paged blocks first (`ingest.furniture`); 6: a
+# short opening line over a full-width line is a title ("차범근\n대한민국의 축구 선수로 …").
+REFLOW_VERSION = "6"
 
 # (last word of a line, first word of the next) -> True where the break splits one word.
 WordJoiner = Callable[[Sequence[tuple[str, str]]], list[bool]]
@@ -96,6 +97,11 @@ WORD_WRAPPED_SHARE = 0.2
 WORD_WRAPPED_MIN = 8
 _SHORT_LABEL = 15  # characters; a line this short before "-word" is a label over a bullet
 _SHORT_HEADING = 30  # characters; a shorter line followed by a blank line or a list is a heading
+# A unit's first line at most this share of the text's line width, over a line of at least
+# `_FULL_SHARE` of it, is a title: lines are broken short only where the writer broke them.
+_TITLE_SHARE = 0.5
+_FULL_SHARE = 0.7
+_MIN_WIDTH_LINES = 4  # the line width (90th percentile of text line lengths) needs this many lines
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class Unit:
     """A reflowed unit: [start, end) in the original text, its reflowed text and its kind.
 
     kind: "text" (running prose), "item" (list item or bullet), "article" (제n조(…) and its
-    body), "heading" (제n장, or a short line before a blank line or a list) or "table" (a row).
+    body), "heading" (제n장, a short line before a blank line or a list, or a short opening line
+    over a full one) or "table" (a row).
     """
 
     start: int
@@ -330,6 +337,31 @@ def _is_short_heading(line: _Line, nxt: _Line | None) -> bool:
     )
 
 
+def _visual(text: str) -> float:
+    """A line's printed width in Hangul syllables: Latin letters, digits, spaces and
+    punctuation are about half as wide as a Hangul or CJK character in Korean fonts."""
+    return sum(1.0 if ord(c) >= 0x2E80 else 0.5 for c in text)
+
+
+def _line_width(lines: list[_Line]) -> float:
+    """The width a text is wrapped at (its long text lines, `_visual`), or 0 when too few lines."""
+    widths = sorted(_visual(line.text) for line in lines if line.kind == "text")
+    return widths[int(0.9 * (len(widths) - 1))] if len(widths) >= _MIN_WIDTH_LINES else 0.0
+
+
+def _is_title_line(line: _Line, nxt: _Line | None, width: float) -> bool:
+    """A short line that opens a unit, over a full line: a title or heading with no mark
+    ("차범근" over its article, "인사팀 공지" over the notice). Wrapping fills a line before it
+    breaks, so a sentence's first line is never this short unless the sentence ends on it."""
+    return (
+        width > 0 and line.kind == "text" and nxt is not None and nxt.kind == "text"
+        and len(line.text) <= _SHORT_HEADING and _visual(line.text) <= _TITLE_SHARE * width
+        and _visual(nxt.text) >= _FULL_SHARE * width
+        and not ends_sentence(line.text) and (line.text[-1:].isalnum() or line.text.endswith(")"))
+        and not _BOUND_WORD.match(_first_word(nxt.text)) and not _attaches(line, nxt)
+    )  # fmt: skip
+
+
 def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
     """A page's raw text -> reflowed text, units and joins (see the module docstring).
 
@@ -339,6 +371,7 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
             `kiwi_joiner(kiwi)` when a Kiwi is at hand, else `rule_joiner`.
     """
     lines = _lines(text)
+    width = _line_width(lines)
     inside = _word_internal_breaks(lines, joiner)
     # Group line indices into units.
     groups: list[tuple[str, list[int]]] = []
@@ -365,6 +398,8 @@ def reflow(text: str, joiner: WordJoiner | None = None) -> Reflow:
         elif after_item and kind == "text":
             kind = "item"  # the next line of a 개조식 bullet block, e.g. "○ … 추진\n 민간 지원 강화"
         elif _is_short_heading(line, nxt) and not (nxt and _wrapped_marker(line, nxt, inside.get(i, False))):
+            kind = "heading"
+        elif kind == "text" and _is_title_line(line, nxt, width):
             kind = "heading"
     if current:
         groups.append((kind, current))

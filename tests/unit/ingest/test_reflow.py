@@ -433,3 +433,29 @@ def test_minutes_fields_and_the_titles_after_them_stay_units(joiner):
     ]
     assert_offsets_exact(text, joiner)
     assert texts("오전 회의는\n14:00 부터 열린다.", joiner) == ["오전 회의는 14:00 부터 열린다."]  # a time is no label
+
+
+def test_a_short_opening_line_over_full_lines_is_a_title(joiner):
+    # an encyclopedia page or a notice: the title line with no mark, then wrapped prose
+    body = ("대한민국의 축구 선수로 독일 분데스리가에서\n활약하며 아시아인으로서는 역대 최다득점이 되는 리\n"
+            "그 통산 98골을 기록하였다. 독일에서 활약했을 당시\n차붐이라는 애칭으로 불렸다.")
+    text = "차범근\n" + body
+    r = reflow(text, joiner)
+    assert [(u.kind, u.text) for u in r.units] == [
+        ("heading", "차범근"),
+        ("text", "대한민국의 축구 선수로 독일 분데스리가에서 활약하며 아시아인으로서는 역대 최다득점이 되는 리그 "
+                 "통산 98골을 기록하였다. 독일에서 활약했을 당시 차붐이라는 애칭으로 불렸다."),
+    ]
+    assert_offsets_exact(text, joiner)
+    # a title with a parenthesis, after a paragraph that ended on its line
+    text2 = "그 뒤 독일에서 돌아왔다.\n김영하 (소설가)\n" + body
+    assert texts(text2, joiner)[1] == "김영하 (소설가)"
+    # a line as long as the others is the first line of a sentence, not a title
+    assert texts("대한민국의 축구 선수로 독일 분데스리가에서\n" + body, joiner)[0].startswith("대한민국의 축구 선수로 독일 분데스리가에서 대한민국의")
+    # a short line that ends a sentence, or one whose next line starts with a particle, is no title
+    assert texts("끝났다.\n" + body, joiner)[0] == "끝났다."
+    assert texts("지급 가격\n에 포함되는 권리사용료는 수입물품과 관련되고 거래조건인\n" + body, joiner)[0].startswith("지급 가격에 포함")
+    # too few lines to know the width: a short first line continues as before
+    assert texts("차범근\n대한민국의 축구 선수로 독일 분데스리가에서\n활약하였다.", joiner) == [
+        "차범근 대한민국의 축구 선수로 독일 분데스리가에서 활약하였다."
+    ]
