@@ -186,9 +186,11 @@ class Composer:
         confirms = said <= self.question_keys | LIGHT | {"가능"}
         shares = [(content_keys(u.window.analysis), u) for u in inside]
         best = max(shares, key=lambda t: len(t[0] & said))[1]
+        focus = self.selections[part].part.focus if part is not None else frozenset()
         for keys, u in shares:
-            if len(keys - self.shown_keys - self.question_keys) >= self.config.fuller:
-                continue  # it says more than the sentence: quoted after it
+            adds = keys - self.shown_keys - self.question_keys
+            if len(adds) >= self.config.fuller or (adds and (focus & keys) - said):
+                continue  # it says more than the sentence, or states the asked relation it left out: quoted after it
             if (u is best and not confirms) or (keys and len(keys & said) >= self.config.source_overlap * len(keys)):
                 self.sources.add((u.window.passage, u.window.start))
 

@@ -26,6 +26,8 @@ ASKS = {
     "언제": "date", "누구": "person", "어디": "place",
 }
 OPEN_INTERROGATIVES = frozenset({"무엇", "뭐", "어떻", "어떠", "어느", "무슨", "어떤", "왜"})
+# Interrogatives that stand where an argument of the clause would ("무엇이", "누구를", "어디에서", "몇 명").
+_ARGUMENT_INTERROGATIVES = frozenset({"무엇", "뭐", "누구", "어디", "몇", "무슨", "어느", "어떤"})
 # The labels documents put before such answers ("일시: 2025. 3. 14.", "장소: 본사 12층"): a unit
 # holding one answers that kind of part better (optional terms: counted only where found).
 ASK_LABELS = {
@@ -56,6 +58,10 @@ class Part:
     # labels a document puts before the kind of answer asked ("일시", "장소"): not the question's
     # words, yet a unit holding one is likelier the answer (selection counts them where found)
     labels: frozenset[str] = frozenset()
+    # the word right after an interrogative that stands as an argument ("무엇이 떨어지는" -> 떨어지,
+    # "몇 등급으로" -> 등급, "어디에서 열리나요" -> 열리): the relation asked about; a drafted
+    # sentence that leaves it out while its source states it most likely left the answer out too
+    focus: frozenset[str] = frozenset()
 
 
 def split_question(kiwi, question: str) -> list[Part]:
@@ -92,7 +98,22 @@ def _part(text: str, tokens: Sequence) -> Part:
     ) & terms
     if optional == terms:
         optional = frozenset()  # "이 제도는 무엇인가요?": the only words asked are needed
-    return Part(text.strip(" ,"), terms, asks, optional, ASK_LABELS.get(asks or "", frozenset()) - terms)
+    return Part(text.strip(" ,"), terms, asks, optional, ASK_LABELS.get(asks or "", frozenset()) - terms,
+                _focus(tokens, terms))
+
+
+def _focus(tokens: Sequence, terms: frozenset[str]) -> frozenset[str]:
+    """The terms right after an argument interrogative and its particles (see `Part.focus`)."""
+    out = set()
+    for i, t in enumerate(tokens):
+        if t.form not in _ARGUMENT_INTERROGATIVES:
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j].tag.startswith("J"):
+            j += 1
+        if j < len(tokens) and tokens[j].form.lower() in terms:
+            out.add(tokens[j].form.lower())
+    return frozenset(out)
 
 
 def _per_interrogative(text: str, tokens: Sequence) -> list[tuple[str, list]]:

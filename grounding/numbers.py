@@ -26,6 +26,7 @@ _UNIT_ALIASES: dict[str, str] = {
     "층": "층", "호": "호", "위": "위", "등": "등", "점": "점", "장": "장", "권": "권", "대": "대",
     "곳": "곳", "가지": "가지", "편": "편", "종": "종", "석": "석", "표": "표", "킬로미터": "km",
     "km": "km", "kg": "kg", "cm": "cm", "mm": "mm", "m": "m", "g": "g", "톤": "t", "t": "t",
+    "등급": "등급", "단계": "단계", "종류": "종류", "계급": "계급",
     "평": "평", "㎡": "㎡", "제곱미터": "㎡", "gb": "gb", "mb": "mb", "tb": "tb", "bp": "bp",
 }
 _UNITS = sorted(_UNIT_ALIASES, key=len, reverse=True)
@@ -39,12 +40,13 @@ _PART_RE = re.compile(_PART)
 _PARTICLE_STARTS = frozenset("이가은는을를의에와과도만로으부까보처며나라요야여")
 _UNIT_AFTER = re.compile(rf"\s*(?P<unit>{_UNIT_RE})(?![A-Za-z])", re.IGNORECASE)
 _DATE_RE = re.compile(r"(?<!\d)(\d{4})\s*[./-]\s*(\d{1,2})\s*[./-]\s*(\d{1,2})(?!\d)\.?")
-# Native Korean counts before a counter: "두 달", "세 차례", "한 명".
+# Native Korean counts before a counter: "두 달", "세 차례", "한 명", "아홉 등급".
 _NATIVE = {"한": 1, "두": 2, "세": 3, "네": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8,
            "아홉": 9, "열": 10, "스무": 20}
 _NATIVE_RE = re.compile(
     r"(?<![가-힣])(?P<n>다섯|여섯|일곱|여덟|아홉|스무|한|두|세|네|열)\s+"
-    r"(?P<unit>달|해|번|차례|명|사람|개|가지|곳|권|대|장|시간|살)(?![가-힣])"
+    r"(?P<unit>달|해|번|차례|명|사람|개|가지|곳|권|대|장|시간|살|등급|단계|종류|계급)"
+    rf"(?![가-힣](?<![{''.join(sorted(_PARTICLE_STARTS))}]))"  # a particle may follow: "아홉 등급이다"
 )
 
 

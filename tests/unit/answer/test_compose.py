@@ -380,3 +380,14 @@ def test_the_paragraph_before_that_speaks_of_the_asked_thing_follows_the_answer(
     assert shown[0].startswith("90일 이상 사용하지 않은 계정은"), shown
     assert "제6조(계정 관리) ① 퇴직하거나 휴직하는 직원의 계정은 인사 발령일에 즉시 정지한다." in shown, shown
     assert "백신" not in answer.answer, answer.answer
+
+
+def test_a_drafted_sentence_that_leaves_out_the_asked_relation_is_followed_by_its_source(index_dir, shared_kiwi, monkeypatch):  # noqa: F811
+    # "어느 팀의 승인": the model kept every other word of its source but not the team asked
+    # about; the source sentence, which names it, is quoted after the drafted one
+    draft = "USB 메모리는 업무상 필요한 경우 사전 승인을 받은 암호화 USB만 사용할 수 있습니다 [1]."
+    pipeline, _ = make(index_dir, [draft], shared_kiwi, monkeypatch)
+    answer = pipeline.ask("USB 메모리는 어느 팀의 승인을 받아야 사용할 수 있나요?")
+    shown = [s for s in answer.sentences if s.supported]
+    assert shown[0].text.startswith("USB 메모리는 업무상 필요한 경우") and not shown[0].quoted
+    assert any(s.quoted and "정보보안팀의 사전 승인" in s.text for s in shown[1:])

@@ -63,3 +63,13 @@ def test_two_interrogatives_of_two_kinds_are_two_parts(shared_kiwi):
     assert "일시" in when.labels and "장소" in where.labels and not when.labels & when.terms
     (one,) = split_question(shared_kiwi, "연차휴가는 며칠인가요?")
     assert one.asks == "count"
+
+
+def test_the_word_after_an_argument_interrogative_is_the_parts_focus(shared_kiwi):
+    (part,) = split_question(shared_kiwi, "스트라토캐스터의 싱글픽업은 무엇이 떨어지는 듯한 청아한 클린톤을 내는가?")
+    assert part.focus == {"떨어지"}
+    (part,) = split_question(shared_kiwi, "천사는 몇 등급으로 나뉘는가?")
+    assert part.focus == {"등급"}
+    # an interrogative that is the predicate, or asks for a number, has no focus
+    for question in ("차범근의 부인의 이름은 무엇인가?", "연차휴가는 며칠인가요?"):
+        assert split_question(shared_kiwi, question)[0].focus == frozenset()
