@@ -57,6 +57,19 @@ if [ "$INSTALLED" != "$LLAMA_VERSION $LLAMA_VARIANT" ]; then
 fi
 "$VPY" -m pip install --quiet -c constraints.txt -e ".[test]"
 
+# OCR of scanned PDFs and images: Tesseract with its Korean model (Debian packages). Installed
+# where apt works as root; otherwise say exactly what to install (chulcheo runs without it and
+# reports such files as needing OCR).
+if ! { command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx kor; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Tesseract OCR with its Korean model (apt-get)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-kor) \
+      >/dev/null 2>&1 || echo "note: could not install tesseract-ocr tesseract-ocr-kor; scanned PDFs and images will need it"
+  else
+    echo "note: OCR of scanned PDFs and images needs: sudo apt-get install tesseract-ocr tesseract-ocr-kor"
+  fi
+fi
+
 echo "==> provisioning models (cached in \${CHULCHEO_MODEL_DIR:-~/.cache/chulcheo/models})"
 .venv/bin/chulcheo models pull embeddinggemma-300m qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct
 

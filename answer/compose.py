@@ -29,6 +29,7 @@ from grounding.ground import GroundingSession, render_all
 from grounding.prepare import Window, has_words
 from grounding.numbers import unmatched
 from ingest.reflow import figures
+from ingest.tables import carries_headers
 from prompts import not_found_note
 
 from .parts import LIGHT, Part
@@ -379,7 +380,10 @@ class Composer:
 
     def _header_of(self, row: Unit) -> Unit | None:
         """The header row of the table `row` is in: the unit before the first of the rows above
-        it, when that is a short line with no sentence ending and not yet shown; else None."""
+        it, when that is a short line with no sentence ending and not yet shown; else None (also
+        for a row that carries its headers itself: "구분: 2024년 | 예산: 12.5")."""
+        if carries_headers(row.text):
+            return None
         units = self.passage_units.get(row.window.passage, [])
         at = next((i for i, u in enumerate(units) if u.window.start == row.window.start), None)
         if at is None:

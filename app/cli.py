@@ -149,10 +149,12 @@ def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _emit({"documents": [doc_to_dict(d) for d in docs]})
         return
-    table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각")
+    table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각", "OCR")
     table.columns[0].overflow = "fold"  # the full id is what `docs delete` takes
     for d in docs:
-        table.add_row(Text(d.doc_id), Text(d.title), Text(d.group), str(len(d.chunk_ids)), d.ingested_at)
+        low = d.low_confidence_pages()
+        ocr = (f"{len(d.ocr_pages)}쪽" + (f", 신뢰도 낮음: p.{', '.join(map(str, low))}" if low else "")) if d.ocr_pages else ""
+        table.add_row(Text(d.doc_id), Text(d.title), Text(d.group), str(len(d.chunk_ids)), d.ingested_at, Text(ocr))
     out.print(table)
     out.print(f"문서 {len(docs)}개")
 

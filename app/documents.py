@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ingest.errors import LoadError
-from ingest.load import SUPPORTED_EXTENSIONS, load_file
+from ingest.load import SUPPORTED_EXTENSIONS, load_file, refuse_legacy
 from ingest.manifest import DocEntry
 
 from .auth import OPEN_PRINCIPAL, Principal, parse_groups
@@ -117,6 +117,10 @@ class DocumentAdmin:
         who.require_group(group, f"upload {name}")
         ext = Path(name).suffix.lower()
         allowed = sorted(set(s.upload_types) & set(SUPPORTED_EXTENSIONS))
+        try:
+            refuse_legacy(Path(name))  # "옛문서.doc": say to save it as .docx, not just "not accepted"
+        except LoadError as exc:
+            raise UploadRejected(name, exc.reason, 415) from exc
         if ext not in allowed:
             shown = f"'{ext}'" if ext else "(none)"
             raise UploadRejected(name, f"file type {shown} is not accepted (accepted: {', '.join(allowed)})", 415)
@@ -126,7 +130,9 @@ class DocumentAdmin:
             tmp = staging / name
             self._write_limited(tmp, data, int(s.max_upload_mb * MB), name)
             try:  # read it now, so a bad file is refused with its reason and never stored
-                load_file(tmp, group, limits=self.pipeline.load_limits())
+                ocr = self.pipeline.ocr()  # a scan is read as far as its first pages here; the job reads it all
+                load_file(tmp, group, limits=self.pipeline.load_limits(),
+                          ocr=ocr.sampling(self.settings.ocr.upload_check_pages) if ocr is not None else None)
             except LoadError as exc:
                 raise UploadRejected(name, exc.reason, 422) from exc
             target = self.upload_dir / group / uuid.uuid4().hex[:16] / name

@@ -13,6 +13,7 @@ from typing import TypeVar
 from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
 from ingest.load import LoadLimits
+from ingest.ocr import Ocr
 from ingest.manifest import DocEntry, Manifest
 from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
@@ -100,6 +101,7 @@ class Pipeline:
         self._checker: GroundingChecker | None = None
         self._kiwi = None
         self._ingest_tokenizer: KiwiTokenizer | None = None
+        self._ocr: Ocr | None | bool = False  # False: not looked up yet
 
     @property
     def index_dir(self) -> Path:
@@ -130,9 +132,20 @@ class Pipeline:
             chunker,
             bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
             limits=self.load_limits(),
+            ocr=self.ocr(),
             context_prefix=s.chunk.context_prefix,
             dense_config=self.dense_config(),
         )
+
+    def ocr(self) -> Ocr | None:
+        """The OCR for scanned pages and images, results cached beside the index
+        (`<index_dir>/ocr-cache`); None when off or Tesseract is missing (looked up once)."""
+        o = self.settings.ocr
+        if not o.enabled:
+            return None
+        if self._ocr is False:
+            self._ocr = Ocr.find(self.settings.index_dir / "ocr-cache", o.lang, timeout_s=o.page_timeout_s)
+        return self._ocr
 
     def load_limits(self) -> LoadLimits:
         s = self.settings.limits

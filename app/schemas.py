@@ -41,6 +41,9 @@ def doc_to_dict(d: DocEntry) -> dict[str, Any]:
         "chunks": len(d.chunk_ids),
         "pages": d.pages,
         "ingested_at": d.ingested_at,
+        # pages read by OCR with their confidence (0-100), and those under ingest.ocr.LOW_CONFIDENCE
+        "ocr_pages": {int(p): c for p, c in d.ocr_pages.items()},
+        "low_confidence_pages": d.low_confidence_pages(),
     }
 
 

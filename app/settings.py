@@ -161,6 +161,15 @@ class LimitSettings(BaseModel):
     max_compression_ratio: float = Field(100, gt=1)
 
 
+class OcrSettings(BaseModel):
+    """OCR of scanned PDF pages and image files (Tesseract; on wherever it is installed)."""
+
+    enabled: bool = True  # used when Tesseract and the languages below are installed
+    lang: str = Field("kor+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$")
+    page_timeout_s: float = Field(120, gt=0)
+    upload_check_pages: int = Field(2, ge=1)  # an upload is OCR'd this far before it is accepted
+
+
 class ServerSettings(BaseModel):
     """`chulcheo serve`: where it listens and what one request may cost."""
 
@@ -169,7 +178,8 @@ class ServerSettings(BaseModel):
     # Uploads over this are refused with 413 before anything is stored.
     max_upload_mb: float = Field(50, gt=0)
     # File types an upload may have; each must be one the ingester reads.
-    upload_types: list[str] = [".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".hwpx", ".hwp", ".jsonl"]
+    upload_types: list[str] = [".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".hwpx", ".hwp", ".pptx", ".xlsx",
+                              ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".jsonl"]
     # Answers generated at once: llama.cpp runs one at a time per model; more wait in line.
     max_concurrent_answers: int = Field(1, ge=1)
     # How long a question may wait for a free slot before it is refused with 503 (a queue
@@ -219,6 +229,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     limits: LimitSettings = LimitSettings()
+    ocr: OcrSettings = OcrSettings()
     generation: GenerationSettings = GenerationSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()

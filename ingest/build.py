@@ -42,6 +42,8 @@ from retrieval.types import Chunk
 from .chunk import Chunker, index_text
 from .errors import IndexLockedError, LoadError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
+from .ocr import Ocr
+from .tables import TABLES_VERSION
 from .manifest import ChangePlan, DocEntry, Manifest, config_differences, now_iso, plan_changes
 from .types import SourceDoc
 
@@ -127,6 +129,7 @@ class IndexBuilder:
         chunker: sizes chunks with the same embedder's tokenizer.
         bm25_params: {"k1": .., "b": ..}.
         limits: bounds on input files.
+        ocr: reads scanned PDF pages and image files (None: such files are reported as needing OCR).
         lock_timeout: seconds to wait for another writer before IndexLockedError.
         context_prefix: index each chunk under its document title and heading (`index_text`).
     """
@@ -139,6 +142,7 @@ class IndexBuilder:
         chunker: Chunker,
         bm25_params: dict[str, float] | None = None,
         limits: LoadLimits | None = None,
+        ocr: Ocr | None = None,
         lock_timeout: float = 0.0,
         context_prefix: bool = False,
         dense_config: DenseIndexConfig | None = None,
@@ -149,6 +153,7 @@ class IndexBuilder:
         self.chunker = chunker
         self.bm25_params = bm25_params or {"k1": 1.2, "b": 0.75}
         self.limits = limits or LoadLimits()
+        self.ocr = ocr
         self.lock_timeout = lock_timeout
         self.context_prefix = context_prefix
         # Which FAISS index each new generation gets (exact or HNSW); not part of the build
@@ -386,7 +391,7 @@ class IndexBuilder:
                     raise LoadError(_printable(path), "file name is not valid UTF-8; rename it "
                                     "(e.g. convmv -f cp949 -t utf-8)")
                 docs = (not rechunk and _unchanged(path, file_group, indexed)) or load_file(
-                    path, file_group, limits=self.limits
+                    path, file_group, limits=self.limits, ocr=self.ocr
                 )
             except LoadError as exc:
                 log.debug("skipped %s", exc)  # the report carries it to the user
@@ -438,6 +443,7 @@ class IndexBuilder:
                 pages=doc.pages,
                 ingested_at=now_iso(),
                 record_id=doc.record_id,
+                ocr_pages={str(b.page): b.ocr_confidence for b in doc.blocks if b.ocr_confidence is not None},
             )
             progress("chunk", i, len(new_docs))
 
@@ -492,6 +498,8 @@ class IndexBuilder:
                 "context_prefix": self.context_prefix,
                 # Reflow rules change the chunks of documents with layout line breaks.
                 "reflow": getattr(self.chunker, "reflow_version", None),
+                # How loaders write table rows (with their headers) changes those documents' chunks.
+                "tables": TABLES_VERSION,
             },
         }
 

@@ -136,13 +136,16 @@ def chunk_id(doc_id: str, position: int, text: str) -> str:
     return f"{doc_id}#{position:04d}-{digest}"
 
 
-def _metadata(doc: SourceDoc, furniture: list[str] | None) -> dict:
-    """A chunk's metadata: the JSONL line's id, and the running header/footer lines taken off its page."""
+def _metadata(doc: SourceDoc, furniture: list[str] | None, first: Block) -> dict:
+    """A chunk's metadata: the JSONL line's id, the running header/footer lines taken off its
+    page, and for a page read by OCR its confidence ("ocr_confidence", 0-100)."""
     out: dict = {}
     if doc.record_id is not None:
         out["record_id"] = doc.record_id
     if furniture:
         out["furniture"] = furniture
+    if first.ocr_confidence is not None:
+        out["ocr_confidence"] = first.ocr_confidence
     return out
 
 
@@ -207,7 +210,7 @@ class Chunker:
                         title=doc.title,
                         heading=first.heading,
                         position=position,
-                        metadata=_metadata(doc, furniture.get(first.page) if first.page is not None else None),
+                        metadata=_metadata(doc, furniture.get(first.page) if first.page is not None else None, first),
                     )
                 )
         return chunks

@@ -22,6 +22,10 @@ class EmptyDocumentError(LoadError):
     """The file was read but holds no text (blank file, scanned PDF without a text layer)."""
 
 
+class NeedsOcrError(EmptyDocumentError):
+    """The file's pages are images (a scan, a photo) and OCR is not installed."""
+
+
 class EncryptedDocumentError(LoadError):
     """The file is password-protected and we cannot open it without the password."""
 

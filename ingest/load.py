@@ -5,7 +5,8 @@
                                        record_id = the line's "id"
 
 Every failure is a `LoadError` (or subclass) whose message names the file and says why in
-plain English; parser exceptions never escape. Office formats live in `load_office.py`.
+plain English; parser exceptions never escape. Office formats live in `load_office.py`,
+slides and sheets (.pptx, .xlsx) in `load_slides_sheets.py`.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ from ingest.errors import (
     EmptyDocumentError,
     EncryptedDocumentError,
     LoadError,
+    NeedsOcrError,
     UnsafeDocumentError,
     UnsupportedFileType,
 )
 from ingest.load_office import group_lines, human_size, load_docx, load_hwp, load_hwpx
+from ingest.load_slides_sheets import load_pptx, load_xlsx, refuse_legacy
+from ingest.ocr import INSTALL_HINT, Ocr, OcrBudgetSpent, OcrError
 from ingest.reflow import looks_hard_wrapped
+from ingest.tables import spread, table_lines
 from ingest.types import Block, SourceDoc
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,8 @@ class LoadLimits:
     max_uncompressed_bytes: int = 200 * MiB  # zip containers (.docx/.hwpx) and HWP sections
     max_compression_ratio: int = 100  # per zip entry larger than 1 MiB
     max_zip_entries: int = 10_000
-    max_pages: int = 5_000  # PDF
+    max_pages: int = 5_000  # PDF, multi-page TIFF
+    max_image_pixels: int = 60_000_000  # an image file's frame, or a scanned page as rendered for OCR
 
 
 Loader = Callable[[Path, bytes, LoadLimits], tuple[str | None, list[Block]]]
@@ -187,8 +193,32 @@ def _after(tag: Tag) -> object:
     return last.next_element  # type: ignore[attr-defined]
 
 
+def _span(cell: Tag) -> int:
+    try:
+        return int(str(cell.get("colspan", "1")).strip() or 1)
+    except ValueError:
+        return 1
+
+
+def _html_table_lines(table: Tag) -> list[str]:
+    """A <table>'s caption, then its rows written with their header row (`ingest.tables`);
+    a table nested in a cell is read as that cell's text."""
+    out = []
+    caption = table.find("caption")
+    if caption is not None and caption.find_parent("table") is table and (text := caption.get_text(" ", strip=True)):
+        out.append(text)
+    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    cells = [
+        spread(((c.get_text(" ", strip=True), _span(c)) for c in tr.find_all(["td", "th"], recursive=False)), header=i == 0)
+        for i, tr in enumerate(rows)
+    ]
+    out.extend(table_lines(cells))
+    return out
+
+
 def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
-    """(heading, line) pairs in document order; table rows become ' | '-joined cells.
+    """(heading, line) pairs in document order; table rows become lines of cells written with
+    their header row ("구분: 2025년 | 예산: 12.5", `ingest.tables`).
 
     A <br> is a soft line break: it stays a "\n" inside its paragraph's line, which
     `group_lines` marks for reflow (a sentence cut by it is joined again, list lines are not).
@@ -219,12 +249,12 @@ def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
             if name in _HTML_SKIP:
                 node = _after(node)
                 continue
-            if name in _HTML_HEADINGS or name == "tr":
+            if name in _HTML_HEADINGS or name in ("tr", "table"):
                 flush()
-                if name == "tr":
-                    cells = [c.get_text(" ", strip=True) for c in node.find_all(["td", "th"], recursive=False)]
-                    buffer.append(" | ".join(cells))
-                    flush()
+                if name == "table":
+                    lines.extend((heading, line) for line in _html_table_lines(node))
+                elif name == "tr":  # a row outside any table
+                    lines.append((heading, " | ".join(c.get_text(" ", strip=True) for c in node.find_all(["td", "th"], recursive=False))))
                 else:
                     heading = node.get_text(" ", strip=True) or heading
                 node = _after(node)
@@ -277,12 +307,21 @@ def _open_pdf(path: Path, data: bytes) -> PdfReader:
         raise LoadError(path, f"corrupt PDF: {exc or type(exc).__name__}") from exc
 
 
-def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
-    """One Block per page with text, page = 1-based page number.
+# A page with fewer letters than this in its text layer, and an image on it, is a scanned page.
+_SCANNED_CHARS = 10
+_RENDER_DPI = 300
+
+
+def load_pdf(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = None) -> tuple[str | None, list[Block]]:
+    """One Block per page with text, page = 1-based page number. A scanned page (no or a
+    negligible text layer, and an image on it) is read by `ocr` when there is one.
 
     Raises:
         EncryptedDocumentError: "encrypted PDF" when the empty password does not open it.
-        EmptyDocumentError: "no text layer (scanned PDF?)" when no page yields text.
+        NeedsOcrError: "no text layer (scanned PDF?): … needs OCR" when no page yields text,
+            a page is an image and OCR is not installed.
+        EmptyDocumentError: "no text layer (scanned PDF?)" when no page yields text (with OCR:
+            "…, and OCR found no text in its N scanned pages").
         UnsafeDocumentError: "PDF content too large to decompress safely: page N: ..." when no page
             yields text and pypdf stopped at its decompression limit.
         LoadError: "corrupt PDF: ..." for damaged or truncated files, or when every page fails.
@@ -299,6 +338,7 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
         raise UnsafeDocumentError(path, f"too many pages ({page_count} > limit {limits.max_pages})")
     blocks: list[Block] = []
     failures: list[tuple[int, Exception]] = []
+    thin: list[int] = []  # pages with (almost) no text layer
     for number in range(1, page_count + 1):
         try:
             text = pages[number - 1].extract_text() or ""
@@ -307,11 +347,120 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
             failures.append((number, exc))
             continue
         text = text.replace("\x00", "").replace("\r\n", "\n").strip()
+        if len(re.sub(r"\s", "", text)) < _SCANNED_CHARS:
+            thin.append(number)
         if text:
             blocks.append(Block(text, page=number, layout=True))  # lines as typeset: reflowed when chunked
+    scanned = _scanned_pages(path, data, thin) if thin else []
+    if scanned and ocr is not None:
+        read = _ocr_pdf_pages(path, data, scanned, ocr, limits)
+        blocks = sorted([b for b in blocks if b.page not in read] + list(read.values()), key=lambda b: b.page or 0)
     if not blocks:
         _raise_page_failures(path, failures, page_count)
+        if scanned and ocr is None:
+            raise NeedsOcrError(path, f"no text layer (scanned PDF?): its {len(scanned)} page image(s) need OCR, "
+                                      f"which is not installed here ({INSTALL_HINT})")
+        if scanned:
+            raise EmptyDocumentError(path, f"no text layer (scanned PDF?), and OCR found no text in its "
+                                           f"{len(scanned)} scanned page(s)")
         raise EmptyDocumentError(path, "no text layer (scanned PDF?)")
+    if scanned and ocr is None:
+        log.warning("%s: pages %s are scanned images and were not read (%s)", path, scanned, INSTALL_HINT)
+    return None, blocks
+
+
+def _scanned_pages(path: Path, data: bytes, numbers: list[int]) -> list[int]:
+    """Of the pages with no text layer, those that hold an image (pdfium's page objects)."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        log.warning("%s: pdfium cannot open the PDF to look for scanned pages (%s)", path, exc)
+        return []
+    try:
+        out = []
+        for number in numbers:
+            page = document[number - 1]
+            if any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)):
+                out.append(number)
+        return out
+    finally:
+        document.close()
+
+
+def _ocr_pdf_pages(path: Path, data: bytes, numbers: list[int], ocr: Ocr, limits: LoadLimits) -> dict[int, Block]:
+    """Render the scanned pages (pdfium, ~300 dpi, at most `limits.max_image_pixels`) and read them."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    read: dict[int, Block] = {}
+    try:
+        for number in numbers:
+            page = document[number - 1]
+            width, height = page.get_size()  # points
+            scale = min(_RENDER_DPI / 72, (limits.max_image_pixels / max(width * height, 1.0)) ** 0.5)
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            try:
+                result = ocr.read(image)
+            except OcrBudgetSpent:
+                break
+            except OcrError as exc:
+                log.warning("%s: page %d: %s", path, number, exc)
+                continue
+            if result.text:
+                read[number] = Block(result.text, page=number, layout=True, ocr_confidence=result.confidence)
+    finally:
+        document.close()
+    return read
+
+
+# ---------------------------------------------------------------- images (OCR)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def load_image(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = None) -> tuple[str | None, list[Block]]:
+    """A photo or scan of a page, read by OCR; each frame of a multi-page TIFF is a page.
+
+    Raises:
+        NeedsOcrError: OCR is not installed.
+        UnsafeDocumentError: more pixels than `limits.max_image_pixels`, or more frames than pages allowed.
+        EmptyDocumentError: OCR found no text.
+    """
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only: sizes are checked before any pixel
+    except Image.DecompressionBombError as exc:
+        raise UnsafeDocumentError(path, f"image too large ({exc})") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise LoadError(path, f"not a readable {path.suffix.lower()} image: {exc}") from exc
+    width, height = image.size
+    if width * height > limits.max_image_pixels:
+        raise UnsafeDocumentError(path, f"image too large ({width}x{height} pixels > limit {limits.max_image_pixels:,})")
+    if ocr is None:
+        raise NeedsOcrError(path, f"an image is read by OCR, which is not installed here ({INSTALL_HINT})")
+    blocks: list[Block] = []
+    with image:
+        for number, frame in enumerate(ImageSequence.Iterator(image), 1):
+            if number > limits.max_pages:
+                raise UnsafeDocumentError(path, f"too many pages (frames over the limit {limits.max_pages})")
+            width, height = frame.size
+            if width * height > limits.max_image_pixels:
+                raise UnsafeDocumentError(path, f"image too large ({width}x{height} pixels > limit "
+                                                f"{limits.max_image_pixels:,}) on page {number}")
+            try:
+                result = ocr.read(frame.convert("L"))
+            except OcrBudgetSpent:
+                break
+            except OcrError as exc:
+                raise LoadError(path, f"page {number}: {exc}") from exc
+            if result.text:
+                blocks.append(Block(result.text, page=number, layout=True, ocr_confidence=result.confidence))
+    if not blocks and ocr.budget is None:
+        raise EmptyDocumentError(path, "OCR found no text in the image")
     return None, blocks
 
 
@@ -424,12 +573,18 @@ LOADERS: dict[str, Loader] = {
     ".md": load_text,
     ".html": load_html,
     ".htm": load_html,
-    ".pdf": load_pdf,
     ".docx": load_docx,
     ".hwpx": load_hwpx,
     ".hwp": load_hwp,
+    ".pptx": load_pptx,
+    ".xlsx": load_xlsx,
 }
-SUPPORTED_EXTENSIONS = (*LOADERS, ".jsonl")
+# Loaders that also take the Ocr (None when OCR is not installed).
+OCR_LOADERS: dict[str, Callable[[Path, bytes, LoadLimits, Ocr | None], tuple[str | None, list[Block]]]] = {
+    ".pdf": load_pdf,
+    **dict.fromkeys(IMAGE_EXTENSIONS, load_image),
+}
+SUPPORTED_EXTENSIONS = (*LOADERS, *OCR_LOADERS, ".jsonl")
 
 
 def _over_limit(size: int, limit: int) -> str:
@@ -462,8 +617,12 @@ def _read_checked(path: Path, limits: LoadLimits) -> bytes:
         raise LoadError(path, f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def load_file(path: Path, group: str = "public", *, limits: LoadLimits | None = None) -> list[SourceDoc]:
+def load_file(path: Path, group: str = "public", *, limits: LoadLimits | None = None,
+              ocr: Ocr | None = None) -> list[SourceDoc]:
     """Read one file into SourceDocs: one for ordinary files, one per line for `.jsonl`.
+
+    ocr: reads scanned PDF pages and image files (`ingest.ocr.Ocr.find()`); without it a file
+        that is only images raises NeedsOcrError.
 
     Raises:
         UnsupportedFileType: the extension is not one of SUPPORTED_EXTENSIONS.
@@ -472,6 +631,7 @@ def load_file(path: Path, group: str = "public", *, limits: LoadLimits | None = 
     path = Path(path)
     limits = limits or LoadLimits()
     ext = path.suffix.lower()
+    refuse_legacy(path)  # .doc/.ppt/.xls: say to save it in the new format
     if ext not in SUPPORTED_EXTENSIONS:
         shown = f"'{ext}'" if ext else "(none)"
         raise UnsupportedFileType(
@@ -481,7 +641,10 @@ def load_file(path: Path, group: str = "public", *, limits: LoadLimits | None = 
     try:
         if ext == ".jsonl":
             return load_jsonl(path, data, group)
-        title, blocks = LOADERS[ext](path, data, limits)
+        if ext in OCR_LOADERS:
+            title, blocks = OCR_LOADERS[ext](path, data, limits, ocr)
+        else:
+            title, blocks = LOADERS[ext](path, data, limits)
     except LoadError:
         raise
     except RecursionError as exc:

@@ -25,6 +25,7 @@ from defusedxml import ElementTree as SafeET
 from docx.table import Table
 
 from ingest.errors import EncryptedDocumentError, LoadError, UnsafeDocumentError
+from ingest.tables import spread, table_lines
 from ingest.types import Block
 
 if TYPE_CHECKING:  # load.py imports this module, so the import only serves the type checker
@@ -230,22 +231,26 @@ def _parse_xml(path: Path, name: str, raw: bytes) -> Element:
 # ---------------------------------------------------------------- .docx
 
 
-def _refuse_encrypted_office(path: Path, data: bytes, kind: str) -> None:
+def refuse_encrypted_office(path: Path, data: bytes, kind: str) -> None:
     """Password-protected Office files are OLE containers, not zips; say so instead of 'not a zip'."""
     if data.startswith(OLE_MAGIC):
-        raise EncryptedDocumentError(path, f"encrypted {kind} (password-protected Office file) or legacy .doc format")
+        raise EncryptedDocumentError(
+            path, f"encrypted {kind} (password-protected Office file), or a legacy 97-2003 binary file named {kind}"
+        )
 
 
-def _row_text(row: object) -> str:
-    """Cells of one table row joined by ' | '; a merged cell is listed once."""
-    cells: list[str] = []
+def _row_cells(row: object, header: bool) -> list[str]:
+    """One text per grid column of a table row; a merged cell is spread as `ingest.tables.spread` says."""
+    cells: list[tuple[str, int]] = []
     seen: list[object] = []
     for cell in row.cells:  # type: ignore[attr-defined]
         if seen and seen[-1] is cell._tc:
+            text, span = cells[-1]
+            cells[-1] = (text, span + 1)
             continue
         seen.append(cell._tc)
-        cells.append(" ".join(cell.text.split()))
-    return " | ".join(cells)
+        cells.append((" ".join(cell.text.split()), 1))
+    return spread(cells, header)
 
 
 def load_docx(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, list[Block]]:
@@ -253,7 +258,7 @@ def load_docx(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
 
     Title: core properties title, else the first 'Title' paragraph, else the first heading.
     """
-    _refuse_encrypted_office(path, data, ".docx")
+    refuse_encrypted_office(path, data, ".docx")
     read_zip_safely(path, data, limits, ".docx")
     try:
         document = docx.Document(io.BytesIO(data))
@@ -266,7 +271,8 @@ def load_docx(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
     title_paragraph: str | None = None
     for item in document.iter_inner_content():
         if isinstance(item, Table):
-            lines.extend((heading, _row_text(row)) for row in item.rows)
+            rows = [_row_cells(row, header=i == 0) for i, row in enumerate(item.rows)]
+            lines.extend((heading, line) for line in table_lines(rows))
             continue
         text = item.text.strip()
         if not text:
@@ -348,10 +354,37 @@ def _cell_text(tc: Element) -> str:
     return " ".join(" ".join(paragraphs).split())
 
 
+def _int_attr(el: Element, child: str, attr: str, default: int) -> int:
+    for c in el:
+        if _local(c.tag) == child:
+            try:
+                return int(c.get(attr, default))
+            except ValueError:
+                return default
+    return default
+
+
+def _hwpx_grid(tbl: Element) -> list[list[str]]:
+    """One text per column for each row of an hp:tbl: a cell goes to its hp:cellAddr column
+    (the columns a cell merged from above covers stay empty) and spreads over its colSpan as
+    `ingest.tables.spread` says."""
+    grid: list[list[str]] = []
+    for r, tr in enumerate(c for c in tbl if _local(c.tag) == "tr"):
+        row: list[str] = []
+        for tc in (c for c in tr if _local(c.tag) == "tc"):
+            col = _int_attr(tc, "cellAddr", "colAddr", len(row))
+            col = min(max(col, len(row)), len(row) + 1000)  # never backwards, never a huge jump
+            row.extend([""] * (col - len(row)))
+            row.extend(spread([(_cell_text(tc), _int_attr(tc, "cellSpan", "colSpan", 1))], header=r == 0))
+        grid.append(row)
+    return grid
+
+
 def hwpx_paragraphs(root: Element) -> list[tuple[str | None, str]]:
     """(styleIDRef, text) for every hp:p in document order.
 
-    A table row (hp:tr) becomes one pseudo-paragraph of ' | '-joined cells (style None).
+    A table (hp:tbl) becomes one pseudo-paragraph (style None) per row, written with the
+    table's header row ("구분: 직무 전문교육 | 이수율: 92.6", `ingest.tables`).
     Walks with an explicit stack so deep nesting cannot exhaust Python's recursion limit.
     <hp:p styleIDRef="0"><hp:run><hp:t>연차휴가는 15일이다.</hp:t></hp:run></hp:p> → [("0", "연차휴가는 15일이다.")]
     """
@@ -367,8 +400,8 @@ def hwpx_paragraphs(root: Element) -> list[tuple[str | None, str]]:
             if owner is not None:
                 paragraphs[owner][1].append(_t_text(el))
             continue
-        elif name == "tr":
-            paragraphs.append((None, [" | ".join(_cell_text(tc) for tc in el if _local(tc.tag) == "tc")]))
+        elif name == "tbl":
+            paragraphs.extend((None, [line]) for line in table_lines(_hwpx_grid(el)))
             continue
         stack.extend((child, owner) for child in reversed(el))
     return [(style, "".join(parts)) for style, parts in paragraphs]

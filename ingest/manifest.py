@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+
+from .ocr import LOW_CONFIDENCE
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,12 @@ class DocEntry:
     pages: list[int] = field(default_factory=list)
     ingested_at: str = ""
     record_id: str | None = None
+    # pages read by OCR -> their mean word confidence (0-100); JSON keys are the page numbers as text
+    ocr_pages: dict[str, float] = field(default_factory=dict)
+
+    def low_confidence_pages(self, threshold: float = LOW_CONFIDENCE) -> list[int]:
+        """Pages OCR read with less confidence than `threshold`: worth a look, or a better scan."""
+        return sorted(int(p) for p, c in self.ocr_pages.items() if c < threshold)
 
 
 @dataclass

@@ -11,14 +11,15 @@ class Block:
     """A run of text from one page (1-based, None where the format has no pages) under one heading.
 
     `layout` is True where the text keeps layout line breaks inside sentences (a PDF page, a
-    hard-wrapped text file, a paragraph with soft line breaks): the chunker reflows it
-    (`ingest.reflow`) before splitting sentences.
+    hard-wrapped text file, a paragraph with soft line breaks, a page read by OCR): the chunker
+    reflows it (`ingest.reflow`) before splitting sentences.
     """
 
     text: str
     page: int | None = None
     heading: str | None = None
     layout: bool = False
+    ocr_confidence: float | None = None  # mean word confidence (0-100) of a page read by OCR
 
 
 @dataclass

@@ -191,6 +191,51 @@ def docx_document(paragraphs: list[str], title: str = "") -> bytes:
     return out.getvalue()
 
 
+def png_pixel_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A few hundred bytes of PNG whose header claims width x height pixels (900 million here)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+
+
+def pptx_document(lines: list[str], title: str = "발표") -> bytes:
+    """A .pptx (python-pptx) of one title-and-text slide holding the lines."""
+    from pptx import Presentation
+    from pptx.util import Cm
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = title
+    slide.shapes.add_textbox(Cm(2), Cm(5), Cm(20), Cm(5)).text_frame.text = "\n".join(lines)
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx_document(rows: list[list[object]], sheet: str = "시트") -> bytes:
+    """A .xlsx (openpyxl) of one sheet holding the rows (the first is the header)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = sheet
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def xlsx_with_prolog(prolog: str) -> bytes:
+    """A .xlsx whose shared strings part declares `prolog` (a DOCTYPE) and uses its entity."""
+    base = xlsx_document([["항목", "값"], ["&l10;", 1]])
+    with zipfile.ZipFile(io.BytesIO(base)) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    head, _, body = xml.partition("?>")
+    return zip_rewrite(base, replace={"xl/worksheets/sheet1.xml": (head + "?>" + prolog + body).encode()})
+
+
 _HP = "http://www.hancom.co.kr/hwpml/2011/paragraph"
 _HS = "http://www.hancom.co.kr/hwpml/2011/section"
 
@@ -407,6 +452,12 @@ def hostile_cases() -> list[Hostile]:
         Hostile("bomb/ratio.hwpx", _bytes(lambda: zip_rewrite(hwpx_document(hwpx_section_xml(hwpx_paragraph("폭탄"))),
                                                               zeros={"BinData/zeros.bin": 50 * MiB})),
                 reason=("zip bomb", "compression ratio")),
+        Hostile("bomb/total.pptx", _bytes(lambda: zip_rewrite(pptx_document(["폭탄"]),
+                                                              zeros={"ppt/media/zeros.bin": 300 * MiB})),
+                reason=("zip bomb", "uncompressed size")),
+        Hostile("bomb/ratio.xlsx", _bytes(lambda: zip_rewrite(xlsx_document([["폭탄"]]),
+                                                              zeros={"xl/media/zeros.bin": 50 * MiB})),
+                reason=("zip bomb", "compression ratio")),
         Hostile("bomb/entries.hwpx", _bytes(lambda: zip_many_entries(
             hwpx_document(hwpx_section_xml(hwpx_paragraph("폭탄"))), 10_001)), reason=("zip bomb", "entries")),
         # XML entity expansion and external entities
@@ -426,6 +477,8 @@ def hostile_cases() -> list[Hostile]:
         Hostile("xml/laughs.hwpx", _bytes(lambda: hwpx_document(
             hwpx_section_xml(hwpx_paragraph("&l10;"), prolog=billion_laughs("hs:sec")))),
                 reason=("DOCTYPE/ENTITY", "Contents/section0.xml")),
+        Hostile("xml/laughs.xlsx", _bytes(lambda: xlsx_with_prolog(billion_laughs("worksheet"))),
+                reason=("DOCTYPE/ENTITY", "xl/worksheets/sheet1.xml")),
         Hostile("xml/malformed.hwpx", _bytes(lambda: hwpx_document("<hs:sec><hp:p>닫히지 않은 문단".encode())),
                 reason=("malformed XML",)),
         Hostile("xml/no-sections.hwpx", _bytes(lambda: zip_entries({"mimetype": b"application/hwp+zip"})),
@@ -433,6 +486,9 @@ def hostile_cases() -> list[Hostile]:
         Hostile("xml/not-a-docx.docx", _bytes(lambda: zip_entries({"hello.xml": "<a>안녕</a>".encode()})),
                 reason=("not a valid .docx",)),
         # types we do not read, and broken records
+        Hostile("image/큰사진.png", _bytes(png_pixel_bomb), reason=("image too large",)),
+        Hostile("legacy/옛발표.ppt", _bytes(OLE_MAGIC + bytes(4_000)), reason=("PowerPoint 97-2003", "save it as .pptx")),
+        Hostile("legacy/옛표.xls", _bytes(OLE_MAGIC + bytes(4_000)), reason=("Excel 97-2003", "save it as .xlsx")),
         Hostile("other/실행파일.exe", _bytes(b"MZ" + _noise(4_000, 9)), reason=("unsupported file type '.exe'",)),
         Hostile("other/확장자없음", _text("확장자가 없는 파일이다.", "utf-8"), reason=("unsupported file type (none)",)),
         Hostile("other/깨진.jsonl", _text('{"id": "a", "text": "정상 줄"}\n{"id": "b", "text": 깨짐\n', "utf-8"),
@@ -465,6 +521,10 @@ def hostile_cases() -> list[Hostile]:
             hwpx_paragraph("울산 조선소의 도장 작업은 습도 60% 이하에서 한다.")))), phrase="울산 조선소의 도장 작업"),
         Hostile("office/깊은.hwpx", _bytes(lambda: deep_hwpx("창원 공단의 폐수 처리 기준은 매년 강화된다.")),
                 phrase="창원 공단의 폐수 처리 기준"),
+        Hostile("office/발표.pptx", _bytes(lambda: pptx_document(["여수 지점의 선박 연료 단가는 매월 공시한다."])),
+                phrase="여수 지점의 선박 연료 단가"),
+        Hostile("office/표.xlsx", _bytes(lambda: xlsx_document([["지점", "정비 항목"], ["목포 지점", "냉각탑 세척 주기 점검"]])),
+                phrase="냉각탑 세척 주기"),
         Hostile("pdf/정상.pdf", _bytes(suwon_pdf), phrase="수원 캠퍼스 셔틀버스"),
         Hostile("pdf/소유자암호만.pdf", _bytes(lambda: encrypt_pdf(
             pdf_pages(["청주 공장 출입증 재발급 수수료는 5천원이다."]), user_password="")),

@@ -53,7 +53,9 @@ from tests.reliability.hostile import (
     long_line,
     pdf_pages,
     pdf_scanned,
+    png_pixel_bomb,
     write_folder,
+    xlsx_with_prolog,
     zip_rewrite,
 )
 
@@ -347,6 +349,11 @@ REFUSED_UPLOADS = [  # (name sent, bytes or their builder, status, words the det
     pytest.param("noise.txt", bytes(range(256)) * 64, 422, ("noise.txt", "binary data"), id="binary-txt"),
     pytest.param("폭탄.docx", zip_bomb_docx, 422, ("폭탄.docx", "zip bomb", "compression ratio"), id="zip-bomb"),
     pytest.param("웃음.hwpx", laughs_hwpx, 422, ("웃음.hwpx", "DOCTYPE/ENTITY"), id="billion-laughs"),
+    pytest.param("웃음.xlsx", lambda: xlsx_with_prolog(billion_laughs("worksheet")), 422,
+                 ("웃음.xlsx", "DOCTYPE/ENTITY"), id="billion-laughs-xlsx"),
+    pytest.param("큰사진.png", png_pixel_bomb, 422, ("큰사진.png", "image too large"), id="pixel-bomb"),
+    pytest.param("옛발표.ppt", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), 415,
+                 ("옛발표.ppt", "PowerPoint 97-2003", "save it as .pptx"), id="legacy-ppt"),
     pytest.param("스캔.pdf", pdf_scanned, 422, ("스캔.pdf", "no text layer"), id="scanned-pdf"),
     pytest.param("암호.pdf", encrypted_pdf, 422, ("암호.pdf", "encrypted"), id="encrypted"),
 ]

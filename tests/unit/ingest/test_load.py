@@ -514,7 +514,7 @@ def test_extension_match_is_case_insensitive(write_file):
     assert load_one(write_file("README.TXT", "재택근무는 불가하다.".encode())).text == "재택근무는 불가하다."
 
 
-@pytest.mark.parametrize("name", ["빈.txt", "빈.pdf", "빈.docx", "빈.hwp", "빈.jsonl"])
+@pytest.mark.parametrize("name", ["빈.txt", "빈.pdf", "빈.docx", "빈.hwp", "빈.pptx", "빈.xlsx", "빈.jsonl"])
 def test_empty_file(write_file, name):
     assert raises_for(write_file(name, b""), EmptyDocumentError) == "empty file (0 bytes)"
 
@@ -552,7 +552,7 @@ def test_human_size():
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    ext=st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx", ".hwpx", ".hwp", ".jsonl"]),
+    ext=st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx", ".hwpx", ".hwp", ".pptx", ".xlsx", ".jsonl"]),
     data=st.binary(min_size=1, max_size=2048),
 )
 def test_arbitrary_bytes_load_or_raise_load_error(tmp_path, ext, data):
