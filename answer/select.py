@@ -107,7 +107,7 @@ class SelectConfig:
     w_similarity: float = 0.35
     typed_bonus: float = 0.1
     untyped_penalty: float = 0.2
-    max_embed: int = 12  # units compared by embedding per question (the rest by words only)
+    max_embed: int = 8  # units compared by embedding per question (the rest by words only)
 
 
 def looks_like_heading(w: Window, followed: bool, first: bool = False) -> bool:
