@@ -209,7 +209,8 @@ def _html_table_lines(table: Tag) -> list[str]:
         out.append(text)
     rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
     cells = [
-        spread(((c.get_text(" ", strip=True), _span(c)) for c in tr.find_all(["td", "th"], recursive=False)), header=i == 0)
+        spread([(c.get_text(" ", strip=True), _span(c)) for c in tr.find_all(["td", "th"], recursive=False)],
+               header=i == 0)
         for i, tr in enumerate(rows)
     ]
     out.extend(table_lines(cells))
@@ -254,7 +255,8 @@ def html_lines(soup: BeautifulSoup) -> list[tuple[str | None, str]]:
                 if name == "table":
                     lines.extend((heading, line) for line in _html_table_lines(node))
                 elif name == "tr":  # a row outside any table
-                    lines.append((heading, " | ".join(c.get_text(" ", strip=True) for c in node.find_all(["td", "th"], recursive=False))))
+                    cells = [c.get_text(" ", strip=True) for c in node.find_all(["td", "th"], recursive=False)]
+                    lines.append((heading, " | ".join(cells)))
                 else:
                     heading = node.get_text(" ", strip=True) or heading
                 node = _after(node)
@@ -382,9 +384,12 @@ def _scanned_pages(path: Path, data: bytes, numbers: list[int]) -> list[int]:
     try:
         out = []
         for number in numbers:
-            page = document[number - 1]
-            if any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)):
-                out.append(number)
+            try:
+                page = document[number - 1]
+                if any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2)):
+                    out.append(number)
+            except Exception as exc:  # pdfium on a damaged page: that page is not looked at
+                log.warning("%s: page %d: pdfium cannot read its objects (%s)", path, number, exc)
         return out
     finally:
         document.close()
@@ -398,10 +403,14 @@ def _ocr_pdf_pages(path: Path, data: bytes, numbers: list[int], ocr: Ocr, limits
     read: dict[int, Block] = {}
     try:
         for number in numbers:
-            page = document[number - 1]
-            width, height = page.get_size()  # points
-            scale = min(_RENDER_DPI / 72, (limits.max_image_pixels / max(width * height, 1.0)) ** 0.5)
-            image = page.render(scale=scale, grayscale=True).to_pil()
+            try:
+                page = document[number - 1]
+                width, height = page.get_size()  # points
+                scale = min(_RENDER_DPI / 72, (limits.max_image_pixels / max(width * height, 1.0)) ** 0.5)
+                image = page.render(scale=scale, grayscale=True).to_pil()
+            except Exception as exc:  # pdfium cannot render this page: the others are still read
+                log.warning("%s: page %d: cannot render for OCR (%s)", path, number, exc)
+                continue
             try:
                 result = ocr.read(image)
             except OcrBudgetSpent:

@@ -41,7 +41,7 @@ def folder(tmp_path) -> Path:
     for name, text in DOCS.items():
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
         (docs / name).write_text(text, encoding="utf-8")
-    (docs / "사진.png").write_bytes(b"\x89PNG\r\n")  # no loader: not a document of the set
+    (docs / "도면.dwg").write_bytes(b"AC1032")  # no loader: not a document of the set
     return docs
 
 
@@ -92,7 +92,7 @@ def test_the_cached_index_is_reused_and_a_changed_file_gets_its_own(folder):
 )
 def test_bad_inputs_are_one_line_naming_the_input_and_the_reason(folder, docs, gold, named):
     (folder.parent / "빈폴더").mkdir()
-    (folder.parent / "빈폴더" / "메모.png").write_bytes(b"\x89PNG")
+    (folder.parent / "빈폴더" / "도면.dwg").write_bytes(b"AC1032")
     qa = qa_file(folder, [{"qid": "q1", "query": "연차휴가는 며칠인가요?", "gold_ids": [gold]}])
     code, _, stderr = evaluate("--docs", str(folder.parent / docs), "--qa", str(qa), "--json")
     assert code == 2 and named in stderr and "Traceback" not in stderr
