@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+from .reflow import figures
+
 # Version of the rules below; stored in the index's build config (`chunking.tables`), so an
 # index read with older rules re-chunks its documents on the next ingest.
 TABLES_VERSION = "1"
 MIN_COLUMNS = 3
-_FIGURE = re.compile(r"^[+-]?[\d,]+(?:\.\d+)?%?$")
 
 
 def header_row(header: Sequence[str], cells: Sequence[str]) -> str:
@@ -43,7 +44,7 @@ def header_row(header: Sequence[str], cells: Sequence[str]) -> str:
 def reads_as_header(cells: Sequence[str]) -> bool:
     """Labels, not data: at least two non-empty cells and no cell a bare figure ("2,450", "92.6%")."""
     filled = [c for c in cells if c]
-    return len(filled) >= 2 and not any(_FIGURE.match(c.replace(" ", "")) for c in filled)
+    return len(filled) >= 2 and not any(figures(c) == len(c.split()) for c in filled)
 
 
 def table_lines(rows: Iterable[Sequence[str]], always: bool = False) -> Iterator[str]:
