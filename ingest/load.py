@@ -36,7 +36,7 @@ from ingest.errors import (
 )
 from ingest.load_office import group_lines, human_size, load_docx, load_hwp, load_hwpx
 from ingest.load_slides_sheets import load_pptx, load_xlsx, refuse_legacy
-from ingest.ocr import INSTALL_HINT, Ocr, OcrBudgetSpent, OcrError
+from ingest.ocr import INSTALL_HINT, Ocr, OcrBudgetSpent, OcrError, render_scan
 from ingest.reflow import looks_hard_wrapped
 from ingest.tables import spread, table_lines
 from ingest.types import Block, SourceDoc
@@ -311,7 +311,6 @@ def _open_pdf(path: Path, data: bytes) -> PdfReader:
 
 # A page with fewer letters than this in its text layer, and an image on it, is a scanned page.
 _SCANNED_CHARS = 10
-_RENDER_DPI = 300
 
 
 def load_pdf(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = None) -> tuple[str | None, list[Block]]:
@@ -404,10 +403,7 @@ def _ocr_pdf_pages(path: Path, data: bytes, numbers: list[int], ocr: Ocr, limits
     try:
         for number in numbers:
             try:
-                page = document[number - 1]
-                width, height = page.get_size()  # points
-                scale = min(_RENDER_DPI / 72, (limits.max_image_pixels / max(width * height, 1.0)) ** 0.5)
-                image = page.render(scale=scale, grayscale=True).to_pil()
+                image = render_scan(document[number - 1], limits.max_image_pixels)
             except Exception as exc:  # pdfium cannot render this page: the others are still read
                 log.warning("%s: page %d: cannot render for OCR (%s)", path, number, exc)
                 continue

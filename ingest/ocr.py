@@ -33,6 +33,7 @@ TARGET_WIDTH = 2480  # pixels: an A4 page at 300 dpi, what Tesseract reads best
 PSM = "4"
 LOW_CONFIDENCE = 60.0  # a page read with less mean word confidence is flagged
 PAGE_TIMEOUT_S = 120.0
+RENDER_DPI = 300  # a scanned PDF page is rendered at this resolution (or fewer pixels, see render_scan)
 # What to install where OCR is missing (Debian/Ubuntu package names).
 INSTALL_HINT = "install Tesseract with its Korean model: apt-get install tesseract-ocr tesseract-ocr-kor"
 
@@ -146,6 +147,10 @@ class Ocr:
         return page
 
     # ------------------------------------------------------------------ internals
+    def cached(self, image) -> OcrPage | None:
+        """This image's OCR result from the cache, never running Tesseract (None: not cached)."""
+        return self._cached(self.key(image))
+
     def _tesseract(self, image) -> OcrPage:
         with tempfile.TemporaryDirectory(prefix="chulcheo-ocr-") as tmp:
             png = Path(tmp) / "page.png"
@@ -186,6 +191,15 @@ class Ocr:
             tmp.replace(path)  # a reader never sees half an entry
         except OSError as exc:
             log.warning("OCR cache not written (%s): %s", path, exc)
+
+
+def render_scan(page, max_pixels: int):
+    """A scanned PDF page (pypdfium2 PdfPage) as the grayscale PIL image OCR reads: ~RENDER_DPI,
+    at most `max_pixels`. The same page always renders to the same pixels, so the page viewer
+    finds this page's OCR result (and its word boxes) in the cache under the same key."""
+    width, height = page.get_size()  # points
+    scale = min(RENDER_DPI / 72, (max_pixels / max(width * height, 1.0)) ** 0.5)
+    return page.render(scale=scale, grayscale=True).to_pil()
 
 
 def _prepared(image):
