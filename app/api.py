@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from grounding import Passage
 
 from .auth import Principal
 from .errors import HANDLED, error_status, scrub_paths
-from .guard import RequestGuard
+from .guard import SESSION_COOKIE, RequestGuard
 from .limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
 from .schemas import (
@@ -41,6 +42,9 @@ from .state import MAX_CITATIONS_BYTES
 from .streams import EventPump, stopped_on_disconnect
 
 log = logging.getLogger(__name__)
+
+# a user's page or file: kept by the browser only, never by a shared cache; never sniffed as HTML
+_PRIVATE = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `chulcheo keys create`.")
 
@@ -110,8 +114,20 @@ def _admin(who: Annotated[Principal, Depends(_caller)]) -> Principal:
     return who
 
 
+def _viewer(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """An API key, or else the web UI's session cookie: the UI's 원문 보기 loads pages and files
+    with the login it already has (GET only; the cookie is SameSite=Strict)."""
+    service: Service = request.app.state.service
+    if credentials is None and service.sessions is not None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return service.ui_principal(service.sessions.handle(cookie))
+    return service.authenticate(credentials.credentials if credentials else None)
+
+
 Caller = Annotated[Principal, Depends(_caller)]
 Admin = Annotated[Principal, Depends(_admin)]
+Viewer = Annotated[Principal, Depends(_viewer)]
 
 
 def create_app(service: Service, *, ui: bool = True) -> FastAPI:
@@ -201,6 +217,29 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
              description="`source` is the file name and `doc_id` an opaque id; admins also get the stored `path`.")
     def documents(who: Caller) -> dict[str, Any]:
         return {"documents": [public_view(d, admin=who.is_admin) for d in service.documents(who)]}
+
+    @app.get("/v1/documents/{doc_id}/pages/{number}.png", tags=["documents"],
+             summary="A cited page of a PDF or scan as an image (원문 보기)",
+             description="Only pages that hold indexed text, of documents in the caller's groups (another "
+             "group's document is 404 like a missing one); `width` in pixels (server.page_width by default, "
+             "at most server.page_width_max). Draw a citation's `boxes` (fractions of the page) over it. "
+             "Metered per key (server.view_per_minute); 409 when the file changed since it was indexed. "
+             "Also accepts the web UI's session cookie.",
+             response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def page_image(doc_id: str, number: int, who: Viewer,
+                   width: Annotated[int | None, Query(ge=100, le=4000)] = None) -> Response:
+        png = service.page_image(who, doc_id, number, width)
+        return Response(png, media_type="image/png", headers=_PRIVATE)
+
+    @app.get("/v1/documents/{doc_id}/file", tags=["documents"], summary="Download a document's original file",
+             description="Within the caller's groups; always as an attachment (never shown inline, so an uploaded "
+             "HTML file cannot run in this site). Also accepts the web UI's session cookie.",
+             response_class=FileResponse)
+    def original_file(doc_id: str, who: Viewer) -> FileResponse:
+        path, name = service.original_file(who, doc_id)
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(path, filename=name, media_type=media, content_disposition_type="attachment",
+                            headers={**_PRIVATE, "Content-Security-Policy": "sandbox"})
 
     @app.post("/v1/documents", tags=["documents"], status_code=202,
               summary="Upload one file into an access group; indexed by a background job")

@@ -15,12 +15,15 @@ from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
 from .limits import RateLimited
 from .service import AnswerTimeout, ClientGone, NotFound, RequestTooLarge, ServerBusy, UploadRejected
+from .sources import NoSource, SourceChanged
 
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (AuthError, 401, "auth"),
     (PermissionDenied, 403, "forbidden"),
     (NotFound, 404, "not_found"),
+    (NoSource, 404, "not_found"),
+    (SourceChanged, 409, "source_changed"),
     (UploadRejected, 422, "upload_rejected"),  # its own status (413, 415, 422) wins, below
     (RequestTooLarge, 413, "too_large"),
     (ClientGone, 499, "client_gone"),  # nobody reads it: the client has gone

@@ -64,7 +64,8 @@ def sentence_to_dict(s: SentenceCheck) -> dict[str, Any]:
 
 def citation_to_dict(c: Citation) -> dict[str, Any]:
     """{"n", "doc_id", "source", "page", "chunk_id", "quote"}; quote == chunk text[start:end];
-    highlight_start/end: the part the answer relies on, inside the quote (None: the whole quote)."""
+    highlight_start/end: the part the answer relies on, inside the quote (None: the whole quote);
+    boxes: where that part sits on the page image (PDFs and scans; [] otherwise)."""
     return {
         "n": c.n,
         "doc_id": c.doc_id,
@@ -76,6 +77,8 @@ def citation_to_dict(c: Citation) -> dict[str, Any]:
         "end": c.end,
         "highlight_start": c.highlight_start,
         "highlight_end": c.highlight_end,
+        # [[x0, y0, x1, y1], ...] fractions of the page image (GET /v1/documents/{id}/pages/{n}.png)
+        "boxes": [list(b) for b in c.boxes],
     }
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from .limits import RateLimited, RateLimiter
 from .pipeline import Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
+from .sources import SourceViewer
 from .state import FeedbackStore, TombstoneStore, state_db
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class ClientGone(RuntimeError):
 
 
 @dataclass
-class Service(DocumentAdmin):
+class Service(DocumentAdmin, SourceViewer):
     """Everything `chulcheo serve` exposes, with access checks; the API and UI are thin over it."""
 
     pipeline: Pipeline
@@ -76,6 +77,7 @@ class Service(DocumentAdmin):
         self._files_lock = threading.Lock()
         self._warming = threading.Event()  # set while warm_up runs
         self._model_error: str | None = None
+        self._init_viewer()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_mode: bool = False, pipeline: Pipeline | None = None) -> Service:
@@ -168,6 +170,8 @@ class Service(DocumentAdmin):
 
             for event in self.pipeline.stream(question, history, who.search_groups(), tokens=True,
                                               should_stop=should_stop):
+                if event.kind == "answer":  # where each cited span sits on its page (PDFs, scans)
+                    event = replace(event, answer=self.locator.locate(event.answer))
                 if event.kind != "token" or tokens:
                     yield event
                 if cancelled is not None and cancelled():

@@ -212,6 +212,17 @@ class ServerSettings(BaseModel):
     session_hours: float = Field(12, gt=0)
     # Files picked in the UI's upload box but never submitted are deleted after this many seconds.
     ui_upload_max_age_s: int = Field(3600, ge=60)
+    # The source viewer (page images, original files), per key: `view_burst` at once, refilled
+    # at `view_per_minute` (0 = no limit). Pages rendered at once (more wait up to `view_wait_s`,
+    # then 503); the default and the widest page image in pixels; rendered pages kept on disk
+    # (<index_dir>/page-cache) up to `page_cache_mb`.
+    view_per_minute: float = Field(120, ge=0)
+    view_burst: int = Field(30, ge=1)
+    max_concurrent_renders: int = Field(2, ge=1)
+    view_wait_s: float = Field(20, gt=0)
+    page_width: int = Field(1000, ge=100, le=4000)
+    page_width_max: int = Field(2000, ge=100, le=4000)
+    page_cache_mb: float = Field(256, ge=0)
 
 
 class Settings(BaseSettings):

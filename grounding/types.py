@@ -48,9 +48,19 @@ class Citation:
     end: int
     highlight_start: int | None = None
     highlight_end: int | None = None
+    # Where the highlighted part (else the quote) sits on its page image, as (x0, y0, x1, y1)
+    # fractions of the page, origin top left; filled by the server for PDFs and scans, else empty.
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def highlighted(self) -> str:
+        """The part of the quote the answer relies on (the whole quote when none stands out)."""
+        if self.highlight_start is None or self.highlight_end is None:
+            return self.quote
+        return self.quote[self.highlight_start - self.start:self.highlight_end - self.start]
 
 
 @dataclass(frozen=True)

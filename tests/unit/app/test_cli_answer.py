@@ -143,6 +143,7 @@ def test_verify_json_contract(tmp_path, monkeypatch, use_model):
         "n": 1, "doc_id": "p2", "source": "", "page": None, "chunk_id": "p2",
         "quote": "USB 메모리 사용은 금지한다.", "start": 0, "end": 17,
         "highlight_start": None, "highlight_end": None,  # the claim relies on the whole quote
+        "boxes": [],  # no page image: not a PDF or scan
     }
 
 
