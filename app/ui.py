@@ -20,8 +20,9 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
-from grounding import SentenceCheck
+from grounding import Citation, SentenceCheck
 from prompts import ABSTAIN
+from retrieval.types import Chunk
 
 from .auth import AuthError, Principal
 from .jobs import Job
@@ -96,9 +97,19 @@ def chat(service: Service, user: str | None, message: str,
                  if s.not_found or (s.supported and (answer.mode != "extractive" or s.quoted))]
         turn = {"question": question, "html": answer_html(answer, mark), "answer": answer.answer,
                 "plain": ABSTAIN if answer.abstained else " ".join(shown),
-                "citations": [citation_to_dict(c) for c in answer.citations], "cards": cards_html(answer)}
+                "citations": [citation_to_dict(c) for c in answer.citations],
+                "cards": cards_html(answer, around=functools.partial(_around, service, who))}
     turns = [*turns, turn]
     yield chat_messages(turns), turn["cards"], turns, ""
+
+
+def _around(service: Service, who: Principal, c: Citation) -> list[Chunk]:
+    """The cited passage with its neighbours for 원문 보기 (none when the index changed under it)."""
+    try:
+        return service.surrounding(who, c.doc_id, c.chunk_id)
+    except Exception as exc:  # a deleted or re-indexed document: the card still shows the quote
+        log.info("no surrounding text for %s: %s", c.chunk_id, exc)
+        return []
 
 
 def feedback(service: Service, user: str | None, turns: list[dict[str, Any]], index: Any, liked: Any) -> str:
@@ -261,6 +272,11 @@ CSS = """
 .ck-card{border:1px solid #d1d5db;border-radius:8px;padding:8px 12px;margin:8px 0;background:#fff;color:#111827}
 .ck-head{margin-bottom:4px}.ck-n{color:#1d4ed8;font-weight:700}.ck-meta{color:#6b7280;font-size:.85em}
 .ck-text{white-space:pre-wrap;font-size:.92em;line-height:1.6;max-height:16em;overflow-y:auto}
+.ck-src{margin-top:6px;font-size:.9em}.ck-src summary{cursor:pointer;color:#1d4ed8}
+.ck-page{position:relative;display:inline-block;max-width:100%;margin:6px 0;border:1px solid #d1d5db}
+.ck-page img{display:block;width:100%;height:auto}.ck-hl{position:absolute;background:rgba(250,204,21,.35);outline:2px solid #ea580c}
+.ck-around{white-space:pre-wrap;max-height:24em;overflow-y:auto;margin:6px 0;line-height:1.6}.ck-near{color:#4b5563}
+.ck-around mark{background:#fde68a;color:#111827}.ck-around mark strong{background:#f59e0b}.ck-dl{display:inline-block;margin-top:4px}
 .ck-text mark{background:#fde68a;color:#111827;padding:0 1px}.ck-text mark strong{background:#f59e0b;font-weight:700}.ck-quote{border-left:3px solid #d1d5db;padding-left:4px;color:#374151}.ck-notfound{color:#6b7280}.ck-notes{list-style:none;padding-left:0}
 """
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from generation.errors import GenerationError
-from grounding import Answer, SentenceCheck
+from grounding import Answer, Citation, SentenceCheck
 from ingest.errors import IndexLockedError, LoadError
 from ingest.load import SUPPORTED_EXTENSIONS
+from ingest.pages import has_page_images
 from prompts import ABSTAIN
 from retrieval.errors import IndexNotFoundError, RetrievalError
+from retrieval.types import Chunk
 
 from .auth import AuthError, PermissionDenied
 from .models import ModelNotProvisionedError
 from .limits import RateLimited
+from .schemas import public_id
 from .service import AnswerTimeout, NotFound, ServerBusy, Service, UploadRejected
 
 log = logging.getLogger(__name__)
@@ -139,15 +143,17 @@ def excerpt_html(text: str, start: int, end: int, around: int = 240,
     return f"{head}<mark>{inner}</mark>{tail}"
 
 
-def card_html(label: str, source: str, page: int | None, group: str, body_html: str) -> str:
+def card_html(label: str, source: str, page: int | None, group: str, body_html: str, footer_html: str = "") -> str:
     meta = " · ".join(x for x in (f"{page}쪽" if page else "", f"그룹 {group}" if group else "") if x)
     return (f'<div class="ck-card"><div class="ck-head"><span class="ck-n">{_esc(label)}</span> '
             f'<b class="ck-file">{_esc(file_name(source))}</b> <span class="ck-meta">{_esc(meta)}</span></div>'
-            f'<div class="ck-text">{body_html}</div></div>')
+            f'<div class="ck-text">{body_html}</div>{footer_html}</div>')
 
 
-def cards_html(answer: Answer) -> str:
-    """One card per citation [n]: file, page, group and the chunk with the supporting quote marked."""
+def cards_html(answer: Answer, around: Callable[[Citation], list[Chunk]] | None = None) -> str:
+    """One card per citation [n]: file, page, group and the chunk with the supporting quote marked,
+    and 원문 보기: the page image with the span boxed (PDFs, scans) or the cited passage among its
+    neighbours (`around(citation)`, other formats), and the original file to download."""
     if answer.abstained or not answer.citations:
         return '<div class="ck-empty">이 답변에는 인용할 출처가 없습니다.</div>'
     chunks = {h.chunk.chunk_id: h.chunk for h in answer.hits}
@@ -156,8 +162,42 @@ def cards_html(answer: Answer) -> str:
         chunk = chunks.get(c.chunk_id)
         body = (excerpt_html(chunk.text, c.start, c.end, highlight=(c.highlight_start, c.highlight_end))
                 if chunk else f"<mark>{_esc(c.quote)}</mark>")
-        cards.append(card_html(f"[{c.n}]", c.source, c.page, chunk.group if chunk else "", body))
+        cards.append(card_html(f"[{c.n}]", c.source, c.page, chunk.group if chunk else "", body, source_html(c, around)))
     return f'<div class="ck-cards"><div class="ck-title">출처</div>{"".join(cards)}</div>'
+
+
+def source_html(c: Citation, around: Callable[[Citation], list[Chunk]] | None = None) -> str:
+    """원문 보기 of one citation (a closed <details>: the page image loads only when opened).
+
+    Pages and files come from GET /v1/documents/{id}/pages/{n}.png and /file, which check the
+    caller's groups with the UI's session cookie; nothing goes through Gradio's file routes.
+    """
+    doc = public_id(c.doc_id)
+    if has_page_images(c.source) and c.page:
+        marks = "".join(
+            f'<span class="ck-hl" style="left:{x0 * 100:.2f}%;top:{y0 * 100:.2f}%;'
+            f'width:{(x1 - x0) * 100:.2f}%;height:{(y1 - y0) * 100:.2f}%"></span>' for x0, y0, x1, y1 in c.boxes)
+        note = "" if c.boxes else '<div class="ck-meta">이 쪽에서 인용 위치를 찾지 못했습니다. 인용문은 위 카드에 있습니다.</div>'
+        view = (f'<div class="ck-page"><img src="v1/documents/{doc}/pages/{int(c.page)}.png" loading="lazy" '
+                f'alt="{_esc(file_name(c.source))} {int(c.page)}쪽">{marks}</div>{note}')
+    else:
+        view = _passage_html(c, around(c) if around is not None else [])
+    return (f'<details class="ck-src"><summary>원문 보기</summary>{view}'
+            f'<a class="ck-dl" href="v1/documents/{doc}/file" download>원본 파일 내려받기</a></details>')
+
+
+def _passage_html(c: Citation, chunks: list[Chunk]) -> str:
+    """The cited chunk between its neighbours, the quote marked; the quote alone without them."""
+    parts = []
+    for chunk in chunks:
+        if chunk.chunk_id == c.chunk_id:
+            hs, he = c.highlight_start, c.highlight_end
+            parts.append(excerpt_html(chunk.text, c.start, c.end, around=len(chunk.text), highlight=(hs, he)))
+        else:
+            parts.append(f'<span class="ck-near">{_esc(chunk.text)}</span>')
+    if not any(chunk.chunk_id == c.chunk_id for chunk in chunks):
+        parts = [f"<mark>{_esc(c.quote)}</mark>"]
+    return f'<div class="ck-around">{"<br><br>".join(parts)}</div>'
 
 
 def _notes(lines: list[tuple[str, str]]) -> str:

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from app import ui, ui_render
 from app.api import create_app
+from app.schemas import public_id
 from grounding import Answer, Citation, SentenceCheck
 from prompts import ABSTAIN
 from retrieval.types import Chunk, Hit
@@ -92,6 +93,39 @@ def test_a_quoted_unit_a_not_found_part_and_the_highlight_inside_a_card():
     assert "<mark>연차휴가는 <strong>15일</strong>이다.</mark>" in card
     # a highlight outside the quote is ignored, never shown as if relied on
     assert "<strong>" not in ui_render.excerpt_html(text, start, end, highlight=(0, 3))
+
+
+def test_source_view_of_a_pdf_citation_shows_its_page_with_the_span_boxed():
+    a = evil_answer()
+    c = a.citations[0]
+    pdf = Citation(1, "/srv/docs/규정.pdf", "/srv/docs/규정.pdf", 3, "c1", c.quote, c.start, c.end,
+                   boxes=((0.1, 0.2, 0.5, 0.25),))
+    html = ui_render.source_html(pdf)
+    doc = public_id("/srv/docs/규정.pdf")
+    assert html.startswith('<details class="ck-src"><summary>원문 보기</summary>')  # closed: the page loads when opened
+    assert f'src="v1/documents/{doc}/pages/3.png"' in html and 'loading="lazy"' in html
+    assert 'style="left:10.00%;top:20.00%;width:40.00%;height:5.00%"' in html
+    assert f'href="v1/documents/{doc}/file" download' in html and "/srv/docs" not in html
+    unboxed = ui_render.source_html(Citation(1, "d", "/srv/스캔.png", 1, "c1", c.quote, c.start, c.end))
+    assert "ck-hl" not in unboxed and "찾지 못했습니다" in unboxed
+
+
+def test_source_view_of_a_text_citation_shows_its_neighbours_escaped():
+    a = evil_answer()
+    c = a.citations[0]
+    before = Chunk("c0", "d1", "앞 문단 <img src=x onerror=alert(1)>", "/srv/docs/규정 <b>.txt", group="hr")
+    after = Chunk("c2", "d1", "뒤 문단", "/srv/docs/규정 <b>.txt", group="hr")
+    html = ui_render.source_html(c, lambda cite: [before, a.hits[0].chunk, after])
+    assert "<img" not in html and "앞 문단 &lt;img" in html and "뒤 문단" in html
+    assert "<mark>연차휴가는 15일이다.</mark>" in html and "&lt;script&gt;" in html
+    assert ui_render.source_html(c, lambda cite: []).count("<mark>") == 1  # the quote alone
+    assert "원문 보기" in ui_render.cards_html(a)
+
+
+def test_chat_cards_open_the_cited_passage_of_the_callers_own_documents(svc, users):
+    *_, cards, _, _ = last(list(ui.chat(svc, users["kim"], QUESTION, [])))
+    assert "원문 보기" in cards and 'class="ck-around"' in cards and "15일" in cards
+    assert "자두나무" not in cards  # hr's secret never shows up around a public citation
 
 
 def test_chat_streams_checked_sentences_and_ends_with_a_cited_answer(svc, users):
