@@ -273,7 +273,7 @@ CSS = """
 .ck-head{margin-bottom:4px}.ck-n{color:#1d4ed8;font-weight:700}.ck-meta{color:#6b7280;font-size:.85em}
 .ck-text{white-space:pre-wrap;font-size:.92em;line-height:1.6;max-height:16em;overflow-y:auto}
 .ck-src{margin-top:6px;font-size:.9em}.ck-src summary{cursor:pointer;color:#1d4ed8}
-.ck-page{position:relative;display:inline-block;max-width:100%;margin:6px 0;border:1px solid #d1d5db}
+.ck-page{position:relative;display:inline-block;width:100%;max-width:760px;margin:6px 0;border:1px solid #d1d5db}
 .ck-page img{display:block;width:100%;height:auto}.ck-hl{position:absolute;background:rgba(250,204,21,.35);outline:2px solid #ea580c}
 .ck-around{white-space:pre-wrap;max-height:24em;overflow-y:auto;margin:6px 0;line-height:1.6}.ck-near{color:#4b5563}
 .ck-around mark{background:#fde68a;color:#111827}.ck-around mark strong{background:#f59e0b}.ck-dl{display:inline-block;margin-top:4px}

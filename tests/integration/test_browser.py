@@ -114,3 +114,65 @@ def test_login_ask_with_citation_then_upload_index_and_search(live_server, brows
         d.save_screenshot(str(SHOTS / "failure.png"))
         tail = "\n".join(live_server["log"].read_text(errors="replace").splitlines()[-60:])
         raise AssertionError(f"{exc}\n--- server log (last 60 lines) ---\n{tail}") from exc
+
+
+PDF_FILE = "해외출장_여비규정.pdf"
+PDF_PAGES = ["해외 출장 여비 규정\n제1조(목적) 이 규정은 해외 출장 여비의 지급 기준을 정한다.",
+             "제2조(일비) 해외 출장의 일비는 하루 80달러로 한다. 숙박비는 실비로 정산하되 1박 200달러를 넘지 못한다."]
+
+
+def test_source_view_shows_the_cited_pdf_page_with_the_span_boxed(live_server, browser):
+    """원문 보기 on a PDF citation: the cited page's image loads (through /v1 with the session
+    cookie) and the highlight boxes sit over printed text on it."""
+    import io
+
+    import httpx
+    from PIL import Image
+
+    from tests.pdfs import build_pdf, find_korean_ttf
+
+    font = find_korean_ttf()
+    if font is None:
+        pytest.skip("no Hangul TrueType font (apt-get install fonts-nanum)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    r = httpx.post(live_server["url"] + "/v1/documents", params={"wait": "true"}, data={"group": "public"},
+                   files={"file": (PDF_FILE, build_pdf(PDF_PAGES, font))},
+                   headers={"Authorization": f"Bearer {live_server['admin']}"}, timeout=300)
+    assert r.status_code == 200 and r.json()["job"]["status"] == "done", r.text
+    d = browser
+    try:
+        d.get(live_server["url"] + "/")
+        if d.find_elements(By.ID, "username"):  # this browser has not logged in yet
+            d.find_element(By.ID, "username").send_keys("kim")
+            d.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(live_server["user"])
+            d.find_element(By.ID, "login").click()
+        box = _until(d, "the chat box", lambda d: d.find_element(By.CSS_SELECTOR, "#ck-question textarea"), 60)
+        box.send_keys("해외 출장의 일비는 하루 얼마인가요?")
+        d.find_element(By.ID, "ck-send").click()
+        card = _until(d, "a citation card of the PDF", lambda d: next(
+            (c for c in d.find_elements(By.CSS_SELECTOR, "#ck-cards .ck-card") if PDF_FILE in c.text), None), 240)
+        assert "2쪽" in card.text, card.text
+        card.find_element(By.CSS_SELECTOR, "details.ck-src summary").click()
+        image = card.find_element(By.CSS_SELECTOR, ".ck-page img")
+        _until(d, "the page image to load", lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", image), 60)
+        assert "/pages/2.png" in image.get_attribute("src")
+        marks = card.find_elements(By.CSS_SELECTOR, ".ck-page .ck-hl")
+        assert marks, "the cited span is boxed on the page"
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", marks[0])
+        frame = card.find_element(By.CSS_SELECTOR, ".ck-page")
+        shot = Image.open(io.BytesIO(frame.screenshot_as_png)).convert("RGB")
+        origin, scale = frame.rect, shot.width / frame.rect["width"]
+        for mark in marks:
+            r = mark.rect
+            left, top = (r["x"] - origin["x"]) * scale, (r["y"] - origin["y"]) * scale
+            inside = shot.crop((int(left) + 3, int(top) + 3, int(left + r["width"] * scale) - 3,
+                                int(top + r["height"] * scale) - 3)).convert("L")
+            assert inside.width > 10 and inside.getextrema()[0] < 110, "a highlight box over blank paper"
+        d.save_screenshot(str(SHOTS / "source.png"))
+        link = card.find_element(By.CSS_SELECTOR, "a.ck-dl")
+        assert link.get_attribute("href").endswith("/file")
+    except Exception as exc:
+        d.save_screenshot(str(SHOTS / "failure.png"))
+        tail = "\n".join(live_server["log"].read_text(errors="replace").splitlines()[-60:])
+        raise AssertionError(f"{exc}\n--- server log (last 60 lines) ---\n{tail}") from exc
