@@ -43,7 +43,7 @@ from .cli_common import (
     require_eval_inputs,
 )
 from .models import list_models, pull, resolve_model
-from .schemas import doc_to_dict, hit_to_dict
+from .schemas import doc_to_dict, hit_to_dict, waiting_to_dict
 from .settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="chulcheo (출처): 근거를 밝히는 사내 문서 질의응답")
@@ -145,9 +145,10 @@ def _search_batch(pipeline, path: Path, k: int | None, mode: str | None) -> int:
 def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """List indexed documents."""
     with _fatal_errors():
-        docs = _pipeline(index).documents()
+        pipeline = _pipeline(index)
+        docs, waiting = pipeline.documents(), pipeline.waiting()
     if as_json:
-        _emit({"documents": [doc_to_dict(d) for d in docs]})
+        _emit({"documents": [doc_to_dict(d) for d in docs], "needs_ocr": [waiting_to_dict(w) for w in waiting]})
         return
     table = Table("문서 ID", "제목", "그룹", "청크", "색인 시각", "OCR")
     table.columns[0].overflow = "fold"  # the full id is what `docs delete` takes
@@ -157,6 +158,8 @@ def docs_list(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         table.add_row(Text(d.doc_id), Text(d.title), Text(d.group), str(len(d.chunk_ids)), d.ingested_at, Text(ocr))
     out.print(table)
     out.print(f"문서 {len(docs)}개")
+    for w in waiting:  # stored, not indexed: its pages are images and OCR is missing here
+        err.print(Text(f"OCR 필요 (색인 안 됨): {w.doc_id} [{w.group}] — {w.reason}"))
 
 
 @docs_app.command("delete")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ingest.errors import LoadError
+from ingest.errors import LoadError, NeedsOcrError
 from ingest.load import SUPPORTED_EXTENSIONS, load_file, refuse_legacy
 from ingest.manifest import DocEntry
 
@@ -133,6 +133,8 @@ class DocumentAdmin:
                 ocr = self.pipeline.ocr()  # a scan is read as far as its first pages here; the job reads it all
                 load_file(tmp, group, limits=self.pipeline.load_limits(),
                           ocr=ocr.sampling(self.settings.ocr.upload_check_pages) if ocr is not None else None)
+            except NeedsOcrError:
+                pass  # stored and listed as "needs OCR"; indexed by a re-index once OCR is installed
             except LoadError as exc:
                 raise UploadRejected(name, exc.reason, 422) from exc
             target = self.upload_dir / group / uuid.uuid4().hex[:16] / name
@@ -153,7 +155,7 @@ class DocumentAdmin:
         except Exception:
             _remove_upload(path, self.upload_dir)  # not indexed: do not keep it; the old version stays
             raise
-        if report.failed:
+        if report.failed and not all(f.get("needs_ocr") for f in report.failed):
             _remove_upload(path, self.upload_dir)
             raise LoadError(path, "; ".join(f["error"] for f in report.failed))
         with self._files_lock:  # the old version left the index in the same generation: now its file goes
@@ -180,7 +182,7 @@ class DocumentAdmin:
             return []
         shutil.rmtree(root / STAGING, ignore_errors=True)
         try:
-            live = {d.source for d in self.pipeline.documents()}
+            live = {d.source for d in [*self.pipeline.documents(), *self.pipeline.waiting()]}
         except Exception as exc:  # an unreadable index: keep every file
             log.warning("uploads not swept: %s", exc)
             return []
@@ -218,7 +220,7 @@ class DocumentAdmin:
         Raises:
             NotFound: a spec that names no document the caller may see (another group's too).
         """
-        docs = [d for d in self.pipeline.documents() if who.can_see(d.group)]
+        docs = [d for d in [*self.pipeline.documents(), *self.pipeline.waiting()] if who.can_see(d.group)]
         found: dict[str, DocEntry] = {}
         missing = []
         for spec in specs:
@@ -276,6 +278,9 @@ class DocumentAdmin:
                 by_group.setdefault(d.group, set()).add(source)
             else:
                 gone.append(d.doc_id)
+        for w in self.pipeline.waiting():  # scans stored before OCR was installed: read them now
+            if who.can_see(w.group) and Path(w.source).is_file():
+                by_group.setdefault(w.group, set()).add(Path(w.source))
         exclude = self.tombstones.doc_ids() if self.tombstones is not None else set()
         totals: dict[str, Any] = {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0, "failed": [], "chunks": 0}
         if gone:

@@ -14,6 +14,7 @@ from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
 from ingest.load import LoadLimits
 from ingest.ocr import Ocr
+from ingest.pending import Waiting, WaitingForOcr
 from ingest.manifest import DocEntry, Manifest
 from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
@@ -176,7 +177,7 @@ class Pipeline:
 
         Returns (doc ids removed, specs that matched no indexed document).
         """
-        docs = self.documents()
+        docs = [*self.documents(), *self.waiting()]
         ids: list[str] = []
         missing: list[str] = []
         for spec in specs:
@@ -194,6 +195,10 @@ class Pipeline:
         if data is None:
             return []
         return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
+
+    def waiting(self) -> list[Waiting]:
+        """Files stored but not indexed because their pages need OCR, which is missing here."""
+        return sorted(WaitingForOcr(self.index_dir).load().values(), key=lambda w: w.doc_id)
 
     def retriever(self) -> HybridRetriever:
         """The retriever over the live generation, reloaded when a new one was published."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from grounding.types import Answer, Citation, Grounded, SentenceCheck
 from ingest.manifest import DocEntry
+from ingest.pending import Waiting
 from retrieval.types import Hit
 
 
@@ -45,6 +46,12 @@ def doc_to_dict(d: DocEntry) -> dict[str, Any]:
         "ocr_pages": {int(p): c for p, c in d.ocr_pages.items()},
         "low_confidence_pages": d.low_confidence_pages(),
     }
+
+
+def waiting_to_dict(w: Waiting) -> dict[str, Any]:
+    """The `docs list --json` shape of a file waiting for OCR ("needs_ocr")."""
+    return {"doc_id": w.doc_id, "source": w.source, "group": w.group, "sha256": w.sha256 or None,
+            "since": w.since, "error": w.reason}
 
 
 def sentence_to_dict(s: SentenceCheck) -> dict[str, Any]:

@@ -241,6 +241,10 @@ class Service(DocumentAdmin, SourceViewer):
         """Indexed documents the caller may see, plus uploads still queued, indexing or failed."""
         rows = [{**doc_to_dict(d), "status": "indexed", "error": None}
                 for d in self.pipeline.documents() if who.can_see(d.group)]
+        # stored, not indexed: a scan whose pages need OCR, which is missing here (ingest.pending)
+        rows += [{"doc_id": w.doc_id, "source": w.source, "title": Path(w.source).stem, "group": w.group,
+                  "sha256": w.sha256 or None, "chunks": 0, "pages": [], "ingested_at": None, "status": "needs_ocr",
+                  "error": w.reason} for w in self.pipeline.waiting() if who.can_see(w.group)]
         indexed = {r["source"] for r in rows}
         seen: set[str] = set()
         for job in self.jobs.list():  # newest first: the latest upload of a path decides its status

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[..., Any]  # gr.Progress, or a test's stand-in: progress(fraction, desc="…")
 
-STATUS = {"indexed": "색인됨", "queued": "대기 중", "indexing": "색인 중", "failed": "실패"}
+STATUS = {"indexed": "색인됨", "queued": "대기 중", "indexing": "색인 중", "failed": "실패", "needs_ocr": "OCR 필요"}
 STAGES = {"read": "읽는 중", "chunk": "나누는 중", "embed": "임베딩 중", "write": "저장 중"}
 DOC_HEADERS = ["파일", "그룹", "청크", "상태", "색인 시각", "doc_id"]
 
@@ -214,6 +214,10 @@ def upload_files(service: Service, user: str | None, files: list[str] | None, gr
         done = wait_job(service, job.id, progress, name, i, len(jobs))
         if done is not None and done.status == "done":
             r = done.result or {}
+            if r.get("needs_ocr"):
+                lines.append(("⚠", f"{name}: 저장됨, 색인 안 됨 — 스캔 문서라 OCR이 필요합니다 "
+                                   "(Tesseract 설치 후 '전체 다시 색인')"))
+                continue
             how = "새 문서" if r.get("added") else "갱신됨" if r.get("updated") else "변경 없음"
             lines.append(("✔", f"{name}: 색인 완료 ({how}, 그룹 {done.detail.get('group')})"))
         else:

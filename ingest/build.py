@@ -40,9 +40,10 @@ from retrieval.store import (
 from retrieval.types import Chunk
 
 from .chunk import Chunker, index_text
-from .errors import IndexLockedError, LoadError
+from .errors import IndexLockedError, LoadError, NeedsOcrError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
 from .ocr import Ocr
+from .pending import Waiting, WaitingForOcr
 from .tables import TABLES_VERSION
 from .manifest import ChangePlan, DocEntry, Manifest, config_differences, now_iso, plan_changes
 from .types import SourceDoc
@@ -76,6 +77,8 @@ class IngestReport:
     seconds: float = 0.0
     replaced: list[str] = field(default_factory=list)
     rechunked: list[str] = field(default_factory=list)
+    # files whose pages need OCR where it is missing: remembered as "needs OCR" (ingest.pending)
+    waiting: list[Waiting] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -88,7 +91,19 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "replaced": len(self.replaced),
             "rechunked": self.rechunked,
+            "needs_ocr": [w.source for w in self.waiting],
         }
+
+
+def _waiting(path: Path, group: str, exc: LoadError) -> Waiting:
+    """The "needs OCR" entry of a file (its id as load_file would give it)."""
+    resolved = path.resolve()
+    try:
+        with resolved.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        digest = ""
+    return Waiting(str(resolved), str(resolved), group, getattr(exc, "reason", str(exc)), digest, now_iso())
 
 
 def text_key(text: str) -> str:
@@ -227,22 +242,26 @@ class IndexBuilder:
                 )
             else:  # nothing changed: the old generation's vectors are never even loaded
                 report.chunks = sum(len(d.chunk_ids) for d in old.manifest_obj.docs.values())
+            # after the publish: a file read now is no longer waiting, one that needs OCR is
+            WaitingForOcr(self.index_dir).update(add=report.waiting, remove=read_sources)
             self._cleanup()
         report.seconds = time.perf_counter() - started
         return report
 
     def delete(self, doc_ids: Iterable[str]) -> list[str]:
-        """Remove documents by id; returns the ids that were indexed (and are now gone)."""
+        """Remove documents by id, indexed or waiting for OCR; returns the ids that were there."""
+        doc_ids = list(doc_ids)
         with self._lock():
             self._cleanup()
+            waiting = WaitingForOcr(self.index_dir)
+            was = waiting.load()
             old = self._open_current()
-            if old is None:
-                return []
-            present = [d for d in doc_ids if d in old.manifest_obj.docs]
+            present = [d for d in doc_ids if old is not None and d in old.manifest_obj.docs]
             if present:
                 self._write_generation(old, set(present), [], lambda *a: None)
+            waiting.update(remove=doc_ids)
             self._cleanup()
-            return present
+            return present + [d for d in doc_ids if d in was and d not in present]
 
     # ----------------------------------------------------------------- steps
     @contextmanager
@@ -396,6 +415,9 @@ class IndexBuilder:
             except LoadError as exc:
                 log.debug("skipped %s", exc)  # the report carries it to the user
                 report.failed.append({"path": str(path), "error": str(exc)})
+                if isinstance(exc, NeedsOcrError):
+                    report.failed[-1]["needs_ocr"] = True
+                    report.waiting.append(_waiting(path, file_group, exc))
             else:
                 docs = [d for d in docs if d.doc_id not in exclude]  # as if the file lacked them
                 if again:  # what this source added to the index, nothing it holds beside

@@ -143,6 +143,21 @@ def test_docs_list_and_delete(index, docs):
     assert all("휴가.txt" not in h["doc_id"] for h in hits)
 
 
+def test_a_scan_without_ocr_is_listed_as_needing_ocr(index, docs, monkeypatch):
+    from tests.unit.ingest.test_ocr import scanned_pdf
+
+    monkeypatch.setenv("CHULCHEO_OCR__ENABLED", "false")
+    (docs / "결재.pdf").write_bytes(scanned_pdf(1))
+    result = run("ingest", str(docs), "--json")
+    assert json_out(result)["needs_ocr"] == [str((docs / "결재.pdf").resolve())]
+    listed = json_out(run("docs", "list", "--json"))
+    assert {Path(d["doc_id"]).name for d in listed["documents"]} == {"휴가.txt", "보안.md"}
+    (waiting,) = listed["needs_ocr"]
+    assert waiting["doc_id"].endswith("결재.pdf") and "OCR" in waiting["error"].upper()
+    shown = run("docs", "list")
+    assert "OCR 필요" in shown.output and "결재.pdf" in shown.output
+
+
 def test_ingest_sync_deletes_missing(index, docs):
     run("ingest", str(docs))
     (docs / "보안.md").unlink()
