@@ -62,7 +62,7 @@ def upload_server(tmp_path, shared_kiwi, monkeypatch) -> Callable[..., UploadSer
     import kiwipiepy
     from fastapi.testclient import TestClient
 
-    from app.api import create_app
+    from app.server.api import create_app
     from app.pipeline import Pipeline
     from app.service import Service
     from app.settings import ServerSettings, Settings

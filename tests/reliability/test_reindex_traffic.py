@@ -223,7 +223,7 @@ def version_a(tmp_path, kiwi_shared):
 # ---------------------------------------------------------------------- tests
 def test_queries_during_server_reindex_see_one_version_at_a_time(version_a):
     """`POST /v1/reindex` re-embeds all 300 documents in the server's job thread while 8 clients query."""
-    from app.api import create_app
+    from app.server.api import create_app
 
     service, index, docs = version_a
     write_corpus(docs, "B")
@@ -246,7 +246,7 @@ def test_queries_during_server_reindex_see_one_version_at_a_time(version_a):
 
 def test_queries_during_ingest_in_another_process_see_one_version_at_a_time(version_a):
     """A separate `ingest` process swaps the index the serving process keeps reading."""
-    from app.api import create_app
+    from app.server.api import create_app
 
     service, index, docs = version_a
     write_corpus(docs, "B")

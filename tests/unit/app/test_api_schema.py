@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from app.api import create_app
+from app.server.api import create_app
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 

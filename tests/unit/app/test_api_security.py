@@ -11,7 +11,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api import create_app
+from app.server.api import create_app
 
 
 def auth(key: str) -> dict[str, str]:

@@ -225,7 +225,7 @@ def test_delete_by_a_bare_line_id_only_when_one_file_has_it(index, tmp_path):
 
 
 def test_json_output_survives_a_file_name_that_is_not_utf8(capsys):
-    from app.cli_common import _emit
+    from app.cli.common import _emit
 
     _emit({"failed": [{"path": "docs/\udcb1\udcd4.txt", "error": "file name is not valid UTF-8"}]})
     failed = json.loads(capsys.readouterr().out)["failed"][0]

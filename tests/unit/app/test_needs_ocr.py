@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from app.api import create_app
+from app.server.api import create_app
 from ingest.ocr import Ocr
 from tests.unit.ingest.test_ocr import fake_tesseract, scanned_pdf  # noqa: F401  (a fixture and a fixture maker)
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.api import create_app
+from app.server.api import create_app
 from app.sources import NoSource, SourceChanged
 from tests.pdfs import build_pdf, find_korean_ttf
 

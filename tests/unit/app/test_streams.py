@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from app.api import create_app
-from app.streams import EventPump
+from app.server.api import create_app
+from app.server.streams import EventPump
 
 
 class SlowGenerator:

@@ -7,8 +7,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app import ui, ui_render
-from app.api import create_app
+from app.server import ui, ui_render
+from app.server.api import create_app
 from app.schemas import public_id
 from grounding import Answer, Citation, SentenceCheck
 from prompts import ABSTAIN
@@ -268,7 +268,7 @@ def test_conversation_state_belongs_to_the_login_that_made_it(svc, users):
 
 
 def test_ui_upload_accepts_only_this_sessions_own_regular_files(svc, users, tmp_path):
-    from app.ui_auth import UploadRegistry, check_ui_file
+    from app.server.ui_auth import UploadRegistry, check_ui_file
 
     root = tmp_path / "ui-uploads"
     (root / "abc").mkdir(parents=True)

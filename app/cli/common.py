@@ -20,8 +20,8 @@ from generation.errors import GenerationError
 from ingest.errors import IngestError
 from retrieval.errors import RetrievalError
 
-from .models import ModelError
-from .settings import Settings
+from ..models import ModelError
+from ..settings import Settings
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # one error per line, never wrapped
@@ -42,7 +42,7 @@ def _settings(index: Path | None) -> Settings:  # called inside _fatal_errors
 
 
 def _pipeline(index: Path | None):
-    from .pipeline import Pipeline  # heavy imports only for commands that need them
+    from ..pipeline import Pipeline  # heavy imports only for commands that need them
 
     return Pipeline(_settings(index))
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from .cli_common import (
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -30,7 +30,7 @@ from .cli_common import (
     out,
     require_eval_inputs,
 )
-from .schemas import answer_to_dict, grounded_to_dict, sentence_to_dict
+from ..schemas import answer_to_dict, grounded_to_dict, sentence_to_dict
 
 GroupOpt = Annotated[
     list[str] | None,
@@ -134,8 +134,8 @@ def verify(
 ) -> None:
     """Check each sentence of a text against given passages (no index, no LLM)."""
     with _fatal_errors():
-        from .pipeline import Pipeline
-        from .settings import Settings
+        from ..pipeline import Pipeline
+        from ..settings import Settings
 
         sources = read_passages(passages)
         grounded = Pipeline(Settings()).verify(answer, sources, question or "")
@@ -177,8 +177,8 @@ def eval_answers(
     with _fatal_errors():
         from evaluation.answers import run_answer_eval
 
-        from .pipeline import Pipeline
-        from .settings import Settings
+        from ..pipeline import Pipeline
+        from ..settings import Settings
 
         settings = Settings()
         if model:

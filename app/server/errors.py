@@ -11,11 +11,11 @@ from generation.errors import GenerationError
 from ingest.errors import IndexLockedError, IngestError, LoadError
 from retrieval.errors import EmbeddingModelMismatch, IndexNotFoundError, RetrievalError
 
-from .auth import AuthError, PermissionDenied
-from .models import ModelNotProvisionedError
-from .limits import RateLimited
-from .service import AnswerTimeout, ClientGone, NotFound, RequestTooLarge, ServerBusy, UploadRejected
-from .sources import NoSource, SourceChanged
+from ..auth import AuthError, PermissionDenied
+from ..models import ModelNotProvisionedError
+from ..limits import RateLimited
+from ..service import AnswerTimeout, ClientGone, NotFound, RequestTooLarge, ServerBusy, UploadRejected
+from ..sources import NoSource, SourceChanged
 
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (

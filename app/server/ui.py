@@ -24,11 +24,11 @@ from grounding import Citation, SentenceCheck
 from prompts import ABSTAIN
 from retrieval.types import Chunk
 
-from .auth import AuthError, Principal
-from .jobs import Job
-from .pipeline import MB
-from .schemas import citation_to_dict
-from .service import Service, UploadRejected
+from ..auth import AuthError, Principal
+from ..jobs import Job
+from ..pipeline import MB
+from ..schemas import citation_to_dict
+from ..service import Service, UploadRejected
 from .ui_auth import RedactSessionHash, UiGuard, UploadRegistry, add_login_routes, check_ui_file, session_dependency
 from .ui_render import (
     NO_CARDS,

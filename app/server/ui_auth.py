@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .guard import MB, SESSION_COOKIE, header_value, send_error, session_token
 
 if TYPE_CHECKING:
-    from .service import Service
+    from ..service import Service
 
 log = logging.getLogger(__name__)
 

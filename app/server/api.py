@@ -23,12 +23,12 @@ from starlette.concurrency import run_in_threadpool
 
 from grounding import Passage
 
-from .auth import Principal
+from ..auth import Principal
 from .errors import HANDLED, error_status, scrub_paths
 from .guard import SESSION_COOKIE, RequestGuard
-from .limits import RateLimited
+from ..limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
-from .schemas import (
+from ..schemas import (
     answer_to_dict,
     grounded_to_dict,
     hit_to_dict,
@@ -37,8 +37,8 @@ from .schemas import (
     public_view,
     sentence_to_dict,
 )
-from .service import Service
-from .state import MAX_CITATIONS_BYTES
+from ..service import Service
+from ..state import MAX_CITATIONS_BYTES
 from .streams import EventPump, stopped_on_disconnect
 
 log = logging.getLogger(__name__)
@@ -321,7 +321,7 @@ def _full_metrics(service: Service, request: Request) -> bool:
     """Whether this scrape may see index and job figures (see ServerSettings.metrics)."""
     if service.settings.server.metrics == "public" or service.open_mode:
         return True
-    from .auth import bearer_key
+    from ..auth import bearer_key
 
     key = bearer_key(request.headers.get("authorization"))
     who = service.keys.verify(key) if key and service.keys is not None else None

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli_common import IndexOpt, JsonOpt, _emit, _fatal_errors, _settings, err, out
+from .common import IndexOpt, JsonOpt, _emit, _fatal_errors, _settings, err, out
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys (stored hashed).")
 
@@ -29,8 +29,8 @@ def serve(
     with _fatal_errors():
         import uvicorn
 
-        from .api import create_app
-        from .service import Service
+        from ..server.api import create_app
+        from ..service import Service
 
         settings = _settings(index)
         host = host or settings.server.host
@@ -67,8 +67,8 @@ def _loopback(host: str) -> bool:
 
 def _store():
     """The key store of the configured state directory (CHULCHEO_STATE_DIR)."""
-    from .auth import KeyStore
-    from .state import state_db
+    from ..auth import KeyStore
+    from ..state import state_db
 
     return KeyStore(state_db(_settings(None).state_dir))
 

@@ -19,8 +19,8 @@ from rich.text import Text
 
 from retrieval.retriever import MODES
 
-from . import cli_answer, cli_serve
-from .cli_common import (
+from . import answer as cli_answer, serve as cli_serve
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
@@ -42,9 +42,9 @@ from .cli_common import (
     out,
     require_eval_inputs,
 )
-from .models import list_models, pull, resolve_model
-from .schemas import doc_to_dict, hit_to_dict, waiting_to_dict
-from .settings import Settings
+from ..models import list_models, pull, resolve_model
+from ..schemas import doc_to_dict, hit_to_dict, waiting_to_dict
+from ..settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="chulcheo (출처): 근거를 밝히는 사내 문서 질의응답")
 docs_app = typer.Typer(no_args_is_help=True, help="List and delete indexed documents.")
@@ -259,7 +259,7 @@ def eval_retrieval(
         eval_set = load_eval_set(corpus, qa, dataset, docs)
         if distractors is not None:
             eval_set = add_distractors(eval_set, read_corpus_jsonl(distractors), str(distractors))
-        from .pipeline import Pipeline
+        from ..pipeline import Pipeline
 
         result = run_retrieval_eval(
             _settings(None), eval_set, make_pipeline=Pipeline, index=index, k=k, modes=chosen, limit=limit, seed=seed,

@@ -22,11 +22,11 @@ from prompts import ABSTAIN
 from retrieval.errors import IndexNotFoundError, RetrievalError
 from retrieval.types import Chunk
 
-from .auth import AuthError, PermissionDenied
-from .models import ModelNotProvisionedError
-from .limits import RateLimited
-from .schemas import public_id
-from .service import AnswerTimeout, NotFound, ServerBusy, Service, UploadRejected
+from ..auth import AuthError, PermissionDenied
+from ..models import ModelNotProvisionedError
+from ..limits import RateLimited
+from ..schemas import public_id
+from ..service import AnswerTimeout, NotFound, ServerBusy, Service, UploadRejected
 
 log = logging.getLogger(__name__)
 
