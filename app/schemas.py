@@ -91,6 +91,7 @@ def citation_to_dict(c: Citation) -> dict[str, Any]:
 
 def answer_to_dict(a: Answer) -> dict[str, Any]:
     """The `ask --json` shape (README: "Answer JSON")."""
+    groups = {h.chunk.chunk_id: h.chunk.group for h in a.hits}
     return {
         "answer": a.answer,
         "abstained": a.abstained,
@@ -98,7 +99,8 @@ def answer_to_dict(a: Answer) -> dict[str, Any]:
         "question": a.question,
         "query": a.query,
         "sentences": [sentence_to_dict(s) for s in a.sentences],
-        "citations": [citation_to_dict(c) for c in a.citations],
+        # each citation also names its access group (that of the hit it quotes)
+        "citations": [{**citation_to_dict(c), "group": groups.get(c.chunk_id)} for c in a.citations],
         "hits": [hit_to_dict(h) for h in a.hits],
         "timings": {k: round(v, 4) for k, v in a.timings.items()},
         "loop_stopped": a.loop_stopped,

@@ -204,6 +204,14 @@ class Service(DocumentAdmin, SourceViewer):
             if time.monotonic() >= deadline:
                 raise ServerBusy(busy)
 
+    def usage(self, question: str, history: Sequence[dict[str, str]], answer: str) -> dict[str, int]:
+        """OpenAI-style token counts: the question with its conversation, and the answer text,
+        by the generation model's tokenizer (the prompt the model saw also holds the passages)."""
+        count = self.pipeline.generator.count_tokens
+        prompt = sum(count(t["content"]) for t in history) + count(question)
+        completion = count(answer)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
     def verify(self, who: Principal, answer: str, passages: Sequence[Passage], question: str = "",
                cancelled: Callable[[], bool] | None = None) -> Grounded:
         """Check any text against given passages, metered like a question.

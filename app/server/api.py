@@ -14,18 +14,20 @@ import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from grounding import Passage
 
-from ..auth import Principal
+from .chat_api import add_chat_routes, is_chat_path, openai_error
+from .deps import Admin, Caller, Viewer
 from .errors import HANDLED, error_status, scrub_paths
-from .guard import SESSION_COOKIE, RequestGuard
+from .guard import RequestGuard
 from ..limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
 from ..schemas import (
@@ -46,7 +48,6 @@ log = logging.getLogger(__name__)
 # a user's page or file: kept by the browser only, never by a shared cache; never sniffed as HTML
 _PRIVATE = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from `chulcheo keys create`.")
 
 
 class Turn(BaseModel):
@@ -104,30 +105,6 @@ class FeedbackRequest(BaseModel):
         return citations
 
 
-def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    service: Service = request.app.state.service
-    return service.authenticate(credentials.credentials if credentials else None)
-
-
-def _admin(who: Annotated[Principal, Depends(_caller)]) -> Principal:
-    who.require_admin("this route")
-    return who
-
-
-def _viewer(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    """An API key, or else the web UI's session cookie: the UI's 원문 보기 loads pages and files
-    with the login it already has (GET only; the cookie is SameSite=Strict)."""
-    service: Service = request.app.state.service
-    if credentials is None and service.sessions is not None:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            return service.ui_principal(service.sessions.handle(cookie))
-    return service.authenticate(credentials.credentials if credentials else None)
-
-
-Caller = Annotated[Principal, Depends(_caller)]
-Admin = Annotated[Principal, Depends(_admin)]
-Viewer = Annotated[Principal, Depends(_viewer)]
 
 
 def create_app(service: Service, *, ui: bool = True) -> FastAPI:
@@ -158,7 +135,20 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-        return JSONResponse({"detail": scrub_paths(str(exc)), "error": kind}, status_code=status, headers=headers)
+        detail = scrub_paths(str(exc))
+        if is_chat_path(request.url.path):
+            return JSONResponse(openai_error(status, kind, detail), status_code=status, headers=headers)
+        return JSONResponse({"detail": detail, "error": kind}, status_code=status, headers=headers)
+
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if not is_chat_path(request.url.path):
+            return await request_validation_exception_handler(request, exc)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid request")
+        return JSONResponse(openai_error(400, "invalid_request", message), status_code=400)
+
+    app.add_exception_handler(RequestValidationError, invalid)
 
     # Our own error types map to 4xx/503 here, inside the middleware (so metrics count them);
     # anything else is a bug and becomes a logged 500.
@@ -166,6 +156,8 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
         app.add_exception_handler(exc_type, handle)
 
     # ---------------------------------------------------------------- answering
+    add_chat_routes(app, service)  # OpenAI-compatible: /v1/models, /v1/chat/completions
+
     @app.post("/v1/ask", tags=["answers"], summary="Answer a question; every sentence checked and cited")
     async def ask(body: AskRequest, who: Caller, request: Request) -> dict[str, Any]:
         async with stopped_on_disconnect(request) as stop:

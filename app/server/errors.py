@@ -17,11 +17,21 @@ from ..limits import RateLimited
 from ..service import AnswerTimeout, ClientGone, NotFound, RequestTooLarge, ServerBusy, UploadRejected
 from ..sources import NoSource, SourceChanged
 
+class ChatError(ValueError):
+    """A chat completion request that cannot be served (HTTP 400, OpenAI type invalid_request_error)."""
+
+
+class UnknownModel(LookupError):
+    """A model other than the ones GET /v1/models lists (HTTP 404, code model_not_found)."""
+
+
 # Order matters: the first matching class decides (subclasses before their bases).
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (AuthError, 401, "auth"),
     (PermissionDenied, 403, "forbidden"),
     (NotFound, 404, "not_found"),
+    (UnknownModel, 404, "model_not_found"),
+    (ChatError, 400, "invalid_request"),
     (NoSource, 404, "not_found"),
     (SourceChanged, 409, "source_changed"),
     (UploadRejected, 422, "upload_rejected"),  # its own status (413, 415, 422) wins, below

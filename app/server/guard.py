@@ -74,13 +74,13 @@ class RequestGuard:
         path = scope["path"]
         refusal = await run_in_threadpool(self._refusal, scope, path)
         if refusal is not None:
-            await send_error(send, *refusal)
+            await send_error(send, *refusal, path=path)
             return
         limit = self.limit(path)
         length = header_value(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await send_error(send, 413, "too_large", f"request body of {int(length):,} bytes is over this route's "
-                         f"limit of {limit:,} bytes")
+                             f"limit of {limit:,} bytes", path=path)
             return
         await self._bounded(scope, receive, send, limit)
 
@@ -133,11 +133,16 @@ class RequestGuard:
             if not over:
                 raise
         if over and not started:
-            await send_error(send, 413, "too_large", f"request body is over this route's limit of {limit:,} bytes")
+            await send_error(send, 413, "too_large", f"request body is over this route's limit of {limit:,} bytes",
+                             path=scope["path"])
 
 
-async def send_error(send: Send, status: int, kind: str, detail: str) -> None:
-    body = json.dumps({"detail": detail, "error": kind}).encode()
+async def send_error(send: Send, status: int, kind: str, detail: str, path: str = "") -> None:
+    """A JSON error sent from the middleware; OpenAI's shape on the OpenAI-compatible routes."""
+    from .chat_api import is_chat_path, openai_error
+
+    shaped = openai_error(status, kind, detail) if is_chat_path(path) else {"detail": detail, "error": kind}
+    body = json.dumps(shaped).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"connection", b"close")]
     if status == 401:
