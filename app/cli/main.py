@@ -84,6 +84,7 @@ def ingest(
 # --------------------------------------------------------------------------- ask, verify
 app.command()(cli_answer.ask)
 app.command()(cli_serve.serve)
+app.command()(cli_serve.mcp)
 app.add_typer(cli_serve.keys_app, name="keys")
 app.command()(cli_answer.verify)
 eval_app.command("answers")(cli_answer.eval_answers)

@@ -1,4 +1,4 @@
-"""`chulcheo serve` (API + web UI in one process) and `chulcheo keys` (API keys)."""
+"""`chulcheo serve` (API + web UI in one process), `chulcheo mcp` (MCP over stdio) and `chulcheo keys` (API keys)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,29 @@ def serve(
         err.print(f"chulcheo: http://{host}:{port}/ (API /v1, OpenAPI /docs){' — open mode, no keys' if open_mode else ''}")
         logging.basicConfig(level=logging.INFO)
         uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def mcp(
+    key: Annotated[str | None, typer.Option("--key", envvar="CHULCHEO_API_KEY", show_envvar=True,
+                                            help="Act as this API key: its groups filter every tool call.")] = None,
+    all_groups: Annotated[bool, typer.Option("--all-groups", help="No key: every group (the operator's own agent).")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the MCP tools (search, ask, list_documents, get_passage) over stdio, for a desktop agent."""
+    with _fatal_errors():
+        from ..auth import OPEN_PRINCIPAL
+        from ..server.mcp_tools import build_mcp
+        from ..service import Service
+
+        settings = _settings(index)
+        if not key and not all_groups:
+            raise ValueError("chulcheo mcp: give --key (or CHULCHEO_API_KEY) with a key from `chulcheo keys create`, "
+                             "or --all-groups for an agent of the operator that may read every group")
+        service = Service.from_settings(settings, open_mode=all_groups and not key)
+        who = service.authenticate(key) if key else OPEN_PRINCIPAL  # checked now: a bad key fails at start
+        server = build_mcp(service, lambda ctx: who)
+        logging.basicConfig(level=logging.WARNING)  # stderr: stdout carries the protocol
+        server.run("stdio")
 
 
 def _loopback(host: str) -> bool:

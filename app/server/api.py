@@ -27,6 +27,7 @@ from grounding import Passage
 from .chat_api import add_chat_routes, is_chat_path, openai_error
 from .deps import Admin, Caller, Viewer
 from .errors import HANDLED, error_status, scrub_paths
+from .mcp_tools import mount_mcp
 from .guard import RequestGuard
 from ..limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
@@ -109,7 +110,17 @@ class FeedbackRequest(BaseModel):
 
 def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     """The FastAPI app: `/v1` API, health and metrics, and (with `ui`) the Gradio UI at `/`."""
+    mcp: list = []  # the MCP server mounted below; its session manager runs with the app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for server in mcp:
+                await stack.enter_async_context(server.session_manager.run())
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="chulcheo (출처)",
         version="1",
         description="Questions answered from your own Korean documents; every sentence carries its source. "
@@ -157,6 +168,7 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
 
     # ---------------------------------------------------------------- answering
     add_chat_routes(app, service)  # OpenAI-compatible: /v1/models, /v1/chat/completions
+    mcp.append(mount_mcp(app, service))  # MCP over streamable HTTP at /mcp (Bearer key required)
 
     @app.post("/v1/ask", tags=["answers"], summary="Answer a question; every sentence checked and cited")
     async def ask(body: AskRequest, who: Caller, request: Request) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class RequestGuard:
         service = self.service
         if service.open_mode or path in _LOGIN:
             return None
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path == "/mcp":  # API and MCP: a Bearer key
             key = bearer_key(header_value(scope, b"authorization"))
             if not key:
                 return 401, "auth", "missing API key: send `Authorization: Bearer <key>`"
