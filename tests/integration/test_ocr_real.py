@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from app.pipeline import Pipeline
 from app.settings import Settings
@@ -17,6 +17,7 @@ from ingest.load import load_file
 from ingest.ocr import INSTALL_HINT, Ocr
 from tests.fakes import HashEmbedder
 from tests.pdfs import find_korean_ttf
+from tests.scans import lines_image
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +36,7 @@ def notice_image() -> Image.Image:
     ttf = find_korean_ttf()
     if ttf is None:
         pytest.skip("no Hangul TrueType font (apt-get install fonts-nanum)")
-    font = ImageFont.truetype(str(ttf), 40)
-    image = Image.new("RGB", (1200, 500), "white")
-    draw = ImageDraw.Draw(image)
-    for i, line in enumerate(NOTICE):
-        draw.text((60, 50 + 100 * i), line, font=font, fill="black")
-    return image
+    return lines_image(NOTICE, ttf, size=(1200, 500), font_px=40, at=(60, 50), pitch=100)
 
 
 def test_a_photo_of_a_notice_is_read_in_korean(tmp_path, ocr):

@@ -1,7 +1,8 @@
 """OCR plumbing with a stand-in `tesseract` (a script that prints a fixed TSV and counts its
 calls): scanned PDF pages and image files are read, results cached by image, an upload check
-reads only its first pages, and without OCR such files say what to install. The real
-Tesseract reads Korean in tests/integration/test_ocr_real.py."""
+reads only its first pages, and without OCR such files say what to install; the clean-up
+before Tesseract (skew found and undone, word boxes mapped back onto the page as scanned). The
+real Tesseract reads Korean in tests/integration/test_ocr_real.py."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fpdf import FPDF
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ingest.chunk import Chunker
 from ingest.errors import EmptyDocumentError, NeedsOcrError, UnsafeDocumentError
 from ingest.load import LoadLimits, load_file
-from ingest.ocr import Ocr, parse_tsv
+from ingest.ocr import Cleanup, Ocr, Word, _prepared, cleaned_page, estimate_skew, parse_tsv, unturn_box
+from tests.pdfs import find_korean_ttf
+from tests.scans import PAGES, degrade, printed_page
 
 HEADER = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
 WORDS = [  # (block, par, line, text, conf)
@@ -160,3 +164,69 @@ def test_a_text_pdf_is_never_given_to_ocr(tmp_path, fake_tesseract, korean_ttf):
     path.write_bytes(bytes(pdf.output()))
     (doc,) = load_file(path, ocr=Ocr(None, binary=fake_tesseract.binary))
     assert doc.text == "연차휴가는 15일이다." and fake_tesseract.reads() == 0
+
+
+# ---------------------------------------------------------------- clean-up: denoise, deskew
+
+
+@pytest.fixture(scope="module")
+def straight_page():
+    font = find_korean_ttf()
+    if font is None:
+        pytest.skip("no Korean TrueType font found (install fonts-nanum: apt-get install -y fonts-nanum)")
+    image, _ = printed_page(PAGES[1], font, dpi=150)
+    return image
+
+
+@pytest.mark.parametrize("skew", [1.7, -1.2, 2.6])
+def test_the_skew_of_a_turned_page_is_found_within_a_third_of_a_degree(straight_page, skew):
+    turned = straight_page.rotate(skew, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    assert estimate_skew(turned) == pytest.approx(skew, abs=0.3)
+    assert abs(estimate_skew(straight_page)) < 0.1
+    assert estimate_skew(Image.new("L", (800, 1100), 255)) == 0.0  # a blank page has no lines to go by
+
+
+def test_a_straight_clean_page_is_read_as_it_is_and_a_noisy_turned_one_is_cleaned(straight_page):
+    image, angle = cleaned_page(straight_page)
+    assert angle == 0.0 and image.tobytes() == straight_page.tobytes()
+    scan = degrade(straight_page, skew=1.5, seed=3)
+    image, angle = cleaned_page(scan)
+    assert angle == pytest.approx(-1.5, abs=0.3)
+    assert image.size[0] > scan.size[0]  # turned with the corners kept
+    specks = lambda im: int((np.asarray(im) < 100)[:40, :].sum())  # the top margin: nothing is printed there
+    assert specks(scan) > 50 and specks(image) < specks(scan) // 10
+
+
+def test_a_word_box_read_on_the_straightened_page_lands_on_the_word_of_the_page_as_scanned(straight_page):
+    page = Image.new("L", straight_page.size, 255)
+    font = ImageFont.truetype(str(find_korean_ttf()), 40)
+    ImageDraw.Draw(page).text((820, 120), "2만5천원", font=font, fill=0)  # near a corner: it moves most
+    scanned = page.rotate(1.8, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    straightened = scanned.rotate(-1.8, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    left, top, right, bottom = ink_box(straightened)  # what Tesseract would report there
+    word = Word("2만5천원", left, top, right - left, bottom - top, 95.0)
+    back = unturn_box(word, -1.8, straightened.size, scanned.size)
+    want = ink_box(scanned)
+    got = (back.left, back.top, back.left + back.width, back.top + back.height)
+    assert all(abs(g - w) <= 3 for g, w in zip(got, want)), (got, want)
+    assert back.text == "2만5천원" and back.confidence == 95.0
+
+
+def test_read_maps_word_boxes_back_and_keeps_the_prepared_page_size(tmp_path, fake_tesseract, straight_page):
+    scan = straight_page.rotate(2.0, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    page = Ocr(None, binary=fake_tesseract.binary).read(scan)
+    prepared = _prepared(scan)
+    assert page.size == prepared.size  # the page the viewer renders, not the straightened one
+    turned, angle = cleaned_page(prepared)
+    assert angle == pytest.approx(-2.0, abs=0.3)
+    read_there = parse_tsv(tsv()).words  # the stand-in reports these boxes on the straightened page
+    assert page.words == [unturn_box(w, angle, turned.size, prepared.size) for w in read_there]
+    assert page.words != read_there
+    # a different clean-up is another cache entry: a page cleaned differently is read again
+    assert Ocr(None).key(scan) != Ocr(None, cleanup=Cleanup(deskew=False)).key(scan)
+
+
+def ink_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """The bounding box (left, top, right, bottom) of the dark pixels."""
+    ys, xs = np.nonzero(np.asarray(image) < 128)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
