@@ -13,6 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from .pipeline import Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
 from .sources import SourceViewer
+from .sso import TrustedHeaders, sso_handle
 from .state import FeedbackStore, TombstoneStore, state_db
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,9 @@ class Service(DocumentAdmin, SourceViewer):
         self._warming = threading.Event()  # set while warm_up runs
         self._model_error: str | None = None
         self._init_viewer()
+        self.sso = TrustedHeaders(self.settings.auth)
+        self._sso_users: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._sso_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_mode: bool = False, pipeline: Pipeline | None = None) -> Service:
@@ -122,14 +128,43 @@ class Service(DocumentAdmin, SourceViewer):
             return None
         return self.sessions.open(principal.key_id, self.settings.server.session_hours)
 
+    def trusted(self, host: str | None, headers: Mapping[str, str]) -> Principal | None:
+        """The user a trusted proxy's headers name (auth.trusted_header_*), else None (see app.sso)."""
+        if not self.sso.enabled:
+            return None
+        principal = self.sso.principal(host, headers)
+        if principal is not None:
+            with self._sso_lock:  # the web UI finds the user again by its handle
+                handle = sso_handle(principal)
+                self._sso_users[handle] = (principal, time.monotonic())
+                self._sso_users.move_to_end(handle)
+                while len(self._sso_users) > 10_000:
+                    self._sso_users.popitem(last=False)
+        return principal
+
+    def ui_handle(self, host: str | None, headers: Mapping[str, str], token: str | None) -> str | None:
+        """The web UI's user handle of a request: its login session, else its trusted-proxy user."""
+        handle = self.sessions.handle(token) if self.sessions is not None else None
+        if handle is None:
+            principal = self.trusted(host, headers)
+            handle = sso_handle(principal) if principal is not None else None
+        return handle
+
     def ui_principal(self, handle: str | None) -> Principal:
-        """The caller of a web-UI session handle (see SessionStore.handle); open mode: the demo admin.
+        """The caller of a web-UI session handle (see SessionStore.handle, ui_handle); open mode:
+        the demo admin.
 
         Raises:
             AuthError: no session, or it ended (logged out, expired, or its key was revoked).
         """
         if self.keys is None or self.sessions is None:
             return OPEN_PRINCIPAL
+        if handle is not None and handle.startswith("sso:"):
+            with self._sso_lock:
+                known = self._sso_users.get(handle)
+            if known is not None and time.monotonic() - known[1] < self.settings.server.session_hours * 3600:
+                return known[0]
+            raise AuthError("the single sign-on session has ended; reload the page")
         key_id = self.sessions.key_id(handle)
         principal = self.keys.by_id(key_id) if key_id else None
         if principal is None:

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from .models import default_model_dir
+from .sso import AuthSettings
 
 
 def default_index_dir() -> Path:
@@ -244,6 +245,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def settings_customise_sources(

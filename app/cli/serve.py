@@ -53,7 +53,9 @@ def serve(
         service.start_warm_up()
         err.print(f"chulcheo: http://{host}:{port}/ (API /v1, OpenAPI /docs){' — open mode, no keys' if open_mode else ''}")
         logging.basicConfig(level=logging.INFO)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # proxy_headers off: the client address is the connection's peer, which auth.trusted_proxies
+        # is checked against (uvicorn would otherwise take X-Forwarded-For from 127.0.0.1)
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
 def mcp(

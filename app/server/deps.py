@@ -16,7 +16,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `chulcheo ke
 
 
 def _caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """An API key; without one, the user a trusted proxy's headers name (auth.trusted_header_*)."""
     service: Service = request.app.state.service
+    if credentials is None and (who := _signed_in(service, request)) is not None:
+        return who
     return service.authenticate(credentials.credentials if credentials else None)
 
 
@@ -29,11 +32,17 @@ def _viewer(request: Request, credentials: Annotated[HTTPAuthorizationCredential
     """An API key, or else the web UI's session cookie: the UI's 원문 보기 loads pages and files
     with the login it already has (GET only; the cookie is SameSite=Strict)."""
     service: Service = request.app.state.service
+    if credentials is None and (who := _signed_in(service, request)) is not None:
+        return who
     if credentials is None and service.sessions is not None:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return service.ui_principal(service.sessions.handle(cookie))
     return service.authenticate(credentials.credentials if credentials else None)
+
+
+def _signed_in(service: Service, request: Request) -> Principal | None:
+    return service.trusted(request.client.host if request.client else None, request.headers)
 
 
 Caller = Annotated[Principal, Depends(_caller)]

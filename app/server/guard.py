@@ -45,6 +45,17 @@ def session_token(scope: Scope) -> str | None:
     return None
 
 
+def client_host(scope: Scope) -> str | None:
+    """The address the connection comes from (uvicorn runs without proxy_headers: the peer)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def scope_headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name (the last of repeated ones)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
 def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -91,12 +102,14 @@ class RequestGuard:
             return None
         if path.startswith("/v1/") or path == "/mcp":  # API and MCP: a Bearer key
             key = bearer_key(header_value(scope, b"authorization"))
+            if not key and path != "/mcp" and service.trusted(client_host(scope), scope_headers(scope)):
+                return None  # signed in by the company's proxy (auth.trusted_header_*)
             if not key:
                 return 401, "auth", "missing API key: send `Authorization: Bearer <key>`"
             if service.keys is None or service.keys.verify(key) is None:
                 return 401, "auth", "invalid API key (unknown, revoked or mistyped)"
             return None
-        if service.sessions is None or service.sessions.handle(session_token(scope)) is None:
+        if service.ui_handle(client_host(scope), scope_headers(scope), session_token(scope)) is None:
             return 401, "auth", "not logged in: log in at /login"
         return None
 

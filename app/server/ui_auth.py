@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .guard import MB, SESSION_COOKIE, header_value, send_error, session_token
+from .guard import MB, SESSION_COOKIE, client_host, header_value, scope_headers, send_error, session_token
 
 if TYPE_CHECKING:
     from ..service import Service
@@ -86,7 +86,8 @@ def session_dependency(service: Service):
     async def user(request: Request) -> str | None:
         if service.sessions is None:
             return None
-        return await run_in_threadpool(service.sessions.handle, request.cookies.get(SESSION_COOKIE))
+        host = request.client.host if request.client else None
+        return await run_in_threadpool(service.ui_handle, host, request.headers, request.cookies.get(SESSION_COOKIE))
     return user
 
 
@@ -270,8 +271,10 @@ class UiGuard:
         return owner is not None and owner == await self._handle(scope)
 
     async def _handle(self, scope: Scope) -> str | None:
-        sessions = self.service.sessions
-        return None if sessions is None else await run_in_threadpool(sessions.handle, session_token(scope))
+        if self.service.sessions is None:
+            return None
+        return await run_in_threadpool(self.service.ui_handle, client_host(scope), scope_headers(scope),
+                                       session_token(scope))
 
     async def _record_upload(self, scope: Scope, receive: Receive, send: Send) -> None:
         owner = await self._handle(scope)
