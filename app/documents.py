@@ -26,6 +26,7 @@ from ingest.load import SUPPORTED_EXTENSIONS, load_file, refuse_legacy
 from ingest.manifest import DocEntry
 
 from .auth import OPEN_PRINCIPAL, Principal, parse_groups
+from .audit import recorded
 from .jobs import Job, JobQueue
 from .pipeline import MB, Pipeline
 from .schemas import public_id
@@ -95,6 +96,7 @@ class DocumentAdmin:
         return Path(self.settings.state_dir) / "uploads"
 
     # ------------------------------------------------------------------ writing (admin)
+    @recorded("upload", detail=lambda filename, data=None, group="public": f"{filename} group={group}")
     def upload(self, who: Principal, filename: str, data: BinaryIO | bytes, group: str = "public") -> Job:
         """Check and store one uploaded file, then index it in the background.
 
@@ -233,6 +235,7 @@ class DocumentAdmin:
             raise NotFound(f"document {', '.join(map(repr, missing))}: not indexed (see GET /v1/documents)")
         return list(found.values())
 
+    @recorded("delete", returned=lambda gone, specs: [d.doc_id for d in gone])
     def delete(self, who: Principal, specs: Sequence[str]) -> list[DocEntry]:
         """Remove documents (by opaque id, id or path) within the caller's groups; returns them.
 
@@ -260,6 +263,7 @@ class DocumentAdmin:
         gone = set(deleted)
         return [d for d in docs if d.doc_id in gone]
 
+    @recorded("reindex")
     def reindex(self, who: Principal) -> Job:
         """Read every document's file within the caller's groups again: changed ones are
         re-embedded, vanished ones dropped, deleted ones stay deleted."""

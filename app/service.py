@@ -32,6 +32,7 @@ from .limits import RateLimited, RateLimiter
 from .pipeline import Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
+from .audit import AuditLog, audited, current_via, outcome_of, recorded
 from .sources import SourceViewer
 from .sso import TrustedHeaders, sso_handle
 from .state import FeedbackStore, TombstoneStore, state_db
@@ -82,6 +83,7 @@ class Service(DocumentAdmin, SourceViewer):
         self._model_error: str | None = None
         self._init_viewer()
         self.sso = TrustedHeaders(self.settings.auth)
+        self.audit = AuditLog(state_db(self.settings.state_dir), self.settings.audit)
         self._sso_users: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._sso_lock = threading.Lock()
 
@@ -174,18 +176,47 @@ class Service(DocumentAdmin, SourceViewer):
     # ------------------------------------------------------------------ reading
     def search(self, who: Principal, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """Hits from the caller's groups only: the filter applies inside each leg, before ranking."""
-        if not query.strip():
-            raise ValueError("query: empty")
-        k = min(k or self.settings.retrieval.k, self.settings.server.search_k_max)
-        groups = who.search_groups()
-        filters = SearchFilters(groups=set(groups)) if groups is not None else None
-        return self.pipeline.search(query, k, mode=mode, filters=filters)
+        with audited(self.audit, who, "search", question=query) as note:
+            if not query.strip():
+                raise ValueError("query: empty")
+            k = min(k or self.settings.retrieval.k, self.settings.server.search_k_max)
+            groups = who.search_groups()
+            filters = SearchFilters(groups=set(groups)) if groups is not None else None
+            hits = self.pipeline.search(query, k, mode=mode, filters=filters)
+            note.returned = [h.chunk.doc_id for h in hits]
+            return hits
 
     def ask(self, who: Principal, question: str, history=None) -> Answer:
         return final_answer(self.stream(who, question, history))
 
     def stream(self, who: Principal, question: str, history=None, *, tokens: bool = False,
                cancelled: Callable[[], bool] | None = None) -> Iterator[StreamEvent]:
+        """Stream events of one answer from the caller's groups (see _stream), recorded in the
+        audit log when it ends, with the front door it came through (app.audit.via)."""
+        events = self._stream(who, question, history, tokens=tokens, cancelled=cancelled)
+        return self._audited_stream(events, who, question, current_via())
+
+    def _audited_stream(self, events: Iterator[StreamEvent], who: Principal, question: str,
+                        route: str) -> Iterator[StreamEvent]:
+        answer, outcome = None, "ok"
+        try:
+            for event in events:
+                answer = event.answer or answer
+                yield event
+        except BaseException as exc:
+            outcome = outcome_of(exc)
+            raise
+        finally:
+            events.close()  # stops the model and frees its slot when the consumer left early
+            returned = [h.chunk.doc_id for h in answer.hits] if answer else []
+            cited = [c.doc_id for c in answer.citations] if answer else []
+            if answer is not None:
+                outcome = "abstained" if answer.abstained else "ok"
+            self.audit.record(who, "ask", question=question, returned=returned, cited=cited, outcome=outcome,
+                              route=route)
+
+    def _stream(self, who: Principal, question: str, history=None, *, tokens: bool = False,
+                cancelled: Callable[[], bool] | None = None) -> Iterator[StreamEvent]:
         """Stream events of one answer from the caller's groups; answers wait for a free model slot.
 
         The slot is held only while the stream is consumed: closing the iterator (a client that
@@ -247,6 +278,7 @@ class Service(DocumentAdmin, SourceViewer):
         completion = count(answer)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
+    @recorded("verify", detail=lambda answer, passages, *a, **k: f"{len(passages)} passages")
     def verify(self, who: Principal, answer: str, passages: Sequence[Passage], question: str = "",
                cancelled: Callable[[], bool] | None = None) -> Grounded:
         """Check any text against given passages, metered like a question.
@@ -376,6 +408,7 @@ class Service(DocumentAdmin, SourceViewer):
         groups = job.detail.get("groups") or [job.detail.get("group", "")]
         return who.groups is None or ("*" not in groups and all(who.can_see(g) for g in groups))
 
+    @recorded("feedback", detail=lambda rating, *a, **k: f"rating={rating}")
     def add_feedback(self, who: Principal, rating: int, question: str, answer: str,
                      citations: list[dict[str, Any]], comment: str = "") -> int:
         s = self.settings.server
@@ -391,6 +424,7 @@ class Service(DocumentAdmin, SourceViewer):
             return []
         return [k for k in self.keys.list() if who.covers(_groups_of(k))]
 
+    @recorded("key_create", detail=lambda name, role, groups: f"{name} role={role} groups={groups}")
     def create_key(self, who: Principal, name: str, role: str, groups: Sequence[str] | str) -> tuple[Principal, str]:
         """A new key, never reaching beyond the creating admin's own groups.
 
@@ -408,6 +442,7 @@ class Service(DocumentAdmin, SourceViewer):
                                    f"({', '.join(who.to_dict()['groups'])})")
         return self.keys.create(name, role, groups)
 
+    @recorded("key_revoke", detail=lambda name_or_id: name_or_id)
     def revoke_key(self, who: Principal, name_or_id: str) -> str:
         """Revoke a key within the caller's reach (its groups all among the caller's); its UI sessions end too.
 

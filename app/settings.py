@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from .models import default_model_dir
+from .audit import AuditSettings
 from .sso import AuthSettings
 
 
@@ -246,6 +247,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(

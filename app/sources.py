@@ -29,6 +29,7 @@ from ingest.pages import PageCache, PageNotFound, has_page_images, locate, rende
 from retrieval.types import Chunk
 
 from .auth import Principal, PermissionDenied
+from .audit import recorded
 from .limits import RateLimiter
 from .schemas import public_id
 
@@ -146,6 +147,7 @@ class SourceViewer:
                 return d
         raise NoSource(f"document {spec!r}: not found among the documents you may see")
 
+    @recorded("view_page", detail=lambda spec, number, width=None: f"page {number}", returned=lambda png, spec, *a: [spec])
     def page_image(self, who: Principal, spec: str, number: int, width: int | None = None) -> bytes:
         """Page `number` of a PDF or scanned document as PNG, `width` pixels wide.
 
@@ -182,6 +184,7 @@ class SourceViewer:
         self._pages.put(sha, number, width, png)
         return png
 
+    @recorded("download", returned=lambda result, spec: [spec])
     def original_file(self, who: Principal, spec: str) -> tuple[Path, str]:
         """The stored file of a document and its file name, for download.
 
@@ -200,8 +203,14 @@ class SourceViewer:
         path, _ = self._stored(doc)
         return path, PurePath(doc.source).name
 
+    @recorded("passage", detail=lambda spec, chunk_id, around=1: chunk_id, returned=lambda chunks, spec, *a, **k: [spec])
     def surrounding(self, who: Principal, spec: str, chunk_id: str, around: int = 1) -> list[Chunk]:
-        """The cited chunk of a document and up to `around` chunks before and after it."""
+        """A passage asked for by id (MCP get_passage), with its neighbours; recorded."""
+        return self.context_of(who, spec, chunk_id, around)
+
+    def context_of(self, who: Principal, spec: str, chunk_id: str, around: int = 1) -> list[Chunk]:
+        """The cited chunk of a document and up to `around` chunks before and after it (the UI's
+        citation cards show it with every answer, which is recorded already)."""
         doc = self.viewable(who, spec)
         if chunk_id not in doc.chunk_ids:
             raise NoSource(f"{PurePath(doc.source).name}: no passage {chunk_id!r}")

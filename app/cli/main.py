@@ -86,6 +86,7 @@ app.command()(cli_answer.ask)
 app.command()(cli_serve.serve)
 app.command()(cli_serve.mcp)
 app.add_typer(cli_serve.keys_app, name="keys")
+app.add_typer(cli_serve.audit_app, name="audit")
 app.command()(cli_answer.verify)
 eval_app.command("answers")(cli_answer.eval_answers)
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from .common import IndexOpt, JsonOpt, _emit, _fatal_errors, _settings, err, out
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys (stored hashed).")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log: verify its hash chain, export entries.")
 
 
 def serve(
@@ -98,6 +99,52 @@ def _store():
     return KeyStore(state_db(_settings(None).state_dir))
 
 
+def _audit():
+    """The audit log of the configured state directory."""
+    from ..audit import AuditLog
+    from ..state import state_db
+
+    settings = _settings(None)
+    return AuditLog(state_db(settings.state_dir), settings.audit)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Check the audit log's hash chain: a removed or edited entry is named (exit 1)."""
+    with _fatal_errors():
+        check = _audit().verify()
+    if as_json:
+        _emit({"ok": check.ok, "entries": check.entries, "problem": check.problem})
+    elif check.ok:
+        out.print(f"감사 로그 정상: 항목 {check.entries}개, 해시 체인이 이어집니다")
+    else:
+        err.print(Text(f"감사 로그 변조 발견: {check.problem}"))
+    raise typer.Exit(0 if check.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str | None, typer.Option("--since", help="ISO date or time, e.g. 2026-12-01.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write audit entries (oldest first) as JSON lines or CSV."""
+    import json
+
+    with _fatal_errors():
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"--format {fmt!r}: use jsonl or csv")
+        log = _audit()
+        entries = log.entries(since=since)
+        text = (log.to_csv(entries) if fmt == "csv"
+                else "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            err.print(f"{len(entries)} entries -> {output}")
+        else:
+            typer.echo(text, nl=False)
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="Who the key is for (also the web UI login name).")],
@@ -108,6 +155,7 @@ def keys_create(
     """Create an API key and print it once (only a hash is stored)."""
     with _fatal_errors():
         principal, key = _store().create(name, role, groups)
+        _audit().record(None, "key_create", route="cli", detail=f"{name} role={role} groups={groups}")
     if as_json:
         _emit({**principal.to_dict(), "key": key})
         return
@@ -135,6 +183,7 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Key name or key id.")]
     """Revoke (delete) an API key; requests with it get 401 from then on."""
     with _fatal_errors():
         revoked = _store().revoke(name)
+        _audit().record(None, "key_revoke", route="cli", detail=name, outcome="ok" if revoked else "error: NotFound")
     if as_json:
         _emit({"revoked": name if revoked else None})
     elif revoked:

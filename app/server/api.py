@@ -28,6 +28,7 @@ from .chat_api import add_chat_routes, is_chat_path, openai_error
 from .deps import Admin, Caller, Viewer
 from .errors import HANDLED, error_status, scrub_paths
 from .mcp_tools import mount_mcp
+from ..audit import via
 from .guard import RequestGuard
 from ..limits import RateLimited
 from .metrics import Metrics, MetricsMiddleware
@@ -134,6 +135,7 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
                        allow_credentials=False, allow_methods=["GET", "POST", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(RequestGuard, service=service)
+    app.add_middleware(FrontDoor)  # which door a call came through, for the audit log
 
     # Pure ASGI (not @app.middleware("http")): Starlette's BaseHTTPMiddleware hides a client's
     # disconnect from the routes, and answers must stop when their client goes away.
@@ -275,6 +277,16 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     def jobs(who: Admin) -> dict[str, Any]:
         return {"jobs": [j.to_dict() for j in service.visible_jobs(who)]}
 
+    @app.get("/v1/audit", tags=["operations"], summary="The audit log (admin): who asked, searched, viewed and changed what",
+             description="Entries oldest first, only of callers within the admin's groups; `since` is an ISO date "
+             "or time, `limit` the newest n (at most 10,000). `chulcheo audit verify` checks the hash chain.")
+    def audit(who: Admin, since: Annotated[str | None, Query(max_length=40)] = None,
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+        who.require_admin("audit")
+        entries = service.audit.entries(since=since, limit=limit, who=who)
+        service.audit.record(who, "audit_read", detail=f"since={since} limit={limit}")
+        return {"entries": entries}
+
     @app.get("/v1/stats", tags=["documents"], summary="Index size and groups (within the caller's groups)")
     def stats(who: Admin) -> dict[str, Any]:
         return service.stats(who)
@@ -319,6 +331,22 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
 
         app = mount_ui(app, service)
     return app
+
+
+class FrontDoor:
+    """ASGI: marks the calls of a request with its front door (app.audit.via): mcp, openai, api or ui."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        door = "mcp" if path == "/mcp" else "openai" if is_chat_path(path) else "api" if path.startswith("/v1/") else "ui"
+        with via(door):
+            await self.app(scope, receive, send)
 
 
 def _full_metrics(service: Service, request: Request) -> bool:

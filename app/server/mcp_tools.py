@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
+from ..audit import via
 from ..auth import AuthError, Principal, bearer_key
 from ..schemas import answer_to_dict, hit_to_dict, public_answer, public_chunk_id, public_view
 from ..service import Service
@@ -48,7 +49,8 @@ def build_mcp(service: Service, who_of: WhoOf) -> MCPServer:
     async def run(fn: Callable[[Principal], Any], ctx: Context | None) -> Any:
         try:
             who = who_of(ctx)
-            return await anyio.to_thread.run_sync(fn, who)
+            with via("mcp"):  # stdio too; over HTTP the request is marked already
+                return await anyio.to_thread.run_sync(fn, who)
         except HANDLED as exc:  # our errors, with their reason (paths shortened), for the agent to read
             raise ToolError(scrub_paths(str(exc))) from exc
 
@@ -78,6 +80,7 @@ def build_mcp(service: Service, who_of: WhoOf) -> MCPServer:
     async def list_documents(ctx: Context | None = None) -> dict[str, Any]:
         def go(who: Principal) -> dict[str, Any]:
             keep = ("doc_id", "source", "title", "group", "chunks", "pages", "status", "error")
+            service.audit.record(who, "list_documents")
             return {"documents": [{k: d.get(k) for k in keep}
                                   for d in (public_view(d, admin=False) for d in service.documents(who))]}
         return await run(go, ctx)

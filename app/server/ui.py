@@ -24,6 +24,7 @@ from grounding import Citation, SentenceCheck
 from prompts import ABSTAIN
 from retrieval.types import Chunk
 
+from ..audit import via
 from ..auth import AuthError, Principal
 from ..jobs import Job
 from ..pipeline import MB
@@ -80,7 +81,9 @@ def chat(service: Service, user: str | None, message: str,
         who = service.ui_principal(user)
         history = [m for t in turns if t["plain"] is not None
                    for m in ({"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["plain"]})]
-        for event in service.stream(who, question, history):
+        with via("ui"):  # the stream is recorded as the web UI's when it ends
+            events = service.stream(who, question, history)
+        for event in events:
             if event.kind == "answer":
                 answer = event.answer
             elif event.check is not None and (event.check.supported or event.check.not_found or mark):
@@ -106,7 +109,7 @@ def chat(service: Service, user: str | None, message: str,
 def _around(service: Service, who: Principal, c: Citation) -> list[Chunk]:
     """The cited passage with its neighbours for 원문 보기 (none when the index changed under it)."""
     try:
-        return service.surrounding(who, c.doc_id, c.chunk_id)
+        return service.context_of(who, c.doc_id, c.chunk_id)
     except Exception as exc:  # a deleted or re-indexed document: the card still shows the quote
         log.info("no surrounding text for %s: %s", c.chunk_id, exc)
         return []
@@ -125,7 +128,8 @@ def feedback(service: Service, user: str | None, turns: list[dict[str, Any]], in
         return "이 메시지에는 의견을 남길 수 없습니다."
     t = turns[i]
     try:
-        service.add_feedback(service.ui_principal(user), rating, t["question"], t["answer"], t["citations"])
+        with via("ui"):
+            service.add_feedback(service.ui_principal(user), rating, t["question"], t["answer"], t["citations"])
     except Exception as exc:
         return error_text(exc)
     return "의견을 저장했습니다. 감사합니다."
@@ -143,7 +147,8 @@ def _noted(handler: Callable[..., str]) -> Callable[..., str]:
     @functools.wraps(handler)
     def run(*args: Any, **kwargs: Any) -> str:
         try:
-            return handler(*args, **kwargs)
+            with via("ui"):  # the audit log records these calls as the web UI's
+                return handler(*args, **kwargs)
         except Exception as exc:
             return _notes([("✗", error_text(exc))])
     return run
