@@ -18,6 +18,20 @@ class UnsupportedFileType(LoadError):
     """The file's extension is not one we read."""
 
 
+class FileTypeMismatch(UnsupportedFileType):
+    """The file's content is another type than its name says (a ZIP named .pdf, a PDF named .txt).
+
+    named: the extension (".pdf"); content: what the bytes are ("a ZIP archive"); rename_to: the
+    extension a loader reads that content under, or None.
+    """
+
+    def __init__(self, path: object, reason: str, *, named: str, content: str, rename_to: str | None) -> None:
+        self.named = named
+        self.content = content
+        self.rename_to = rename_to
+        super().__init__(path, reason)
+
+
 class EmptyDocumentError(LoadError):
     """The file was read but holds no text (blank file, scanned PDF without a text layer)."""
 

@@ -167,7 +167,7 @@ def test_second_run_reuses_the_cached_index_and_embeds_nothing(files, tmp_path):
 def test_a_cached_index_with_line_ids_as_doc_ids_converges_to_the_same_numbers(files, monkeypatch):
     # Indexes built before doc ids held the corpus path called each document by its line id.
     with monkeypatch.context() as old_ids:
-        for module in ("ingest.load", "evaluation.retrieval"):
+        for module in ("ingest.loaders.jsonl", "evaluation.retrieval"):
             old_ids.setattr(f"{module}.jsonl_doc_id", lambda source, record_id: record_id)
         code, before, _ = evaluate(*corpus_args(files), "--json")
     assert code == 0

@@ -88,7 +88,7 @@ def test_an_index_with_line_ids_as_doc_ids_converges_without_embedding(
     index = tmp_path / "index"
     builder = IndexBuilder(index, embedder, tokenizer, chunker, context_prefix=context_prefix)
     with monkeypatch.context() as old_ids:
-        old_ids.setattr("ingest.load.jsonl_doc_id", lambda source, record_id: record_id)
+        old_ids.setattr("ingest.loaders.jsonl.jsonl_doc_id", lambda source, record_id: record_id)
         builder.ingest([corpus])
     _as_written_before_record_ids(current_generation_path(index))
     assert live_ids(index) == {"휴가", "보안"}

@@ -24,7 +24,8 @@ from ingest.errors import (
     UnsupportedFileType,
 )
 from ingest.load import LoadLimits, decode_text, load_file
-from ingest.load_office import decode_para_text, human_size, iter_hwp_records
+from ingest.loaders.common import human_size
+from ingest.loaders.office import decode_para_text, iter_hwp_records
 from ingest.types import Block
 from tests.pdfs import encrypt_pdf
 

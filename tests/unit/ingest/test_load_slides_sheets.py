@@ -15,7 +15,7 @@ from pptx.util import Cm
 from ingest.chunk import Chunker
 from ingest.errors import EncryptedDocumentError, UnsupportedFileType
 from ingest.load import load_file
-from ingest.load_slides_sheets import cell_text
+from ingest.loaders.slides_sheets import cell_text
 from ingest.tables import header_row, table_lines
 from tests.unit.ingest.test_load import load_one, raises_for
 

@@ -1,9 +1,11 @@
 """Office formats: `.docx` (python-docx), `.hwpx` (OWPML zip), `.hwp` (HWP 5.0 OLE binary).
 
-Each loader takes the file's path (for messages), its bytes and the `LoadLimits`, and returns
-`(title or None, blocks)`. Zip-based formats pass `read_zip_safely` first, which rejects zip
-bombs and XML parts that declare a DOCTYPE/ENTITY before any XML parser sees them.
-Also holds the two helpers every loader shares: `human_size` and `group_lines`.
+    load_docx(path, data, limits) -> ("취업규칙 2024", [Block("연차휴가는 15일이다.", heading="휴가"), …])
+    load_hwpx(path, data, limits) -> (title from content.hpf, blocks with outline styles as headings)
+    load_hwp(path, data, limits)  -> (None, one Block per paragraph of BodyText/Section0..N)
+
+Zip-based formats pass `read_zip_safely` first (`containers`). Table rows keep their column
+headers (`ingest.tables`).
 """
 
 from __future__ import annotations
@@ -12,231 +14,30 @@ import io
 import logging
 import re
 import struct
-import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 import docx
 import olefile
-from defusedxml import ElementTree as SafeET
 from docx.table import Table
 
 from ingest.errors import EncryptedDocumentError, LoadError, UnsafeDocumentError
 from ingest.tables import spread, table_lines
 from ingest.types import Block
 
-if TYPE_CHECKING:  # load.py imports this module, so the import only serves the type checker
-    from ingest.load import LoadLimits
+from .common import LoadLimits, group_lines, human_size
+from .containers import local_name, parse_xml, read_zip_safely, refuse_encrypted_office
+from .registry import OLE_MAGIC, Format, Magic, register
 
 log = logging.getLogger(__name__)
 
-OLE_MAGIC = olefile.MAGIC  # b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_XML_SUFFIXES = (".xml", ".rels", ".hpf")
-_DTD_PATTERN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_XML_ENCODING = re.compile(rb"""(?:\xef\xbb\xbf|\xff\xfe|\xfe\xff)?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_ASCII_PROBE = bytes(range(0x20, 0x7F))  # printable ASCII: an encoding that decodes it as itself is ASCII-compatible
-# Entries are inflated this much at a time, so a lying or huge entry never sits in memory whole.
-_READ_CHUNK = 1 << 20
-# Word and Hancom write only these; bzip2/lzma inflate a whole compressed chunk with no output cap.
-_SAFE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-# Entries this small cannot hurt even at a huge ratio; tiny XML parts often compress 100:1.
-_RATIO_GRACE_BYTES = 1 << 20
-# What zipfile raises on damaged archives (bad CRC, bad offsets, unknown methods, encryption).
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, ValueError,
-               EOFError, OSError, zlib.error)  # fmt: skip
 _HEADING_STYLE = re.compile(r"^(heading|제목|개요|outline)\s*\d+$", re.IGNORECASE)
 _TITLE_STYLE = re.compile(r"^(title|제목)$", re.IGNORECASE)
 
 
-# ---------------------------------------------------------------- shared helpers
-
-
-def human_size(n: int) -> str:
-    """Format a byte count for messages: 2_254_857_830 → '2.1 GB', 209_715_200 → '200 MB', 12 → '12 bytes'."""
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{n} bytes"
-
-
-def group_lines(lines: Iterable[tuple[str | None, str]], page: int | None = None) -> list[Block]:
-    """Join consecutive (heading, line) pairs that share a heading into one Block.
-
-    [("휴가", "연차휴가는 15일이다."), ("휴가", "병가는 60일이다."), ("근무", "재택근무는 불가하다.")]
-    → [Block("연차휴가는 15일이다.\\n병가는 60일이다.", None, "휴가"), Block("재택근무는 불가하다.", None, "근무")]
-
-    A line holding soft line breaks (a paragraph with DOCX <w:br/>, HWPX <hp:lineBreak/>, HTML
-    <br>) becomes a Block of its own marked `layout`, so the chunker reflows it: a sentence the
-    break cut is joined again, list lines stay lines, and the paragraph breaks around it stay.
-    """
-    blocks: list[Block] = []
-    current: list[str] = []
-    current_heading: str | None = None
-    for heading, line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        if current and (heading != current_heading or "\n" in line):
-            blocks.append(Block("\n".join(current), page, current_heading))
-            current = []
-        current_heading = heading
-        if "\n" in line:
-            blocks.append(Block(line, page, heading, layout=True))
-        else:
-            current.append(line)
-    if current:
-        blocks.append(Block("\n".join(current), page, current_heading))
-    return blocks
-
-
-def _declares_dtd(raw: bytes) -> bool:
-    """True if an XML part declares a DOCTYPE or ENTITY, in UTF-8, UTF-16 or UTF-32, with or without a BOM.
-
-    b'<\\0!\\0D\\0O\\0C\\0T\\0Y\\0P\\0E\\0' (BOM-less UTF-16LE "<!DOCTYPE") → True
-    """
-    # lxml (python-docx) detects BOM-less UTF-16/32 from the first bytes, as the XML spec allows,
-    # so the scan must not depend on a BOM. Markup is ASCII: in UTF-16/32 each markup character
-    # is its ASCII byte plus NUL bytes, and well-formed XML never holds a NUL, so dropping NULs
-    # turns "<\0!\0D\0..." back into "<!D..." whatever the byte order.
-    ascii_view = raw.replace(b"\x00", b"") if b"\x00" in raw else raw
-    if _DTD_PATTERN.search(ascii_view) is not None:
-        return True
-    # An encoding named in the declaration that does not write ASCII as ASCII (UTF-7's
-    # "+ADw-!DOCTYPE", EBCDIC) hides the markup from the byte scan, yet libxml2 decodes it via
-    # iconv: decode it the same way and look again.
-    declared = _XML_ENCODING.match(ascii_view)
-    if declared is None:
-        return False
-    codec = declared.group(1).decode("ascii")
-    try:
-        if _ASCII_PROBE.decode(codec, errors="replace") == _ASCII_PROBE.decode("ascii"):
-            return False  # ASCII-compatible (UTF-8, CP949, Latin-1, ...): the byte scan was enough
-        text = raw.decode(codec, errors="replace")
-    except LookupError:
-        return False  # unknown to Python (or not a text encoding); the parsers' own DTD ban still applies
-    return _DTD_PATTERN.search(text.encode("utf-8")) is not None
-
-
-def read_zip_safely(path: Path, data: bytes, limits: LoadLimits, kind: str) -> dict[str, bytes]:
-    """Check a zip container against zip bombs and XML-entity attacks; return its XML parts.
-
-    Returns {entry name: bytes} for every .xml/.rels/.hpf entry, each already scanned for
-    DOCTYPE/ENTITY declarations, so callers parse these bytes instead of re-reading the zip.
-    The declared sizes are checked first; then every entry is inflated 1 MiB at a time and its
-    real bytes are checked against the same limits, since a header can lie.
-
-    Raises:
-        LoadError: not a zip ("not a valid .docx (zip) file") or an unreadable entry.
-        UnsafeDocumentError: too many entries, total uncompressed size or an entry's
-            compression ratio over the limits, or an XML part with a DOCTYPE/ENTITY.
-    """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except _ZIP_ERRORS as exc:
-        raise LoadError(path, f"not a valid {kind} (zip) file") from exc
-    infos = archive.infolist()
-    if len(infos) > limits.max_zip_entries:
-        raise UnsafeDocumentError(path, f"zip bomb: {len(infos)} entries exceeds limit {limits.max_zip_entries}")
-    total = sum(info.file_size for info in infos)
-    if total > limits.max_uncompressed_bytes:
-        limit = human_size(limits.max_uncompressed_bytes)
-        raise UnsafeDocumentError(path, f"zip bomb: uncompressed size {human_size(total)} exceeds limit {limit}")
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _RATIO_GRACE_BYTES and ratio > limits.max_compression_ratio:
-            raise UnsafeDocumentError(
-                path,
-                f"zip bomb: entry '{info.filename}' compression ratio {ratio:.0f}:1 "
-                f"exceeds limit {limits.max_compression_ratio}:1",
-            )
-    parts: dict[str, bytes] = {}
-    inflated = 0
-    for info in infos:
-        size, raw = _read_entry(path, archive, info, limits, kind, limits.max_uncompressed_bytes - inflated)
-        inflated += size
-        if raw is None:
-            continue
-        if _declares_dtd(raw):
-            raise UnsafeDocumentError(
-                path, f"XML part '{info.filename}' declares a DOCTYPE/ENTITY (possible entity-expansion attack)"
-            )
-        parts[info.filename] = raw
-    return parts
-
-
-def _read_entry(
-    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: LoadLimits, kind: str, budget: int
-) -> tuple[int, bytes | None]:
-    """Inflate one entry 1 MiB at a time, counting real bytes → (real size, bytes if an XML part else None).
-
-    Every entry is read, not only XML parts, because python-docx re-reads them all with
-    archive.read(): a lying entry must be caught here first. zipfile stops at the declared size
-    and then checks the CRC, so a lying entry fails as corrupt instead of inflating in full; the
-    byte counts are checked too so the limits never rest on a header's word.
-
-    Raises:
-        UnsafeDocumentError: the real bytes pass `budget` (what is left of the uncompressed
-            limit) or the compression-ratio limit.
-        LoadError: an unreadable or corrupt entry, or a compression method other than stored/deflate.
-    """
-    if info.compress_type not in _SAFE_METHODS:
-        raise LoadError(
-            path, f"corrupt {kind} file: entry '{info.filename}' uses compression method {info.compress_type} "
-            "(only stored and deflate are supported)"
-        )
-    keep = info.filename.lower().endswith(_XML_SUFFIXES)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(_READ_CHUNK):
-                size += len(chunk)
-                if size > budget:
-                    limit = human_size(limits.max_uncompressed_bytes)
-                    raise UnsafeDocumentError(
-                        path, f"zip bomb: entry '{info.filename}' inflates past the uncompressed limit {limit}"
-                    )
-                ratio = size / max(info.compress_size, 1)
-                if size > _RATIO_GRACE_BYTES and ratio > limits.max_compression_ratio:
-                    raise UnsafeDocumentError(
-                        path,
-                        f"zip bomb: entry '{info.filename}' compression ratio over {ratio:.0f}:1 "
-                        f"exceeds limit {limits.max_compression_ratio}:1",
-                    )
-                if keep:
-                    chunks.append(chunk)
-    except _ZIP_ERRORS as exc:
-        raise LoadError(path, f"corrupt {kind} file: cannot read entry '{info.filename}' ({exc})") from exc
-    return size, (b"".join(chunks) if keep else None)
-
-
-def _local(tag: object) -> str:
-    """'{http://www.hancom.co.kr/hwpml/2011/paragraph}t' → 't' (namespace-agnostic matching)."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
-def _parse_xml(path: Path, name: str, raw: bytes) -> Element:
-    """Parse one XML part with defusedxml (DTDs, entities and external references forbidden)."""
-    try:
-        return SafeET.fromstring(raw, forbid_dtd=True)
-    except SafeET.ParseError as exc:
-        raise LoadError(path, f"malformed XML in '{name}': {exc}") from exc
-    except Exception as exc:  # defusedxml's DTDForbidden/EntitiesForbidden are not ParseErrors
-        raise UnsafeDocumentError(path, f"unsafe XML in '{name}': {type(exc).__name__}") from exc
-
-
 # ---------------------------------------------------------------- .docx
-
-
-def refuse_encrypted_office(path: Path, data: bytes, kind: str) -> None:
-    """Password-protected Office files are OLE containers, not zips; say so instead of 'not a zip'."""
-    if data.startswith(OLE_MAGIC):
-        raise EncryptedDocumentError(
-            path, f"encrypted {kind} (password-protected Office file), or a legacy 97-2003 binary file named {kind}"
-        )
 
 
 def _row_cells(row: object, header: bool) -> list[str]:
@@ -301,11 +102,11 @@ def _hwpx_manifest(path: Path, parts: dict[str, bytes]) -> tuple[str | None, lis
     title: str | None = None
     sections: list[str] = []
     if "Contents/content.hpf" in parts:
-        root = _parse_xml(path, "Contents/content.hpf", parts["Contents/content.hpf"])
+        root = parse_xml(path, "Contents/content.hpf", parts["Contents/content.hpf"])
         hrefs: dict[str, str] = {}
         spine: list[str] = []
         for el in root.iter():
-            name = _local(el.tag)
+            name = local_name(el.tag)
             if name == "title" and (el.text or "").strip():
                 title = title or el.text.strip()
             elif name == "item" and el.get("id") and el.get("href"):
@@ -328,11 +129,11 @@ def _hwpx_heading_styles(path: Path, parts: dict[str, bytes]) -> set[str]:
     """Style ids in Contents/header.xml named like headings ('개요 1', 'Outline 2', '제목 1')."""
     if "Contents/header.xml" not in parts:
         return set()
-    root = _parse_xml(path, "Contents/header.xml", parts["Contents/header.xml"])
+    root = parse_xml(path, "Contents/header.xml", parts["Contents/header.xml"])
     return {
         el.get("id", "")
         for el in root.iter()
-        if _local(el.tag) == "style"
+        if local_name(el.tag) == "style"
         and any(_HEADING_STYLE.match((el.get(attr) or "").strip()) for attr in ("name", "engName"))
     }
 
@@ -341,7 +142,7 @@ def _t_text(t: Element) -> str:
     """Text of one hp:t, with hp:tab → tab and hp:lineBreak → newline."""
     parts = [t.text or ""]
     for child in t:
-        parts.append({"tab": "\t", "lineBreak": "\n"}.get(_local(child.tag), ""))
+        parts.append({"tab": "\t", "lineBreak": "\n"}.get(local_name(child.tag), ""))
         parts.append(child.tail or "")
     return "".join(parts)
 
@@ -349,14 +150,14 @@ def _t_text(t: Element) -> str:
 def _cell_text(tc: Element) -> str:
     """Text of one table cell (hp:tc): its paragraphs joined by spaces."""
     paragraphs = (
-        "".join(_t_text(t) for t in p.iter() if _local(t.tag) == "t") for p in tc.iter() if _local(p.tag) == "p"
+        "".join(_t_text(t) for t in p.iter() if local_name(t.tag) == "t") for p in tc.iter() if local_name(p.tag) == "p"
     )
     return " ".join(" ".join(paragraphs).split())
 
 
 def _int_attr(el: Element, child: str, attr: str, default: int) -> int:
     for c in el:
-        if _local(c.tag) == child:
+        if local_name(c.tag) == child:
             try:
                 return int(c.get(attr, default))
             except ValueError:
@@ -369,9 +170,9 @@ def _hwpx_grid(tbl: Element) -> list[list[str]]:
     (the columns a cell merged from above covers stay empty) and spreads over its colSpan as
     `ingest.tables.spread` says."""
     grid: list[list[str]] = []
-    for r, tr in enumerate(c for c in tbl if _local(c.tag) == "tr"):
+    for r, tr in enumerate(c for c in tbl if local_name(c.tag) == "tr"):
         row: list[str] = []
-        for tc in (c for c in tr if _local(c.tag) == "tc"):
+        for tc in (c for c in tr if local_name(c.tag) == "tc"):
             col = _int_attr(tc, "cellAddr", "colAddr", len(row))
             col = min(max(col, len(row)), len(row) + 1000)  # never backwards, never a huge jump
             row.extend([""] * (col - len(row)))
@@ -392,7 +193,7 @@ def hwpx_paragraphs(root: Element) -> list[tuple[str | None, str]]:
     stack: list[tuple[Element, int | None]] = [(root, None)]
     while stack:
         el, owner = stack.pop()
-        name = _local(el.tag)
+        name = local_name(el.tag)
         if name == "p":
             paragraphs.append((el.get("styleIDRef"), []))
             owner = len(paragraphs) - 1
@@ -417,7 +218,7 @@ def load_hwpx(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
     lines: list[tuple[str | None, str]] = []
     heading: str | None = None
     for name in sections:
-        for style, text in hwpx_paragraphs(_parse_xml(path, name, parts[name])):
+        for style, text in hwpx_paragraphs(parse_xml(path, name, parts[name])):
             if not text.strip():
                 continue
             if style in heading_styles:
@@ -535,3 +336,18 @@ def load_hwp(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, l
                     # A line break (control 10) inside a paragraph: reflowed like group_lines's.
                     blocks.append(Block(text, layout="\n" in text))
     return None, blocks
+
+
+# ---------------------------------------------------------------- registration
+
+
+def _hwpx_parts(names: frozenset[str]) -> bool:
+    return "Contents/content.hpf" in names or any(n.startswith("Contents/section") for n in names)
+
+
+register(Format("Word document", (".docx",), load=load_docx, accepts=("zip", "ole"),
+                magic=(Magic("docx", "a Word document", lambda p: "word/document.xml" in p.zip_names),)))
+register(Format("HWPX document", (".hwpx",), load=load_hwpx, accepts=("zip",),
+                magic=(Magic("hwpx", "an HWPX document", lambda p: _hwpx_parts(p.zip_names)),)))
+register(Format("HWP document", (".hwp",), load=load_hwp, accepts=("ole",),
+                magic=(Magic("hwp3", "an HWP 3 document", lambda p: p.head.startswith(HWP_SIGNATURE)),)))

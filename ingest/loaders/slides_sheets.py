@@ -9,7 +9,7 @@
 
 A table row keeps its column headers (`ingest.tables`), so a search for a header word finds
 the row and an answer quoting the row says which figure is which. Both formats are zip
-containers and pass `read_zip_safely` first, like .docx and .hwpx.
+containers and pass `read_zip_safely` first (`containers`), like .docx and .hwpx.
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ingest.errors import LoadError, UnsupportedFileType
-from ingest.load_office import group_lines, read_zip_safely, refuse_encrypted_office
 from ingest.tables import table_lines
 from ingest.types import Block
 
-if TYPE_CHECKING:
-    from ingest.load import LoadLimits
+from .common import LoadLimits, group_lines
+from .containers import read_zip_safely, refuse_encrypted_office
+from .registry import Format, Magic, register
 
-# Legacy binary Office formats: named, with what to do, instead of "unsupported file type".
 LEGACY = {
     ".doc": ("Word 97-2003", ".docx"),
     ".ppt": ("PowerPoint 97-2003", ".pptx"),
@@ -165,3 +163,9 @@ def load_xlsx(path: Path, data: bytes, limits: LoadLimits) -> tuple[str | None, 
     finally:
         workbook.close()
     return title, group_lines(lines)
+
+
+register(Format("PowerPoint presentation", (".pptx",), load=load_pptx, accepts=("zip", "ole"),
+                magic=(Magic("pptx", "a PowerPoint presentation", lambda p: "ppt/presentation.xml" in p.zip_names),)))
+register(Format("Excel workbook", (".xlsx",), load=load_xlsx, accepts=("zip", "ole"),
+                magic=(Magic("xlsx", "an Excel workbook", lambda p: "xl/workbook.xml" in p.zip_names),)))
