@@ -33,6 +33,7 @@ from .pipeline import Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
 from .audit import AuditLog, audited, current_via, outcome_of, recorded
+from .feedback import FeedbackDesk
 from .sources import SourceViewer
 from .sso import TrustedHeaders, sso_handle
 from .state import FeedbackStore, TombstoneStore, state_db
@@ -60,7 +61,7 @@ class ClientGone(RuntimeError):
 
 
 @dataclass
-class Service(DocumentAdmin, SourceViewer):
+class Service(DocumentAdmin, SourceViewer, FeedbackDesk):
     """Everything `chulcheo serve` exposes, with access checks; the API and UI are thin over it."""
 
     pipeline: Pipeline
@@ -414,7 +415,8 @@ class Service(DocumentAdmin, SourceViewer):
         s = self.settings.server
         self._take(self._feedback_rate, who, f"more than {s.feedback_burst} ratings at once or "
                                              f"{s.feedback_per_minute:g} a minute")
-        return self.feedback.add(who.name, rating, question, answer, citations, comment)
+        groups = "*" if who.groups is None else ",".join(sorted(who.groups))
+        return self.feedback.add(who.name, rating, question, answer, citations, comment, groups=groups)
 
     # ------------------------------------------------------------------ keys (admin)
     def list_keys(self, who: Principal) -> list[dict[str, Any]]:

@@ -51,6 +51,11 @@ def utc_now() -> str:
 MAX_CITATIONS_BYTES = 64 * 1024
 
 
+# Review of a rating by an admin (the right answer and passage), and the rater's groups.
+_REVIEW_COLUMNS = (("groups", "TEXT"), ("gold_answer", "TEXT"), ("gold_doc", "TEXT"), ("gold_page", "INTEGER"),
+                   ("reviewed_by", "TEXT"), ("reviewed_at", "TEXT"))
+
+
 @dataclass
 class FeedbackStore:
     """Thumbs up/down on answers, kept with the question, the answer and its citations."""
@@ -64,9 +69,14 @@ class FeedbackStore:
             " created TEXT NOT NULL, user TEXT NOT NULL, rating INTEGER NOT NULL,"
             " question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, comment TEXT NOT NULL)",
         )
+        with sqlite_db(self.path) as db:  # columns added later: older state files gain them here
+            have = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+            for column, kind in _REVIEW_COLUMNS:
+                if column not in have:
+                    db.execute(f"ALTER TABLE feedback ADD COLUMN {column} {kind}")
 
     def add(self, user: str, rating: int, question: str, answer: str,
-            citations: list[dict[str, Any]], comment: str = "") -> int:
+            citations: list[dict[str, Any]], comment: str = "", groups: str = "*") -> int:
         """Store one rating (+1 / -1); returns its id.
 
         Raises:
@@ -79,21 +89,36 @@ class FeedbackStore:
             raise ValueError(f"citations: {len(cited.encode()):,} bytes of JSON; at most {MAX_CITATIONS_BYTES:,}")
         with sqlite_db(self.path) as db:
             cur = db.execute(
-                "INSERT INTO feedback (created, user, rating, question, answer, citations, comment)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (utc_now(), user, rating, question, answer, cited, comment),
+                "INSERT INTO feedback (created, user, rating, question, answer, citations, comment, groups)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (utc_now(), user, rating, question, answer, cited, comment, groups),
             )
             return int(cur.lastrowid)
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest ratings first."""
+    def list(self, limit: int = 100, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        """The newest ratings first (`since`/`until`: ISO dates or times, inclusive of since)."""
+        keys = ("id", "created", "user", "rating", "question", "answer", "citations", "comment", "groups",
+                "gold_answer", "gold_doc", "gold_page", "reviewed_by", "reviewed_at")
+        query, args = f"SELECT {', '.join(keys)} FROM feedback WHERE 1=1", []
+        if since:
+            query, args = query + " AND created >= ?", [*args, since]
+        if until:
+            query, args = query + " AND created < ?", [*args, until]
         with sqlite_db(self.path) as db:
-            rows = db.execute(
-                "SELECT id, created, user, rating, question, answer, citations, comment FROM feedback"
-                " ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        keys = ("id", "created", "user", "rating", "question", "answer", "citations", "comment")
-        return [{**dict(zip(keys, r)), "citations": json.loads(r[6])} for r in rows]
+            rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [{**dict(zip(keys, r)), "citations": json.loads(r[6]), "groups": r[8] or "*"} for r in rows]
+
+    def get(self, feedback_id: int) -> dict[str, Any] | None:
+        return next((f for f in self.list(limit=1_000_000) if f["id"] == feedback_id), None)
+
+    def review(self, feedback_id: int, by: str, gold_answer: str | None, gold_doc: str | None,
+               gold_page: int | None) -> bool:
+        """Keep the right answer and/or the right passage (document, page) of a rating."""
+        with sqlite_db(self.path) as db:
+            cur = db.execute("UPDATE feedback SET gold_answer = ?, gold_doc = ?, gold_page = ?, reviewed_by = ?,"
+                             " reviewed_at = ? WHERE id = ?",
+                             (gold_answer, gold_doc, gold_page, by, utc_now(), feedback_id))
+            return cur.rowcount == 1
 
 
 @dataclass

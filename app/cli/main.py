@@ -87,6 +87,7 @@ app.command()(cli_serve.serve)
 app.command()(cli_serve.mcp)
 app.add_typer(cli_serve.keys_app, name="keys")
 app.add_typer(cli_serve.audit_app, name="audit")
+app.add_typer(cli_serve.feedback_app, name="feedback")
 app.command()(cli_answer.verify)
 eval_app.command("answers")(cli_answer.eval_answers)
 

@@ -17,6 +17,7 @@ from .common import IndexOpt, JsonOpt, _emit, _fatal_errors, _settings, err, out
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys (stored hashed).")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log: verify its hash chain, export entries.")
+feedback_app = typer.Typer(no_args_is_help=True, help="Ratings of answers: export them as an evaluation set.")
 
 
 def serve(
@@ -141,6 +142,34 @@ def audit_export(
         if output is not None:
             output.write_text(text, encoding="utf-8")
             err.print(f"{len(entries)} entries -> {output}")
+        else:
+            typer.echo(text, nl=False)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    output: Annotated[Path | None, typer.Option("--out", help="Write the QA JSONL here instead of stdout.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Ratings from this ISO date or time.")] = None,
+    liked: Annotated[bool, typer.Option("--liked/--reviewed-only",
+                                        help="Also 👍 answers (their cited documents as gold).")] = True,
+    index: IndexOpt = None,
+) -> None:
+    """Write ratings as QA JSONL for `chulcheo eval answers --docs … --qa FILE`: reviewed ones
+    (the right passage and answer an admin marked) and 👍 answers."""
+    import json
+
+    with _fatal_errors():
+        from ..feedback import cases_from
+        from ..pipeline import Pipeline
+        from ..state import FeedbackStore, state_db
+
+        settings = _settings(index)
+        rows = FeedbackStore(state_db(settings.state_dir)).list(limit=10_000_000, since=since)
+        cases = cases_from(rows, [d.doc_id for d in Pipeline(settings).documents()], liked)
+        text = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            err.print(f"{len(cases)} test cases -> {output}")
         else:
             typer.echo(text, nl=False)
 

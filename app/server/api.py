@@ -84,6 +84,12 @@ class VerifyRequest(BaseModel):
     question: str = Field("", max_length=2000)
 
 
+class ReviewRequest(BaseModel):
+    answer: str | None = Field(None, max_length=5000, description="The right answer, in full sentences.")
+    doc_id: str | None = Field(None, max_length=1000, description="The document that holds the right passage.")
+    page: int | None = Field(None, ge=1, le=100_000)
+
+
 class KeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: Literal["user", "admin"] = "user"
@@ -213,6 +219,23 @@ def create_app(service: Service, *, ui: bool = True) -> FastAPI:
     def feedback(body: FeedbackRequest, who: Caller) -> dict[str, Any]:
         fid = service.add_feedback(who, body.rating, body.question, body.answer, body.citations, body.comment)
         return {"id": fid}
+
+    @app.get("/v1/feedback", tags=["feedback"], summary="Ratings of users within the admin's groups, newest first",
+             description="`since`/`until`: ISO dates or times; `doc`: an opaque id, stored id or file name the rating "
+             "cites or was marked with.")
+    def feedback_list(who: Admin, since: Annotated[str | None, Query(max_length=40)] = None,
+                      until: Annotated[str | None, Query(max_length=40)] = None,
+                      doc: Annotated[str | None, Query(max_length=1000)] = None,
+                      limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+        rows = service.feedback_entries(who, since, until, doc, limit)
+        return {"feedback": [_feedback_view(r, who) for r in rows]}
+
+    @app.post("/v1/feedback/{feedback_id}/review", tags=["feedback"],
+              summary="Mark the right passage and/or write the right answer of a rating (admin)",
+              description="The rating becomes a test case of `chulcheo feedback export`.")
+    def feedback_review(feedback_id: int, body: ReviewRequest, who: Admin) -> dict[str, Any]:
+        row = service.review_feedback(who, feedback_id, body.answer, body.doc_id, body.page)
+        return _feedback_view(row, who)
 
     @app.get("/v1/me", tags=["answers"], summary="Who the key belongs to")
     def me(who: Caller) -> dict[str, Any]:
@@ -347,6 +370,14 @@ class FrontDoor:
         door = "mcp" if path == "/mcp" else "openai" if is_chat_path(path) else "api" if path.startswith("/v1/") else "ui"
         with via(door):
             await self.app(scope, receive, send)
+
+
+def _feedback_view(row: dict[str, Any], who) -> dict[str, Any]:
+    """A rating as a caller sees it: opaque ids and file names in its citations and mark."""
+    out = {**row, "citations": [public_view(c, admin=who.is_admin) if isinstance(c, dict) and c.get("doc_id")
+                                and not str(c["doc_id"]).startswith("d_") else c for c in row["citations"]]}
+    out["gold_doc"] = public_id(row["gold_doc"]) if row.get("gold_doc") else None
+    return out
 
 
 def _full_metrics(service: Service, request: Request) -> bool:

@@ -30,6 +30,7 @@ from ..jobs import Job
 from ..pipeline import MB
 from ..schemas import citation_to_dict
 from ..service import Service, UploadRejected
+from .ui_feedback import build_feedback_tab
 from .ui_auth import RedactSessionHash, UiGuard, UploadRegistry, add_login_routes, check_ui_file, session_dependency
 from .ui_render import (
     NO_CARDS,
@@ -362,6 +363,7 @@ def build_ui(service: Service, registry: UploadRegistry | None = None) -> gr.Blo
                         reindex_btn = gr.Button("전체 다시 색인")
                 admin_out = gr.HTML()
                 stats = gr.HTML()
+            feedback_tab, (feedback_refresh, feedback_in, feedback_out) = build_feedback_tab(service, _user)
 
         def docs(request: gr.Request) -> tuple[Any, ...]:
             rows, choices, note = documents_view(service, _user(request))
@@ -370,7 +372,7 @@ def build_ui(service: Service, registry: UploadRegistry | None = None) -> gr.Blo
         def on_load(request: gr.Request) -> tuple[Any, ...]:
             header, is_admin = session_info(service, _user(request))
             admin = docs(request)[:3] if is_admin else ([], gr.Dropdown(choices=[], value=[]), "")
-            return header, gr.Tab(visible=is_admin), *admin
+            return header, gr.Tab(visible=is_admin), gr.Tab(visible=is_admin), *admin
 
         def on_chat(message: str, state: Any, request: gr.Request):
             user = _user(request)
@@ -412,7 +414,8 @@ def build_ui(service: Service, registry: UploadRegistry | None = None) -> gr.Blo
             return search_documents(service, _user(request), q)
 
         docs_out = [table, chosen, stats]
-        demo.load(on_load, None, [who_md, admin_tab, *docs_out])
+        demo.load(on_load, None, [who_md, admin_tab, feedback_tab, *docs_out])
+        demo.load(feedback_refresh, feedback_in, feedback_out)  # answers "not an admin" for users: nothing shown
         gr.on([box.submit, send.click], on_chat, [box, turns], [chatbot, cards, turns, box],
               concurrency_limit=service.settings.server.max_concurrent_answers)  # = the model's answer slots
         # the Chatbot's own trash button clears only what is shown; the turns (history, feedback) must go with it
