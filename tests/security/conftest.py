@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # its answer slot) on a server without the fixes come last, so their damage does not decide the
 # outcome of unrelated tests. The footprint check needs every other attack to have run.
 MODULE_ORDER = ("test_exposure", "test_routes", "test_scoped_admin", "test_group_names", "test_web_ui",
-                "test_stream", "test_chat", "test_mcp", "test_sso_headers", "test_request_size", "test_verify", "test_web_ui_paths", "test_viewer", "test_audit_log", "test_footprint")
+                "test_stream", "test_chat", "test_mcp", "test_sso_headers", "test_request_size", "test_verify", "test_web_ui_paths", "test_viewer", "test_feedback_review", "test_audit_log", "test_footprint")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
