@@ -148,9 +148,11 @@ class Ocr:
     budget: int | None = None  # pages this Ocr may still read; None: no limit
     stores = True  # writes what it reads to the cache
 
-    def key(self, image) -> str:
-        """The cache key of a page image: its mode, size and pixels, and the OCR settings."""
-        settings = f"{self.lang}:{TARGET_WIDTH}:{PSM}:{self.cleanup.tag()}:v2"  # v2: pages cleaned (Cleanup)
+    def key(self, image, version: str = "v2") -> str:
+        """The cache key of a page image: its mode, size and pixels, and the OCR settings.
+        v2: pages cleaned (`Cleanup`) before Tesseract; v1 keys (read as prepared) name no clean-up."""
+        cleanup = f":{self.cleanup.tag()}" if version != "v1" else ""
+        settings = f"{self.lang}:{TARGET_WIDTH}:{PSM}{cleanup}:{version}"
         digest = hashlib.sha256(f"{image.mode}:{image.size}:{settings}".encode())
         digest.update(image.tobytes())
         return digest.hexdigest()
@@ -178,8 +180,10 @@ class Ocr:
 
     # ------------------------------------------------------------------ internals
     def cached(self, image) -> OcrPage | None:
-        """This image's OCR result from the cache, never running Tesseract (None: not cached)."""
-        return self._cached(self.key(image))
+        """This image's OCR result from the cache, never running Tesseract (None: not cached).
+        A page indexed before pages were cleaned (a v1 entry) is found too: its word boxes are in
+        the same prepared page's pixels, so the viewer still boxes its quotes until it is read again."""
+        return self._cached(self.key(image)) or self._cached(self.key(image, "v1"))
 
     def _tesseract(self, image) -> OcrPage:
         with tempfile.TemporaryDirectory(prefix="chulcheo-ocr-") as tmp:

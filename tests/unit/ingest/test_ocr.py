@@ -6,6 +6,7 @@ real Tesseract reads Korean in tests/integration/test_ocr_real.py."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import replace
@@ -230,3 +231,20 @@ def ink_box(image: Image.Image) -> tuple[int, int, int, int]:
     """The bounding box (left, top, right, bottom) of the dark pixels."""
     ys, xs = np.nonzero(np.asarray(image) < 128)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def test_a_page_cached_before_clean_up_is_read_again_but_the_viewer_still_finds_its_boxes(tmp_path, fake_tesseract):
+    image = page_image()
+    old = Ocr(tmp_path / "cache", binary=fake_tesseract.binary)
+    # the key pages were cached under before clean-up existed
+    v1 = hashlib.sha256(f"L:{image.size}:kor+eng:2480:4:v1".encode())
+    v1.update(image.tobytes())
+    assert old.key(image, "v1") == v1.hexdigest()
+    entry = parse_tsv(tsv(), (2480, 3508))
+    old._store(v1.hexdigest(), entry)
+    viewer = Ocr(tmp_path / "cache", binary="/nonexistent/tesseract")
+    assert viewer.cached(image) == entry  # the page viewer boxes quotes from it
+    ingest = Ocr(tmp_path / "cache", binary=fake_tesseract.binary)
+    ingest.read(image)
+    assert ingest.reads == 1 and fake_tesseract.reads() == 1  # an index build reads the page again
+    assert viewer.cached(image) != entry and viewer.cached(image).size == _prepared(image).size
