@@ -12,18 +12,28 @@ The first non-empty row is the header when it reads as one (no figures) and the 
 least `MIN_COLUMNS` columns; a two-column table is most often a form of labels and values
 ("계약명 | 업무용 노트북 공급"), whose rows say what they are by themselves, and stays as it
 is ("a | b" lines, its first row included). A sheet (`always=True`) always has a header row.
+
+Two header rows — a top row whose merged cells stand over a second row of sub-headers — name
+each column by both ("예산(억원) 2024년: 12.5"). A first row that is one cell across the whole
+table is the table's title, written as a line of its own before the rows. Merged cells come in
+through `layout`: a header cell merged over columns names each of them, a data cell merged over
+columns is written once, and a cell merged over rows repeats in every row it covers, so each
+row reads whole by itself.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from .reflow import figures
 
 # Version of the rules below; stored in the index's build config (`chunking.tables`), so an
 # index read with older rules re-chunks its documents on the next ingest.
-TABLES_VERSION = "1"
+# 2: two header rows, a title row across the table, cells merged over rows repeated (HTML,
+# HWPX, PPTX), PDF tables (pdfplumber).
+TABLES_VERSION = "2"
 MIN_COLUMNS = 3
 
 
@@ -54,15 +64,56 @@ def table_lines(rows: Iterable[Sequence[str]], always: bool = False) -> Iterator
     kept = [list(cells) for cells in rows if any(cells)]
     if not kept:
         return
+    if len(kept) > 2 and (title := table_title(kept[0])):
+        yield title
+        kept = kept[1:]
     header = kept[0]
     width = max(len(cells) for cells in kept)
     if len(kept) == 1 or not (always or (width >= MIN_COLUMNS and reads_as_header(header))):
         for cells in kept:
             yield " | ".join(cells) if not always else " | ".join(c for c in cells if c)
         return
-    for cells in kept[1:]:
+    body = kept[1:]
+    if len(kept) > 2 and (both := two_row_header(header, kept[1])):
+        header, body = both, kept[2:]
+    for cells in body:
         if line := header_row(header, cells):
             yield line
+
+
+def table_title(cells: Sequence[str]) -> str | None:
+    """The text of a row that is one cell merged across a table of 2+ columns (its title), else None."""
+    return cells[0] if len(cells) >= 2 and cells[0] and all(c == cells[0] for c in cells) else None
+
+
+def two_row_header(top: Sequence[str], second: Sequence[str]) -> list[str] | None:
+    """Column names from two header rows, or None when `second` is a data row.
+
+    A header cell merged over columns (spread: the same text side by side) stands over the
+    sub-headers of the second row; the second row's other cells are empty or repeat the cell
+    merged down from above ("구분"):
+    two_row_header(["구분", "예산(억원)", "예산(억원)", "비고"], ["구분", "2024년", "2025년", "비고"])
+    -> ["구분", "예산(억원) 2024년", "예산(억원) 2025년", "비고"]
+    A data row under a merged header ("인원" over 640 | 628) has a value of its own in another
+    column (its label), or figures under the merged cell: it is no header.
+    """
+    width = max(len(top), len(second))
+    top = [*top, *[""] * (width - len(top))]
+    second = [*second, *[""] * (width - len(second))]
+    merged = {i for i in range(width) if top[i] and
+              ((i > 0 and top[i - 1] == top[i]) or (i + 1 < width and top[i + 1] == top[i]))}
+    if not merged:
+        return None
+    under = [second[i] for i in sorted(merged)]
+    if not all(under) or all(second[i] == top[i] for i in merged):
+        return None
+    others = [i for i in range(width) if i not in merged]
+    if any(second[i] and second[i] != top[i] for i in others):
+        return None
+    repeated = any(second[i] and second[i] == top[i] for i in others)
+    if not repeated and not reads_as_header(under):
+        return None
+    return [t if not s or s == t else f"{t} {s}" if t else s for t, s in zip(top, second)]
 
 
 def spread(cells: Iterable[tuple[str, int]], header: bool) -> list[str]:
@@ -75,8 +126,56 @@ def spread(cells: Iterable[tuple[str, int]], header: bool) -> list[str]:
     """
     out: list[str] = []
     for text, span in cells:
-        span = max(1, min(span, 1000))
+        span = max(1, min(span, MAX_SPAN))
         out.extend([text] * span if header else [text] + [""] * (span - 1))
+    return out
+
+
+MAX_SPAN = 1000  # columns or rows one cell may cover; more is a hostile file's, not a table's
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell as a document stores it: its text, the columns and rows it covers, and its
+    grid column when the format says (HWPX cellAddr, a PDF's ruling lines), else the next free one."""
+
+    text: str
+    colspan: int = 1
+    rowspan: int = 1
+    col: int | None = None
+
+
+def layout(rows: Iterable[Sequence[Cell]]) -> list[list[str]]:
+    """Rows of cells with their spans -> one text per grid column in every row.
+
+    Columns as `spread` says (the first row is the header row). Rows: a cell merged over rows
+    repeats its text in each row it covers, and the cells of those rows move past it.
+    layout([[Cell("인사팀", rowspan=2), Cell("교육"), Cell("10")], [Cell("출장"), Cell("5")]])
+    -> [["인사팀", "교육", "10"], ["인사팀", "출장", "5"]]
+    """
+    out: list[list[str]] = []
+    above: dict[int, tuple[str, int]] = {}  # column -> (text, rows below it still covers)
+    for r, cells in enumerate(rows):
+        row: list[str] = []
+        covered = {c: text for c, (text, _) in above.items()}
+        above = {c: (text, left - 1) for c, (text, left) in above.items() if left > 1}
+        for cell in cells:
+            while len(row) in covered:
+                row.append(covered.pop(len(row)))
+            if cell.col is not None:
+                target = min(cell.col, len(row) + MAX_SPAN)  # never backwards, never a huge jump
+                while len(row) < target:
+                    row.append(covered.pop(len(row), ""))
+            start = len(row)
+            row.extend(spread([(cell.text, cell.colspan)], header=r == 0))
+            for c in range(start, len(row)):
+                covered.pop(c, None)
+                if cell.rowspan > 1:
+                    above[c] = (row[c], min(cell.rowspan, MAX_SPAN) - 1)
+        for c in sorted(covered):
+            row.extend([""] * (c - len(row)))
+            row.append(covered[c])
+        out.append(row)
     return out
 
 

@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
 from ingest.errors import LoadError
-from ingest.tables import spread, table_lines
+from ingest.tables import MAX_SPAN, Cell, layout, table_lines
 from ingest.types import Block
 
 from .common import LoadLimits, group_lines, looks_binary
@@ -34,15 +34,18 @@ def _after(tag: Tag) -> object:
     return last.next_element  # type: ignore[attr-defined]
 
 
-def _span(cell: Tag) -> int:
+def _span(cell: Tag, name: str) -> int:
+    """A cell's colspan or rowspan; rowspan="0" (to the end of the table) is the most a cell may cover."""
     try:
-        return int(str(cell.get("colspan", "1")).strip() or 1)
+        span = int(str(cell.get(name, "1")).strip() or 1)
     except ValueError:
         return 1
+    return MAX_SPAN if span == 0 and name == "rowspan" else max(span, 1)
 
 
 def _html_table_lines(table: Tag) -> list[str]:
-    """A <table>'s caption, then its rows written with their header row (`ingest.tables`);
+    """A <table>'s caption, then its rows written with their header row (`ingest.tables`): a
+    cell merged over columns (colspan) and over rows (rowspan) as `ingest.tables.layout` says;
     a table nested in a cell is read as that cell's text."""
     out = []
     caption = table.find("caption")
@@ -50,11 +53,11 @@ def _html_table_lines(table: Tag) -> list[str]:
         out.append(text)
     rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
     cells = [
-        spread([(c.get_text(" ", strip=True), _span(c)) for c in tr.find_all(["td", "th"], recursive=False)],
-               header=i == 0)
-        for i, tr in enumerate(rows)
+        [Cell(c.get_text(" ", strip=True), _span(c, "colspan"), _span(c, "rowspan"))
+         for c in tr.find_all(["td", "th"], recursive=False)]
+        for tr in rows
     ]
-    out.extend(table_lines(cells))
+    out.extend(table_lines(layout(cells)))
     return out
 
 

@@ -24,7 +24,7 @@ import olefile
 from docx.table import Table
 
 from ingest.errors import EncryptedDocumentError, LoadError, UnsafeDocumentError
-from ingest.tables import spread, table_lines
+from ingest.tables import Cell, layout, spread, table_lines
 from ingest.types import Block
 
 from .common import LoadLimits, group_lines, human_size
@@ -166,19 +166,15 @@ def _int_attr(el: Element, child: str, attr: str, default: int) -> int:
 
 
 def _hwpx_grid(tbl: Element) -> list[list[str]]:
-    """One text per column for each row of an hp:tbl: a cell goes to its hp:cellAddr column
-    (the columns a cell merged from above covers stay empty) and spreads over its colSpan as
-    `ingest.tables.spread` says."""
-    grid: list[list[str]] = []
-    for r, tr in enumerate(c for c in tbl if local_name(c.tag) == "tr"):
-        row: list[str] = []
-        for tc in (c for c in tr if local_name(c.tag) == "tc"):
-            col = _int_attr(tc, "cellAddr", "colAddr", len(row))
-            col = min(max(col, len(row)), len(row) + 1000)  # never backwards, never a huge jump
-            row.extend([""] * (col - len(row)))
-            row.extend(spread([(_cell_text(tc), _int_attr(tc, "cellSpan", "colSpan", 1))], header=r == 0))
-        grid.append(row)
-    return grid
+    """One text per column for each row of an hp:tbl: a cell goes to its hp:cellAddr column and
+    covers its hp:cellSpan columns and rows as `ingest.tables.layout` says."""
+    rows = [
+        [Cell(_cell_text(tc), _int_attr(tc, "cellSpan", "colSpan", 1), _int_attr(tc, "cellSpan", "rowSpan", 1),
+              col if (col := _int_attr(tc, "cellAddr", "colAddr", -1)) >= 0 else None)
+         for tc in tr if local_name(tc.tag) == "tc"]
+        for tr in tbl if local_name(tr.tag) == "tr"
+    ]
+    return layout(rows)
 
 
 def hwpx_paragraphs(root: Element) -> list[tuple[str | None, str]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ingest.errors import LoadError, UnsupportedFileType
-from ingest.tables import table_lines
+from ingest.tables import Cell, layout, table_lines
 from ingest.types import Block
 
 from .common import LoadLimits, group_lines
@@ -80,17 +80,14 @@ def _shapes_in_reading_order(shapes: Iterable) -> list:
     return sorted(out, key=lambda s: (s.top or 0, s.left or 0))
 
 
-def _pptx_table_rows(table: object) -> Iterator[list[str]]:
-    """A slide table's rows as cell texts; a header cell merged over several columns is spread
-    to each of them (the header names them all), other merged cells count once."""
-    for r, row in enumerate(table.rows):  # type: ignore[attr-defined]
-        cells: list[str] = []
-        for cell in row.cells:
-            if cell.is_spanned:
-                cells.append(cells[-1] if r == 0 and cells else "")
-            else:
-                cells.append(" ".join(cell.text.split()))
-        yield cells
+def _pptx_table_rows(table: object) -> list[list[str]]:
+    """A slide table's rows as cell texts, merged cells as `ingest.tables.layout` says (a header
+    cell merged over columns names each of them; a cell merged over rows repeats in each)."""
+    return layout(
+        [Cell(" ".join(cell.text.split()), cell.span_width, cell.span_height, col=c)
+         for c, cell in enumerate(row.cells) if not cell.is_spanned]
+        for row in table.rows  # type: ignore[attr-defined]
+    )
 
 
 def _paragraph_lines(text_frame: object) -> Iterator[str]:

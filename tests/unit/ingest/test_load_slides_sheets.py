@@ -174,3 +174,25 @@ def test_a_merged_header_cell_of_a_slide_table_names_both_columns(write_file):
     deck.save(out)
     doc = load_one(write_file("교육.pptx", out.getvalue()))
     assert doc.text == "구분: 법정 의무교육 | 인원: 640 | 인원: 628"
+
+
+def test_a_slide_table_with_two_header_rows_and_a_cell_merged_over_rows(write_file):
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank
+    table = slide.shapes.add_table(5, 4, Cm(2), Cm(2), Cm(20), Cm(6)).table
+    rows = [["구분", "예산(억원)", "", "비고"], ["", "2024년", "2025년", ""],
+            ["본사", "12.5", "13.0", "증액"], ["지역본부", "8.0", "7.5", "감액"], ["", "9.0", "8.5", "감액"]]
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text
+    table.cell(0, 1).merge(table.cell(0, 2))
+    table.cell(0, 0).merge(table.cell(1, 0))
+    table.cell(0, 3).merge(table.cell(1, 3))
+    table.cell(3, 0).merge(table.cell(4, 0))  # "지역본부" over its two rows
+    out = io.BytesIO()
+    deck.save(out)
+    assert load_one(write_file("예산.pptx", out.getvalue())).text.split("\n") == [
+        "구분: 본사 | 예산(억원) 2024년: 12.5 | 예산(억원) 2025년: 13.0 | 비고: 증액",
+        "구분: 지역본부 | 예산(억원) 2024년: 8.0 | 예산(억원) 2025년: 7.5 | 비고: 감액",
+        "구분: 지역본부 | 예산(억원) 2024년: 9.0 | 예산(억원) 2025년: 8.5 | 비고: 감액",
+    ]
