@@ -1,9 +1,14 @@
-"""PDF documents: one Block per page from the text layer (pypdf); scanned pages read by OCR.
+"""PDF documents: one Block per page from the text layer (pypdf); tables as rows; scanned pages read by OCR.
 
     load_pdf(path, data, limits)      -> (None, [Block("제1조 …", page=1, layout=True), …])
     load_pdf(path, data, limits, ocr) -> the same, scanned pages (an image and no text layer) OCR'd
 
-Page text keeps its layout line breaks (`Block.layout`); the chunker reflows it.
+Page text keeps its layout line breaks (`Block.layout`); the chunker reflows it. A ruled table
+(`pdf_tables`) becomes a Block of its rows with their column headers, its caption as the
+heading, between the page's text above and below it:
+    [Block("…위원회가 정한다.", page=2, layout=True),
+     Block("구분: 본사 | 예산(억원) 2024년: 12.5 | …", page=2, heading="<표 1> 부서별 예산"),
+     Block("다음 각 호의 …", page=2, layout=True)]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ingest.ocr import INSTALL_HINT, Ocr, OcrBudgetSpent, OcrError, render_scan
 from ingest.types import Block
 
 from .common import LoadLimits
+from .pdf_tables import Header, Rulings, find_tables, split_page
 from .registry import Format, Magic, register
 
 log = logging.getLogger(__name__)
@@ -79,18 +85,22 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = None
     blocks: list[Block] = []
     failures: list[tuple[int, Exception]] = []
     thin: list[int] = []  # pages with (almost) no text layer
+    extracted: dict[int, tuple[str, Rulings]] = {}  # what pypdf read: the text, and what the page draws
     for number in range(1, page_count + 1):
+        rulings = Rulings()
         try:
-            text = pages[number - 1].extract_text() or ""
+            extracted[number] = (pages[number - 1].extract_text(visitor_operand_before=rulings.visit) or "", rulings)
         except Exception as exc:  # one broken page should not lose the rest of the document
             log.warning("%s: page %d: text extraction failed (%s: %s)", path, number, type(exc).__name__, exc)
             failures.append((number, exc))
             continue
-        text = text.replace("\x00", "").replace("\r\n", "\n").strip()
+        text = _clean(extracted[number][0])
         if len(re.sub(r"\s", "", text)) < _SCANNED_CHARS:
             thin.append(number)
         if text:
             blocks.append(Block(text, page=number, layout=True))  # lines as typeset: reflowed when chunked
+    if blocks:
+        blocks = _with_tables(path, data, pages, blocks, extracted)
     scanned = _scanned_pages(path, data, thin) if thin else []
     if scanned and ocr is not None:
         read = _ocr_pdf_pages(path, data, scanned, ocr, limits)
@@ -107,6 +117,53 @@ def load_pdf(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = None
     if scanned and ocr is None:
         log.warning("%s: pages %s are scanned images and were not read (%s)", path, scanned, INSTALL_HINT)
     return None, blocks
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "").replace("\r\n", "\n").strip()
+
+
+def _with_tables(path: Path, data: bytes, pages, blocks: list[Block],
+                 extracted: dict[int, tuple[str, Rulings]]) -> list[Block]:
+    """Pages with ruled tables (`pdf_tables`): each table's rows as a Block of their own, its
+    caption as the heading, in place of its cells in the page's text; the text above and below
+    stays layout text. A page whose tables cannot be placed keeps its text as it was."""
+    found = find_tables(path, data, {b.page: extracted[b.page] for b in blocks
+                                     if b.page is not None and _upright(pages[b.page - 1])})
+    if not found:
+        return blocks
+    out: list[Block] = []
+    carried: Header | None = None
+    for block in blocks:
+        assert block.page is not None
+        result = None
+        if block.page in found:
+            page = pages[block.page - 1]
+            box = page.mediabox
+            try:
+                result = split_page(path, page, extracted[block.page][0], found[block.page],
+                                    (float(box.left), float(box.bottom), float(box.height)), carried)
+            except Exception as exc:  # the text stays as pypdf read it
+                log.warning("%s: page %d: tables not placed (%s: %s)", path, block.page, type(exc).__name__, exc)
+        if result is None:
+            out.append(block)
+            carried = None
+            continue
+        parts, carried = result
+        for part in parts:
+            if part.is_table:
+                out.append(Block("\n".join(part.rows), page=block.page, heading=part.caption))
+            elif text := _clean(part.text):
+                out.append(Block(text, page=block.page, layout=True))
+    return out
+
+
+def _upright(page) -> bool:
+    """A page shown as drawn (no /Rotate): table boxes and text positions share its coordinates."""
+    try:
+        return page.rotation % 360 == 0
+    except Exception:  # a broken /Rotate: leave the page's tables as text
+        return False
 
 
 def _scanned_pages(path: Path, data: bytes, numbers: list[int]) -> list[int]:
