@@ -25,10 +25,18 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+
+K = TypeVar("K")
+_COUNT = threading.Lock()  # Ocr.reads, counted by read_many's workers
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +155,45 @@ class Ocr:
 
     budget: int | None = None  # pages this Ocr may still read; None: no limit
     stores = True  # writes what it reads to the cache
+    # Pages read side by side by read_many (one Tesseract process each, one core each).
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    # Called after each page read_many finishes: on_page(pages done, pages in all); the index
+    # build points it at its progress bar ("ocr" stage).
+    on_page: Callable[[int, int], None] | None = None
+
+    def read_many(self, pages: Iterable[tuple[K, Any]], total: int) -> Iterator[tuple[K, OcrPage | Exception]]:
+        """Read page images side by side (`workers` at a time), yielding (key, result or the error)
+        in the order given. `pages` yields (key, PIL image, or an exception for a page that could
+        not be rendered) and is consumed in this thread (pdfium is not thread-safe), at most
+        2 x workers pages ahead of the results (memory stays bounded). OcrBudgetSpent ends it.
+
+        for number, result in ocr.read_many(((n, render(n)) for n in numbers), len(numbers)): ...
+        """
+        workers = 1 if self.budget is not None else self.workers  # a sampling budget counts one by one
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chulcheo-ocr") as pool:
+            pending: deque[tuple[K, Future | Exception]] = deque()
+
+            def finish() -> tuple[K, OcrPage | Exception]:
+                nonlocal done
+                key, job = pending.popleft()
+                try:
+                    result: OcrPage | Exception = job.result() if isinstance(job, Future) else job
+                except OcrBudgetSpent:
+                    raise
+                except Exception as exc:  # OcrError, or a page that failed to prepare: the caller decides
+                    result = exc
+                done += 1
+                if self.on_page is not None:
+                    self.on_page(done, total)
+                return key, result
+
+            for key, image in pages:
+                pending.append((key, image if isinstance(image, Exception) else pool.submit(self.read, image)))
+                while len(pending) > 2 * workers:
+                    yield finish()
+            while pending:
+                yield finish()
 
     def key(self, image, version: str = "v2") -> str:
         """The cache key of a page image: its mode, size and pixels, and the OCR settings.
@@ -174,7 +221,8 @@ class Ocr:
         if angle:
             page.words = [unturn_box(w, angle, cleaned.size, prepared.size) for w in page.words]
         page.size = prepared.size  # boxes are in the prepared page's pixels, as the viewer renders it
-        self.reads += 1
+        with _COUNT:
+            self.reads += 1
         self._store(key, page)
         return page
 
@@ -220,7 +268,8 @@ class Ocr:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            # a name of its own: two workers may read the same page (a form's blank pages) at once
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(asdict(page), ensure_ascii=False), encoding="utf-8")
             tmp.replace(path)  # a reader never sees half an entry
         except OSError as exc:

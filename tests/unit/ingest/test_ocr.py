@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ingest.chunk import Chunker
 from ingest.errors import EmptyDocumentError, NeedsOcrError, UnsafeDocumentError
 from ingest.load import LoadLimits, load_file
-from ingest.ocr import Cleanup, Ocr, Word, _prepared, cleaned_page, estimate_skew, parse_tsv, unturn_box
+from ingest.ocr import Cleanup, Ocr, OcrBudgetSpent, OcrError, Word, _prepared, cleaned_page, estimate_skew, parse_tsv, unturn_box
 from tests.pdfs import find_korean_ttf
 from tests.scans import PAGES, degrade, printed_page
 
@@ -248,3 +248,46 @@ def test_a_page_cached_before_clean_up_is_read_again_but_the_viewer_still_finds_
     ingest.read(image)
     assert ingest.reads == 1 and fake_tesseract.reads() == 1  # an index build reads the page again
     assert viewer.cached(image) != entry and viewer.cached(image).size == _prepared(image).size
+
+
+def test_read_many_reads_pages_side_by_side_in_order_and_reports_progress(tmp_path, fake_tesseract):
+    import threading
+    import time
+
+    ocr = Ocr(tmp_path / "cache", binary=fake_tesseract.binary)
+    ocr.workers = 2
+    seen: list[tuple[int, int]] = []
+    ocr.on_page = lambda done, total: seen.append((done, total))
+    active, most = [0], [0]
+    lock = threading.Lock()
+    read = ocr.read
+
+    def counted(image):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.05)  # long enough for the second worker to start: the overlap is what is tested
+        try:
+            return read(image)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    ocr.read = counted
+    pages = [(n, page_image(mark=10 * n)) for n in range(1, 6)] + [(6, OcrError("render failed"))]
+    results = list(ocr.read_many(iter(pages), total=6))
+    assert [n for n, _ in results] == [1, 2, 3, 4, 5, 6]  # the order given
+    assert all("15일이다." in r.text for _, r in results[:5]) and isinstance(results[5][1], OcrError)
+    assert seen == [(i, 6) for i in range(1, 7)] and most[0] == 2 and fake_tesseract.reads() == 5
+    sample = ocr.sampling(2)  # an upload check: its budget ends the reading
+    with pytest.raises(OcrBudgetSpent):
+        list(sample.read_many(iter(pages), total=6))
+
+
+def test_two_workers_reading_the_same_page_write_one_cache_entry(tmp_path, fake_tesseract):
+    ocr = Ocr(tmp_path / "cache", binary=fake_tesseract.binary)
+    ocr.workers = 2
+    same = page_image()
+    results = list(ocr.read_many(iter([(1, same), (2, same.copy())]), total=2))
+    assert all(not isinstance(r, Exception) for _, r in results)
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 1 and not list((tmp_path / "cache").rglob("*.tmp"))
