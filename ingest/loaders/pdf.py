@@ -139,10 +139,9 @@ def _with_tables(path: Path, data: bytes, pages, blocks: list[Block],
         result = None
         if block.page in found:
             page = pages[block.page - 1]
-            box = page.mediabox
             try:
                 result = split_page(path, page, extracted[block.page][0], found[block.page],
-                                    (float(box.left), float(box.bottom), float(box.height)), carried)
+                                    float(page.mediabox.height), carried)
             except Exception as exc:  # the text stays as pypdf read it
                 log.warning("%s: page %d: tables not placed (%s: %s)", path, block.page, type(exc).__name__, exc)
         if result is None:

@@ -2,7 +2,7 @@
 
     find_tables(path, data, {1: (page_text, rulings), 2: …})
         -> {2: [PdfTable(bbox=(56.7, 120.3, 538.6, 260.1), rows=[["구분", "예산(억원)", …], …], cells=[…])]}
-    split_page(path, pypdf_page, page_text, tables[2], media_box)
+    split_page(path, pypdf_page, page_text, tables[2], page_height)
         -> ([Part("…text above…"), Part(caption="<표 1> 부서별 예산",
                                         rows=("구분: 본사 | 예산(억원) 2024년: 12.5 | …", …)),
              Part("…text below…")], header the next page's table may go on under)
@@ -46,7 +46,7 @@ MAX_PAGE_CHARS = 20_000  # characters of the page's text (pdfplumber reads each 
 MAX_DOCUMENT_PAGES = 1_000  # pages of one document handed to pdfplumber
 _MIN_RULE = 5.0  # points: a path shorter than this in height rules no table (underlines, header rules)
 _EDGE = 1.0  # points of slack around a table's box when telling whether text lies in it
-_MIN_TAKEN = 0.8  # share of a table's characters the text pieces taken out must hold, else no split
+_MIN_TAKEN = 0.8  # share of a table's cell text the pieces taken out must hold (and of theirs the cells)
 _CAPTION = re.compile(r"^\s*(?:[<\[［〈(]\s*)?(?:표|도표|Table)\s*\d", re.IGNORECASE)
 _UNIT_NOTE = re.compile(r"^\s*[(（]?\s*단위\s*[:：]")
 _MAX_CAPTION = 80  # characters
@@ -242,21 +242,20 @@ class Header:
     width: int
 
 
-def split_page(path: Path, page, text: str, tables: Sequence[PdfTable], box: tuple[float, float, float],
+def split_page(path: Path, page, text: str, tables: Sequence[PdfTable], height: float,
                carried: Header | None = None) -> tuple[list[Part], Header | None] | None:
     """The page as running text with its tables in place, and the header the next page's
     first table may go on under; None when pypdf's text pieces cannot be placed in the tables
     (the page then keeps its text whole).
 
-    page: the pypdf page; text: its extract_text(); box: its media box (left, bottom, height),
-    to turn PDF coordinates into pdfplumber's (from the top of the page).
+    page: the pypdf page; text: its extract_text(); height: its media box's height, to turn PDF
+    coordinates into pdfplumber's (x as is, `top` = height - y, whatever the box's corner).
     """
-    left, bottom, height = box
     pieces: list[tuple[str, float, float]] = []
 
     def visit(piece: str, cm: Sequence[float], tm: Sequence[float], *_: object) -> None:
-        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4] - left
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5] - bottom
+        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
         pieces.append((piece, x, height - y))
 
     page.extract_text(visitor_text=visit)
@@ -265,8 +264,7 @@ def split_page(path: Path, page, text: str, tables: Sequence[PdfTable], box: tup
         return None
     owner = [_table_at(x, top, tables) for _, x, top in pieces]
     for t, table in enumerate(tables):
-        taken = _letters("".join(p for (p, _, _), o in zip(pieces, owner) if o == t))
-        if len(taken) < _MIN_TAKEN * len(_letters("".join(table.cells))):
+        if not _placed(_letters("".join(p for (p, _, _), o in zip(pieces, owner) if o == t)), table):
             log.info("%s: table %d: its cells are not where the text pieces are; tables are read as text", path, t + 1)
             return None
     parts: list[Part] = []
@@ -317,6 +315,15 @@ def _table_at(x: float, top: float, tables: Sequence[PdfTable]) -> int | None:
         if x0 - _EDGE <= x <= x1 + _EDGE and t0 - _EDGE <= top <= b0 + _EDGE:
             return i
     return None
+
+
+def _placed(taken: str, table: PdfTable) -> bool:
+    """Whether the text pieces taken for a table are its cells: they hold most cells' text, and
+    not much besides (else pypdf's and pdfplumber's coordinates disagree on this page)."""
+    cells = [c for c in (_letters(c) for c in table.cells) if c]
+    total = sum(len(c) for c in cells)
+    found = sum(len(c) for c in cells if c in taken)
+    return found >= _MIN_TAKEN * total and len(taken) <= total / _MIN_TAKEN + 10
 
 
 def _letters(text: str) -> str:

@@ -5,10 +5,13 @@ limits, keeps the text it had before."""
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import RectangleObject
 
 import ingest.loaders.pdf_tables as pdf_tables
 from ingest.chunk import Chunker, SentenceSplitter, index_text
@@ -105,3 +108,37 @@ def test_a_box_around_a_paragraph_is_no_table(write_file, korean_ttf):
     (doc,) = load_file(write_file("안내.pdf", build_table_pdf(korean_ttf, BEFORE, "유의사항", cells=note)))
     assert [b.layout for b in doc.blocks] == [True]
     assert doc.text.split("\n") == [*BEFORE, "유의사항", "※ 예산은 이사회 의결로 확정된다."]
+
+
+def _reshaped(data: bytes, change) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    change(writer.pages[0])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_media_box_off_the_origin_still_places_the_table(write_file, korean_ttf):
+    def shift(page):
+        page.mediabox = RectangleObject([-30, -40, float(page.mediabox.right) - 30, float(page.mediabox.top) - 40])
+
+    data = _reshaped(build_table_pdf(korean_ttf, BEFORE, CAPTION, after=AFTER), shift)
+    (doc,) = load_file(write_file("예산.pdf", data))
+    assert [(b.heading, b.text.split("\n")) for b in doc.blocks] == [(None, BEFORE), (CAPTION, ROWS), (None, AFTER)]
+
+
+def test_a_rotated_page_or_misplaced_pieces_keep_the_text_whole(write_file, korean_ttf, budget_pdf):
+    data = _reshaped(build_table_pdf(korean_ttf, BEFORE, CAPTION, after=AFTER), lambda page: page.rotate(90))
+    (doc,) = load_file(write_file("돌린.pdf", data))
+    assert [(b.heading, b.layout) for b in doc.blocks] == [(None, True)] and "지역본부" in doc.text
+    # pypdf's pieces read 40 points off pdfplumber's boxes: the cells are not where the pieces are
+    page = PdfReader(budget_pdf).pages[0]
+    text, _ = _read(page)
+    tables = pdf_tables.find_tables(budget_pdf, budget_pdf.read_bytes(), {1: _read(page)})
+    assert pdf_tables.split_page(budget_pdf, page, text, tables[1], float(page.mediabox.height)) is not None
+    assert pdf_tables.split_page(budget_pdf, page, text, tables[1], float(page.mediabox.height) + 40) is None
+
+
+def _read(page) -> tuple[str, pdf_tables.Rulings]:
+    rulings = pdf_tables.Rulings()
+    return page.extract_text(visitor_operand_before=rulings.visit), rulings
