@@ -146,6 +146,8 @@ class Pipeline:
             return None
         if self._ocr is False:
             self._ocr = Ocr.find(self.settings.index_dir / "ocr-cache", o.lang, timeout_s=o.page_timeout_s)
+            if self._ocr is not None and o.workers:
+                self._ocr.workers = o.workers
         return self._ocr
 
     def load_limits(self) -> LoadLimits:

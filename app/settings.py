@@ -170,6 +170,7 @@ class OcrSettings(BaseModel):
     lang: str = Field("kor+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$")
     page_timeout_s: float = Field(120, gt=0)
     upload_check_pages: int = Field(2, ge=1)  # an upload is OCR'd this far before it is accepted
+    workers: int = Field(0, ge=0, le=64)  # pages read side by side (one Tesseract each); 0 = CPU cores
 
 
 class ServerSettings(BaseModel):

@@ -404,6 +404,8 @@ class IndexBuilder:
         read_sources: set[str] = set()
         reread = _other_sources(indexed, files) if rechunk else []
         jobs = [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+        if self.ocr is not None:  # scanned pages: a bar of their own (a 40-page scan is one file)
+            self.ocr.on_page = lambda done, total: progress("ocr", done, total)
         for i, (path, file_group, again) in enumerate(jobs, 1):
             try:
                 if not _utf8_name(path):  # checked before anything derives ids from the name

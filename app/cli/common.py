@@ -34,7 +34,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
 
-STAGES = {"read": "파일 읽기", "chunk": "청크 분할", "embed": "임베딩", "write": "색인 저장"}
+STAGES = {"read": "파일 읽기", "ocr": "OCR (쪽)", "chunk": "청크 분할", "embed": "임베딩", "write": "색인 저장"}
 
 
 def _settings(index: Path | None) -> Settings:  # called inside _fatal_errors

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[..., Any]  # gr.Progress, or a test's stand-in: progress(fraction, desc="…")
 
 STATUS = {"indexed": "색인됨", "queued": "대기 중", "indexing": "색인 중", "failed": "실패", "needs_ocr": "OCR 필요"}
-STAGES = {"read": "읽는 중", "chunk": "나누는 중", "embed": "임베딩 중", "write": "저장 중"}
+STAGES = {"read": "읽는 중", "ocr": "OCR 중 (쪽)", "chunk": "나누는 중", "embed": "임베딩 중", "write": "저장 중"}
 DOC_HEADERS = ["파일", "그룹", "청크", "상태", "색인 시각", "doc_id"]
 
 

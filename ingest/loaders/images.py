@@ -46,7 +46,8 @@ def load_image(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = No
     if ocr is None:
         raise NeedsOcrError(path, f"an image is read by OCR, which is not installed here ({INSTALL_HINT})")
     blocks: list[Block] = []
-    with image:
+
+    def frames():  # read here, one after another; Tesseract reads them side by side
         for number, frame in enumerate(ImageSequence.Iterator(image), 1):
             if number > limits.max_pages:
                 raise UnsafeDocumentError(path, f"too many pages (frames over the limit {limits.max_pages})")
@@ -54,14 +55,20 @@ def load_image(path: Path, data: bytes, limits: LoadLimits, ocr: Ocr | None = No
             if width * height > limits.max_image_pixels:
                 raise UnsafeDocumentError(path, f"image too large ({width}x{height} pixels > limit "
                                                 f"{limits.max_image_pixels:,}) on page {number}")
-            try:
-                result = ocr.read(frame.convert("L"))
-            except OcrBudgetSpent:
-                break
-            except OcrError as exc:
-                raise LoadError(path, f"page {number}: {exc}") from exc
-            if result.text:
-                blocks.append(Block(result.text, page=number, layout=True, ocr_confidence=result.confidence))
+            yield number, frame.convert("L")
+
+    with image:
+        total = getattr(image, "n_frames", 1)
+        try:
+            for number, result in ocr.read_many(frames(), total):
+                if isinstance(result, OcrError):
+                    raise LoadError(path, f"page {number}: {result}") from result
+                if isinstance(result, Exception):
+                    raise result
+                if result.text:
+                    blocks.append(Block(result.text, page=number, layout=True, ocr_confidence=result.confidence))
+        except OcrBudgetSpent:
+            pass  # a sampling Ocr (an upload's check) has read its pages
     if not blocks and ocr.budget is None:
         raise EmptyDocumentError(path, "OCR found no text in the image")
     return None, blocks

@@ -195,22 +195,22 @@ def _ocr_pdf_pages(path: Path, data: bytes, numbers: list[int], ocr: Ocr, limits
 
     document = pdfium.PdfDocument(data)
     read: dict[int, Block] = {}
-    try:
+
+    def rendered():  # in this thread (pdfium is not thread-safe); Tesseract reads them side by side
         for number in numbers:
             try:
-                image = render_scan(document[number - 1], limits.max_image_pixels)
+                yield number, render_scan(document[number - 1], limits.max_image_pixels)
             except Exception as exc:  # pdfium cannot render this page: the others are still read
-                log.warning("%s: page %d: cannot render for OCR (%s)", path, number, exc)
-                continue
-            try:
-                result = ocr.read(image)
-            except OcrBudgetSpent:
-                break
-            except OcrError as exc:
-                log.warning("%s: page %d: %s", path, number, exc)
-                continue
-            if result.text:
+                yield number, OcrError(f"cannot render for OCR ({exc})")
+
+    try:
+        for number, result in ocr.read_many(rendered(), len(numbers)):
+            if isinstance(result, Exception):
+                log.warning("%s: page %d: %s", path, number, result)
+            elif result.text:
                 read[number] = Block(result.text, page=number, layout=True, ocr_confidence=result.confidence)
+    except OcrBudgetSpent:
+        pass  # a sampling Ocr (an upload's check) has read its pages
     finally:
         document.close()
     return read

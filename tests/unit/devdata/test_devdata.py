@@ -137,7 +137,8 @@ def test_gold_numbers_and_anchors_survive_loading(loaded: dict[str, str]) -> Non
         flat = squeeze(text)  # the row "직무 전문교육 | 310 | …" is read with its headers
         for qa in doc.qas:
             for number in NUMBER.findall(qa.answer):
-                assert number in flat, (doc_file, number)
+                # a number of a column header ("2024년 상반기") is in the text, not in each squeezed cell
+                assert number in flat or number in re.sub(r"\s", "", text), (doc_file, number)
             for anchor in qa.anchors:
                 assert squeeze(anchor) in flat, (doc_file, anchor)
 

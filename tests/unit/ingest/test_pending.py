@@ -44,3 +44,16 @@ def test_a_waiting_file_can_be_deleted_and_a_broken_list_reads_as_empty(tmp_path
     waiting.path.write_text("{not json", encoding="utf-8")
     assert waiting.load() == {}
     assert waiting.update(add=[Waiting("x", "x", "g", "why")]) == {"x": Waiting("x", "x", "g", "why")}
+
+
+def test_an_ingest_reports_ocr_pages_to_its_progress_bar(tmp_path, builder, fake_tesseract):  # noqa: F811
+    docs = tmp_path / "scans"
+    docs.mkdir()
+    (docs / "결재.pdf").write_bytes(scanned_pdf(3))
+    b = builder()
+    b.ocr = Ocr(tmp_path / "ocr-cache", binary=fake_tesseract.binary)
+    b.ocr.workers = 2
+    stages: list[tuple[str, int, int]] = []
+    b.ingest([docs], "hr", progress=lambda stage, done, total: stages.append((stage, done, total)))
+    assert [s for s in stages if s[0] == "ocr"] == [("ocr", 1, 3), ("ocr", 2, 3), ("ocr", 3, 3)]
+    assert fake_tesseract.reads() == 3
