@@ -28,7 +28,7 @@ from .checks import (
     negation_consistent,
 )
 from .errors import ShouldStop, check_point
-from .numbers import extract_quantities, unmatched
+from .numbers import extract_quantities, unmatched, wrong_column
 from .prepare import CHECK_EVERY, Prepared, Window, has_words, heading_lines, prepare_passages, text_blocks
 from .split import split_draft, strip_markers
 from .types import Citation, Grounded, Passage, SentenceCheck
@@ -118,8 +118,8 @@ class GroundingChecker:
         _, w, cov, n_missing, q_cov = best
         prep = prepared[w.passage]
         reasons = []
-        if n_missing:
-            reasons.append("numbers")
+        if n_missing or (quantities and wrong_column(sentence, quantities, [s.text for s in w.sentences])):
+            reasons.append("numbers")  # a changed figure, or one read from another column of its row
         predicate = max(w.sentences, key=lambda s: coverage(claim, s))
         if not negation_consistent(claim, predicate):
             reasons.append("negation")

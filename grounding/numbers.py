@@ -207,3 +207,73 @@ def unmatched(claimed: list[Quantity], available: list[Quantity]) -> list[Quanti
         else:
             pool.remove(found)
     return missing
+
+
+# "header: value"; a header may hold a parenthesis with a colon ("금액(단위: 원): 12,000")
+_CELL = re.compile(r"^\s*((?:[^:|()]|\([^()|]*\)){1,40}?)\s*:\s*(.+?)\s*$")
+_HEADER_WORD = re.compile(r"[0-9A-Za-z가-힣.]{2,}")
+_FIGURE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def wrong_column(claim: str, claimed: list[Quantity], rows: list[str]) -> bool:
+    """The claim takes a figure from one column of a table row while naming another column's
+    header: "2025년 예산은 3.1억원" on "구분: 재무팀 | 2024년 예산: 3.1 | 2025년 예산: 3.5".
+
+    Rows are written by ingest.tables ("header: value | header: value"). A header is named when
+    a word of it that no other header of its row has appears in the claim ("2025년"). Wrong when
+    some claimed figure sits only under headers the claim does not name while it names another
+    header of a row holding that figure; a claim that names no header is not judged.
+
+    wrong_column("2025년 예산은 3.1억원", extract_quantities("2025년 예산은 3.1억원"),
+                 ["구분: 재무팀 | 2024년 예산: 3.1 | 2025년 예산: 3.5"]) -> True
+    """
+    tables = []
+    for row in rows:
+        cells = [(m.group(1), m.group(2)) for c in row.split("|") if (m := _CELL.match(c))]
+        if len(cells) >= 2 and len(cells) * 2 > row.count("|") + 1:
+            words = [set(_HEADER_WORD.findall(h)) for h, _ in cells]
+            own = [w - set().union(*(words[:i] + words[i + 1:])) for i, w in enumerate(words)]
+            tables.append([(any(t in claim for t in own[i]), v) for i, (_, v) in enumerate(cells)])
+    if not tables:
+        return False
+
+    def holds(value: str, q: Quantity) -> bool:
+        # the cell's figure as written ("3.1" under "예산(억원)" is the claim's "3.1억원"), or the same quantity
+        figure = _FIGURE.search(q.text.replace(",", ""))
+        return bool(figure and figure.group(0) in _FIGURE.findall(value.replace(",", ""))) or any(
+            q.matches(x) for x in extract_quantities(value))
+
+    for q in claimed:
+        holders = [(named, row) for row in tables for named, value in row if holds(value, q)]
+        if not holders or any(named for named, _ in holders):
+            continue
+        # a named header of the row that holds none of the claimed figures: the claim put this
+        # figure under it ("2025년 … 3.1" where 2025년 holds 3.5); when every named header holds
+        # one of the claim's figures, the figures are each in their column ("2024년과 2025년 …
+        # 455억원과 612억원, 34.5% 늘었다")
+        if any(named and not any(holds(value, c) for c in claimed) for _, row in holders for named, value in row):
+            return True
+    return False
+
+
+_HEADER_UNIT = re.compile(r"\(\s*(?:단위\s*[:：]\s*)?([^()]{1,12})\)\s*$")
+
+
+def header_unit_figures(row: str) -> list[Quantity]:
+    """The figures of a table row's cells read in the unit their header names in parentheses:
+    "2025년 예산(억원): 3.5" holds 3.5억원 (besides the bare 3.5 that extract_quantities sees).
+
+    header_unit_figures("구분: 재무팀 | 예산(억원): 3.5 | 인원(명): 12")
+    -> [Quantity(350000000.0, "원", "3.5"), Quantity(12.0, "명", "12")]
+    """
+    out = []
+    for cell in row.split("|"):
+        m = _CELL.match(cell)
+        unit = _HEADER_UNIT.search(m.group(1)) if m else None
+        if unit is None:
+            continue
+        per = extract_quantities("1" + unit.group(1).strip())
+        if len(per) != 1 or not per[0].unit:
+            continue
+        out += in_declared_units([q for q in extract_quantities(m.group(2)) if not q.unit], per)
+    return out

@@ -20,7 +20,7 @@ from ingest.reflow import figure_row
 from prompts.injection import instruction_spans, is_instruction, neutralize
 
 from .checks import Analysis, Morph, analyze
-from .numbers import Quantity, declared_units, extract_quantities, in_declared_units
+from .numbers import Quantity, declared_units, extract_quantities, header_unit_figures, in_declared_units
 from .types import Passage
 
 BLOCK_CHARS = 2_000
@@ -98,7 +98,11 @@ def prepare_passages(
                 span = analysis.slice(start, end)
                 quantities = extract_quantities(p.text[start:end])
                 if all(rows[a : b + 1]):
-                    quantities = in_declared_units(quantities, declared_units(p.text, start))
+                    # "(단위: 억원)" above the rows, or in the caption the rows are chunked under
+                    units = declared_units(p.text, start) or declared_units(p.context, len(p.context))
+                    quantities = in_declared_units(quantities, units)
+                    # "예산(억원): 3.5" is 3.5억원: the unit a column's header names
+                    quantities += header_unit_figures(p.text[start:end])
                 evidence = with_context(span, _joined(heading_analysis(p.text, analysis, start), context))
                 windows.append(
                     Window(i, start, end, span, sents[a : b + 1], quantities, evidence,

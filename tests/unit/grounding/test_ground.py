@@ -280,3 +280,22 @@ def test_a_declared_unit_stays_with_its_own_table(shared_kiwi):
     text = "<표 1> 예산 (단위: 억원)\n구분 | 예산\n교육 | 12\n<표 2> 인원\n구분 | 인원\n교육 | 20"
     assert [q.unit for q in declared_units(text, text.index("교육 | 12"))] == ["원"]
     assert declared_units(text, text.index("교육 | 20")) == []  # table 2 declares nothing
+
+
+def test_a_figure_from_the_wrong_column_of_a_table_row_is_refused(checker):
+    table = Passage("t", "<표 1> 부서별 예산\n구분: 재무팀 | 2024년 예산(억원): 3.1 | 2025년 예산(억원): 3.5\n"
+                         "구분: 인사팀 | 2024년 예산(억원): 4.2 | 2025년 예산(억원): 5.3")
+    wrong = checker.ground("재무팀의 2025년 예산은 3.1억원입니다.", [table], "재무팀의 2025년 예산은 얼마인가요?")
+    assert not wrong.sentences[0].supported and "numbers" in wrong.sentences[0].reasons
+    right = checker.ground("재무팀의 2025년 예산은 3.5억원입니다.", [table], "재무팀의 2025년 예산은 얼마인가요?")
+    assert right.sentences[0].supported, right.sentences[0].reasons
+
+
+def test_a_tables_declared_unit_in_its_caption_heading_applies_to_its_rows(checker):
+    # PDF tables are chunked under their caption: the "(단위: …)" is in the passage's context
+    rows = Passage("t", "구분: 클라우드 사업 매출 | 2024년 상반기: 455 | 2025년 상반기: 612 | 증감률: 34.5",
+                   context="실적 보도자료 <표 1> 2025년 상반기 주요 경영실적 (단위: 억원, %)")
+    ok = checker.ground("클라우드 사업 매출은 2025년 상반기 612억원으로 34.5% 늘었습니다.", [rows], "클라우드 매출은?")
+    assert ok.sentences[0].supported, ok.sentences[0].reasons
+    wrong = checker.ground("클라우드 사업 매출은 2025년 상반기 612만원입니다.", [rows], "클라우드 매출은?")
+    assert "numbers" in wrong.sentences[0].reasons

@@ -82,3 +82,31 @@ def test_unlisted_counters_are_units_but_particles_are_not():
     assert values("6량 편성") == [(6.0, "량")]
     assert missing_quantities("9월 6일", "9월 4일, 6량 편성")
     assert values("3이 된다") == [(3.0, "")]
+
+
+def test_a_figure_read_from_another_column_of_its_row_is_caught():
+    from grounding.numbers import wrong_column
+
+    row = "구분: 재무팀 | 2024년 예산(억원): 3.1 | 2025년 예산(억원): 3.5 | 비고: 증액"
+
+    def wrong(claim: str, rows=(row,)) -> bool:
+        return wrong_column(claim, extract_quantities(claim), list(rows))
+
+    assert wrong("2025년 예산은 3.1억원입니다.")  # 3.1 is the 2024 column
+    assert not wrong("재무팀의 2024년 예산은 3.1억원입니다.")
+    assert not wrong("2025년 예산은 3.5억원입니다.")
+    assert not wrong("재무팀 예산은 3.1억원입니다.")  # names no year column: not judged here
+    assert not wrong("2024년과 2025년 예산은 각각 3.1억원, 3.5억원입니다.")
+    # another row of the window holds the figure under the named column: fine
+    other = "구분: 인사팀 | 2024년 예산(억원): 2.0 | 2025년 예산(억원): 3.1"
+    assert not wrong("2025년 예산은 3.1억원입니다.", (row, other))
+    # not a table row: nothing to judge
+    assert not wrong("2025년 예산은 3.1억원입니다.", ("2024년 예산은 3.1억원, 2025년 예산은 3.5억원이다.",))
+
+
+def test_a_column_headers_unit_applies_to_its_cells():
+    from grounding.numbers import header_unit_figures
+
+    got = header_unit_figures("구분: 재무팀 | 2025년 예산(억원): 3.5 | 인원(단위: 명): 12 | 비율(%): 7.5 | 비고: 1건")
+    assert got == [Quantity(350_000_000.0, "원", "3.5"), Quantity(12.0, "명", "12"), Quantity(7.5, "%", "7.5")]
+    assert header_unit_figures("연차휴가는 15일(근로기준법)이다.") == []
