@@ -139,11 +139,7 @@ def audit_export(
         entries = log.entries(since=since)
         text = (log.to_csv(entries) if fmt == "csv"
                 else "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            err.print(f"{len(entries)} entries -> {output}")
-        else:
-            typer.echo(text, nl=False)
+        _write_out(text, output, f"{len(entries)} entries")
 
 
 @feedback_app.command("export")
@@ -166,12 +162,16 @@ def feedback_export(
         settings = _settings(index)
         rows = FeedbackStore(state_db(settings.state_dir)).list(limit=10_000_000, since=since)
         cases = cases_from(rows, [d.doc_id for d in Pipeline(settings).documents()], liked)
-        text = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases)
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            err.print(f"{len(cases)} test cases -> {output}")
-        else:
-            typer.echo(text, nl=False)
+        _write_out("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), output, f"{len(cases)} test cases")
+
+
+def _write_out(text: str, output: Path | None, what: str) -> None:
+    """Exported text into `output` (saying how much went there), or to stdout."""
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"{what} -> {output}")
+    else:
+        typer.echo(text, nl=False)
 
 
 @keys_app.command("create")
