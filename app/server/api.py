@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 _PRIVATE = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
-
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
     content: str = Field(max_length=8000)
@@ -111,8 +110,6 @@ class FeedbackRequest(BaseModel):
         if size > MAX_CITATIONS_BYTES:
             raise ValueError(f"citations: {size:,} bytes of JSON; at most {MAX_CITATIONS_BYTES:,}")
         return citations
-
-
 
 
 def create_app(service: Service, *, ui: bool = True) -> FastAPI:
