@@ -104,7 +104,7 @@ class AuditLog:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "caller": who.name if who else "", "key_id": who.key_id if who else "",
-            "groups": "*" if who is None or who.groups is None else ",".join(sorted(who.groups)),
+            "groups": who.groups_text if who else "*",
             "route": route or current_via(), "action": action,
             "question": question if question is not None and self.settings.store_questions else None,
             "question_sha256": hashlib.sha256(question.encode()).hexdigest() if question is not None else None,
@@ -181,8 +181,7 @@ class AuditLog:
                 entry = dict(zip(("id", *FIELDS, "hash"), row))
                 entry["returned"] = json.loads(entry["returned"] or "[]")
                 entry["cited"] = json.loads(entry["cited"] or "[]")
-                if who is not None and not who.covers(None if entry["groups"] == "*" else
-                                                      frozenset(g for g in (entry["groups"] or "").split(",") if g)):
+                if who is not None and not who.covers_text(entry["groups"] or ""):
                     continue
                 out.append(entry)
         return out[-limit:] if limit else out

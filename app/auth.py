@@ -62,6 +62,15 @@ class Principal:
             return True
         return groups is not None and groups <= self.groups
 
+    @property
+    def groups_text(self) -> str:
+        """The groups as stored beside what the caller did (audit log, ratings): "*" or "hr,public"."""
+        return ALL_GROUPS if self.groups is None else ",".join(sorted(self.groups))
+
+    def covers_text(self, groups: str) -> bool:
+        """covers() for groups stored as `groups_text` ("*" = every group)."""
+        return self.covers(None if groups == ALL_GROUPS else frozenset(g for g in groups.split(",") if g))
+
     def require_admin(self, action: str) -> None:
         if not self.is_admin:
             raise PermissionDenied(f"{action}: needs an admin key (this key {self.name!r} has role {self.role!r})")

@@ -98,7 +98,7 @@ def cases_from(rows: list[dict[str, Any]], doc_ids: list[str], liked: bool = Tru
 
 
 def _within(who: Principal, groups: str) -> bool:
-    return who.covers(None if groups == "*" else frozenset(g for g in groups.split(",") if g))
+    return who.covers_text(groups)
 
 
 def _docs_of(row: dict[str, Any]) -> set[str]:

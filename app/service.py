@@ -415,8 +415,7 @@ class Service(DocumentAdmin, SourceViewer, FeedbackDesk):
         s = self.settings.server
         self._take(self._feedback_rate, who, f"more than {s.feedback_burst} ratings at once or "
                                              f"{s.feedback_per_minute:g} a minute")
-        groups = "*" if who.groups is None else ",".join(sorted(who.groups))
-        return self.feedback.add(who.name, rating, question, answer, citations, comment, groups=groups)
+        return self.feedback.add(who.name, rating, question, answer, citations, comment, groups=who.groups_text)
 
     # ------------------------------------------------------------------ keys (admin)
     def list_keys(self, who: Principal) -> list[dict[str, Any]]:

@@ -161,7 +161,7 @@ class SourceViewer:
         width = s.page_width if width is None else width
         if not 100 <= width <= s.page_width_max:
             raise ValueError(f"width {width}: must be between 100 and {s.page_width_max} pixels")
-        self._take(self._view_rate, who, f"more than {s.view_burst} page views at once or {s.view_per_minute:g} a minute")
+        self._take_view(who)
         doc = self.viewable(who, spec)
         name = PurePath(doc.source).name
         if not has_page_images(doc.source):
@@ -192,8 +192,7 @@ class SourceViewer:
             NoSource: not the caller's, or the file is gone. SourceChanged: changed since indexed.
             PermissionDenied: a record of a JSONL file that also holds other groups' records.
         """
-        s = self.settings.server
-        self._take(self._view_rate, who, f"more than {s.view_burst} page views at once or {s.view_per_minute:g} a minute")
+        self._take_view(who)
         doc = self.viewable(who, spec)
         if doc.record_id is not None:
             others = {d.group for d in self.pipeline.documents() if d.source == doc.source}
@@ -218,6 +217,11 @@ class SourceViewer:
         wanted = doc.chunk_ids[max(0, at - around):at + around + 1]
         by_id = {c.chunk_id: c for c in self.pipeline.retriever().generation.chunks if c.chunk_id in wanted}
         return [by_id[i] for i in wanted if i in by_id]
+
+    def _take_view(self, who: Principal) -> None:
+        """One page view or download off the key's view budget (RateLimited when spent)."""
+        s = self.settings.server
+        self._take(self._view_rate, who, f"more than {s.view_burst} page views at once or {s.view_per_minute:g} a minute")
 
     def _stored(self, doc: DocEntry) -> tuple[Path, str]:
         path = Path(doc.source)

@@ -130,5 +130,4 @@ def _utf8(value: str) -> str:
 
 def sso_handle(p: Principal) -> str:
     """The web UI's handle for a signed-in user (its sessions and conversations are keyed by it)."""
-    groups = "*" if p.groups is None else ",".join(sorted(p.groups))
-    return "sso:" + hashlib.sha256(f"{p.name}\0{p.role}\0{groups}".encode()).hexdigest()[:32]
+    return "sso:" + hashlib.sha256(f"{p.name}\0{p.role}\0{p.groups_text}".encode()).hexdigest()[:32]

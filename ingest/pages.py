@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 
+from ingest.loaders.images import IMAGE_EXTENSIONS  # the formats read page by page as images
 from ingest.ocr import Ocr, OcrPage, render_scan
 
 log = logging.getLogger(__name__)
 
 PDF_EXTENSIONS = (".pdf",)
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MIN_RUN = 4  # characters: shorter common runs of a quote and a page are chance, not the quote
 MIN_FOUND = 0.5  # of the quote's letters: below this the quote is not on the page
 
