@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generation.types import Message
-from prompts import ABSTAIN, build_condense_messages, build_qa_messages, fit_passages, focus_passages, passage_title
+from prompts import ABSTAIN, build_condense_messages, build_qa_messages, build_unit_messages, fit_passages, focus_passages, passage_title
 from prompts import templates
 from retrieval.types import Chunk, Hit
 
@@ -28,6 +28,17 @@ def test_passages_are_numbered_in_rank_order_with_their_source():
     assert user.content.index("[1]") < user.content.index("[2]")
     assert user.content.rstrip().endswith("질문: 연차휴가는 며칠인가요?\n\n답변:")
     assert prompt.passages == hits
+
+
+def test_focused_prompt_names_sources_shortly_and_numbers_them_in_order():
+    hits = [Hit(Chunk(chunk_id="a#0", doc_id="a", text="-", source="/docs/02_출장비_지급_지침.pdf", page=2), 1.0, 1),
+            Hit(Chunk(chunk_id="b#0", doc_id="b", text="-", source="/docs/2024_상반기_보고서.hwpx"), 0.5, 2)]
+    prompt = build_unit_messages("일비는 얼마인가요?", [(hits[0], ["일비는 2만 원이다."]), (hits[1], ["매출은 10억 원이다."])])
+    user = prompt.messages[-1].content
+    # no folder, sort number, extension or page (the model cites by number); a year stays
+    assert "[1] (출장비 지급 지침)\n일비는 2만 원이다." in user
+    assert "[2] (2024 상반기 보고서)\n매출은 10억 원이다." in user
+    assert prompt.messages[0] == Message("system", templates.SYSTEM_UNITS) and prompt.passages == hits
 
 
 def test_window_drops_lower_ranks_and_cuts_at_a_sentence():
