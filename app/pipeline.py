@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
+from ingest.errors import IndexLockedError
 from ingest.load import LoadLimits
 from ingest.ocr import Ocr
 from ingest.pending import Waiting, WaitingForOcr
@@ -103,6 +104,7 @@ class Pipeline:
         self._kiwi = None
         self._ingest_tokenizer: KiwiTokenizer | None = None
         self._ocr: Ocr | None | bool = False  # False: not looked up yet
+        self._merger: threading.Thread | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -136,7 +138,39 @@ class Pipeline:
             ocr=self.ocr(),
             context_prefix=s.chunk.context_prefix,
             dense_config=self.dense_config(),
+            max_segments=s.retrieval.max_segments,
         )
+
+    def merge(self, *, full: bool = False) -> dict[str, object] | None:
+        """Merge index segments now: all of them (`full`), or the newest small ones when due."""
+        self.wait_for_merge()
+        return self.builder().merge(full=full)
+
+    def wait_for_merge(self, timeout: float | None = None) -> None:
+        """Wait for a background merge this pipeline started (an ingest waits, so it never
+        finds the index lock taken by its own merge)."""
+        thread = self._merger
+        if thread is not None:
+            thread.join(timeout)
+
+    def _merge_later(self) -> None:
+        """Start a background merge of the newest small segments if none runs (it does
+        nothing unless more than `retrieval.max_segments` segments exist)."""
+        with self._lock:
+            if self._merger is not None and self._merger.is_alive():
+                return
+            self._merger = threading.Thread(target=self._merge_quietly, name="chulcheo-merge", daemon=True)
+            self._merger.start()
+
+    def _merge_quietly(self) -> None:
+        try:
+            builder = self.builder()
+            if builder.merge_due():  # read without the lock: most ingests leave nothing to merge
+                builder.merge()
+        except IndexLockedError:
+            log.info("%s: index busy; segments are merged after the next ingest", self.index_dir)
+        except Exception:  # noqa: BLE001 - a failed merge leaves the index as it was; the next one retries
+            log.exception("%s: background merge failed; the index is unchanged", self.index_dir)
 
     def ocr(self) -> Ocr | None:
         """The OCR for scanned pages and images, results cached beside the index
@@ -169,10 +203,14 @@ class Pipeline:
         replace: Collection[str] = (),
         progress: Progress | None = None,
     ) -> IngestReport:
-        """`IndexBuilder.ingest`: `exclude` keeps doc ids out of their files, `replace` drops ids atomically."""
-        return self.builder().ingest(
+        """`IndexBuilder.ingest`: `exclude` keeps doc ids out of their files, `replace` drops ids atomically.
+        Segments are merged in the background afterwards when due."""
+        self.wait_for_merge()
+        report = self.builder().ingest(
             paths, group, sync=sync, rebuild=rebuild, exclude=exclude, replace=replace, progress=progress
         )
+        self._merge_later()
+        return report
 
     def delete(self, specs: Sequence[str]) -> tuple[list[str], list[str]]:
         """Remove documents named by id or by file path (a JSONL path names all its lines).
@@ -187,10 +225,24 @@ class Pipeline:
             ids.extend(matched)
             if not matched:
                 missing.append(spec)
+        self.wait_for_merge()
         deleted = self.builder().delete(list(dict.fromkeys(ids))) if ids else []
+        if deleted:
+            self._merge_later()
         return deleted, missing
 
     # ------------------------------------------------------------------ reading
+    def index_status(self) -> dict[str, object]:
+        """The live generation's segments: {"generation", "chunks", "segments": [{"name",
+        "rows", "deleted"}]} (an index of schema 1 shows none), or {} when there is no index."""
+        data = self._read_live(lambda path: {**read_manifest(path), "generation": path.name})
+        if data is None:
+            return {}
+        segments = [{"name": e["name"], "rows": e["rows"], "deleted": len(e["deleted"])}
+                    for e in data.get("segments", [])]
+        chunks = sum(len(d["chunk_ids"]) for d in data.get("docs", {}).values())
+        return {"generation": data["generation"], "chunks": chunks, "segments": segments}
+
     def documents(self) -> list[DocEntry]:
         """Indexed documents from the live manifest, without loading vectors."""
         data = self._read_live(read_manifest)
@@ -209,7 +261,9 @@ class Pipeline:
             if path is not None and path == self._retriever_path and self._retriever is not None:
                 return self._retriever
             ef_search = self.settings.retrieval.hnsw_ef_search
-            generation = self._read_live(partial(IndexGeneration.load, ef_search=ef_search))
+            # segments already loaded are taken as they are: after a small ingest only the new one is read
+            reuse = self._retriever.generation if self._retriever is not None else None
+            generation = self._read_live(partial(IndexGeneration.load, ef_search=ef_search, reuse=reuse))
             if generation is None:
                 raise IndexNotFoundError(
                     f"{self.index_dir}: no index yet; run `chulcheo ingest PATH` first"

@@ -94,6 +94,9 @@ class RetrievalSettings(BaseModel):
     hnsw_m: int = Field(32, ge=1)
     hnsw_ef_construction: int = Field(200, ge=1)
     hnsw_ef_search: int = Field(128, ge=1)
+    # Each ingest adds a segment (deletions only mark rows); past this many segments the newest
+    # small ones are merged in the background (`chulcheo index compact` merges all of them).
+    max_segments: int = Field(8, ge=1)
     # Threads per FAISS query. One: the server runs requests in parallel, and on 2 shared
     # cores a multi-threaded scan was 7x slower at 10k chunks (docs/benchmarks.md).
     faiss_threads: int = Field(1, ge=1)

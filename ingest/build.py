@@ -25,27 +25,44 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from retrieval.bm25 import BM25Index
-from retrieval.dense import DenseIndex, DenseIndexConfig
+from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch
+from retrieval.segments import (
+    VECTORS_FILE,
+    TermCounts,
+    read_keys,
+    segments_dir,
+    unit_vectors,
+)
 from retrieval.store import (
     IndexGeneration,
     cleanup_generations,
+    commit_generation,
     current_generation_path,
+    merge_run,
+    merge_segments,
     new_generation_path,
     publish,
     read_manifest,
+    write_segment,
 )
 from retrieval.types import Chunk
 
 from .chunk import Chunker, index_text
 from .errors import IndexLockedError, LoadError, NeedsOcrError
 from .load import SUPPORTED_EXTENSIONS, LoadLimits, load_file
+from .manifest import (
+    ChangePlan,
+    DocEntry,
+    Manifest,
+    config_differences,
+    now_iso,
+    plan_changes,
+)
 from .ocr import Ocr
 from .pending import Waiting, WaitingForOcr
 from .tables import TABLES_VERSION
-from .manifest import ChangePlan, DocEntry, Manifest, config_differences, now_iso, plan_changes
 from .types import SourceDoc
 
 log = logging.getLogger(__name__)
@@ -147,6 +164,8 @@ class IndexBuilder:
         ocr: reads scanned PDF pages and image files (None: such files are reported as needing OCR).
         lock_timeout: seconds to wait for another writer before IndexLockedError.
         context_prefix: index each chunk under its document title and heading (`index_text`).
+        dense_config: the FAISS index of each new segment (exact, or HNSW for big ones).
+        max_segments: `merge` merges the newest small segments once there are more.
     """
 
     def __init__(
@@ -161,6 +180,7 @@ class IndexBuilder:
         lock_timeout: float = 0.0,
         context_prefix: bool = False,
         dense_config: DenseIndexConfig | None = None,
+        max_segments: int = 8,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -174,6 +194,7 @@ class IndexBuilder:
         # Which FAISS index each new generation gets (exact or HNSW); not part of the build
         # config, so changing it never forces re-embedding: it applies at the next write.
         self.dense_config = dense_config
+        self.max_segments = max_segments  # more segments than this: the newest small ones are merged
 
     # ----------------------------------------------------------------- public verbs
     def ingest(
@@ -296,7 +317,8 @@ class IndexBuilder:
         path = current_generation_path(self.index_dir)
         if path is None:
             return None
-        manifest = Manifest.from_dict(read_manifest(path))
+        raw = read_manifest(path)
+        manifest = Manifest.from_dict(raw)
         differences = config_differences(manifest.build_config(), self._build_config())
         # BM25 parameters need no re-embedding: the next generation rebuilds BM25 from the
         # stored token lists. Chunking settings need every document chunked again, which an
@@ -310,7 +332,7 @@ class IndexBuilder:
                 f"{self.index_dir}: the index was built with other settings "
                 f"({'; '.join(named)}); re-ingest everything with --rebuild"
             )
-        return _Current(path, manifest, rescore_bm25=rescore, rechunk=rechunk)
+        return _Current(path, manifest, rescore_bm25=rescore, rechunk=rechunk, raw=raw)
 
     def _check_all_rechunked(
         self, old: _Current, indexed: dict[str, DocEntry], loaded: list[SourceDoc], plan: ChangePlan,
@@ -439,18 +461,16 @@ class IndexBuilder:
         progress: Progress,
         prepared: _Prepared | None = None,
     ) -> tuple[int, int]:
-        """Write old-minus-drop plus new_docs as a new generation and publish it.
+        """Publish a generation of old-minus-drop plus new_docs: the old segments with the rows
+        of `drop` marked deleted, and the new documents' chunks as one new segment.
 
         `prepared` holds chunks and vectors made while the files were still being read.
-        Returns (number of texts embedded, total chunks).
+        An index of schema 1 (one directory per generation) is written whole, as one segment.
+        Returns (number of texts embedded, total live chunks).
         """
         prepared = prepared or _Prepared(self, old, {}, progress)
-        kept_rows: list[int] = []
         docs: dict[str, DocEntry] = {}
         if old is not None:
-            kept_rows = [
-                i for i, c in enumerate(old.generation.chunks) if c.doc_id not in drop
-            ]
             docs = {d: e for d, e in old.manifest_obj.docs.items() if d not in drop}
 
         new_chunks: list[Chunk] = []
@@ -472,39 +492,109 @@ class IndexBuilder:
             progress("chunk", i, len(new_docs))
 
         vectors = prepared.vectors_for(new_chunks)
-        tokens = self.tokenizer.tokenize_many([self._index_text(c) for c in new_chunks])
-
-        chunks = [old.generation.chunks[i] for i in kept_rows] if old else []
-        chunks += new_chunks
-        dense = DenseIndex(self._dim(old, vectors))
-        if old is not None and kept_rows:
-            dense.add(old.generation.dense.vectors(kept_rows))
-        if len(new_chunks):
-            dense.add(vectors)
-        old_tokens = old.generation.bm25.token_lists if old else []
-        bm25 = BM25Index.build(
-            [old_tokens[i] for i in kept_rows] + tokens, **self.bm25_params
-        )
+        texts = [self._index_text(c) for c in new_chunks]
+        tokens = self.tokenizer.tokenize_many(texts)
+        progress("write", 0, 1)
+        kept = self._kept_segments(old, drop)
+        segments = list(kept)
+        if new_chunks:
+            segments.append(write_segment(
+                self.index_dir, new_chunks, vectors, TermCounts.from_token_lists(tokens),
+                [text_key(t) for t in texts], dense_config=self.dense_config,
+            ))
         config = self._build_config()
-        if old is not None and old.rechunk and kept_rows:
+        if old is not None and old.rechunk and kept:
             # Chunks of the old settings remain (a delete): the index still holds those.
             config["chunking"] = old.manifest_obj.build_config()["chunking"]
-        manifest = Manifest(**config, docs=docs, created_at=now_iso())
+        manifest = Manifest(**config, docs=docs, created_at=now_iso()).to_dict()
         gen_path = new_generation_path(self.index_dir)
-        progress("write", 0, 1)
-        IndexGeneration.write(gen_path, manifest.to_dict(), chunks, dense, bm25, dense_config=self.dense_config)
+        commit_generation(gen_path, {**manifest, "segments": segments})
         publish(self.index_dir, gen_path)
         progress("write", 1, 1)
-        log.info("published %s with %d chunks (%d embedded)", gen_path.name, len(chunks), prepared.embedded)
-        return prepared.embedded, len(chunks)
+        total = sum(e["rows"] - len(e["deleted"]) for e in segments)
+        log.info("published %s with %d chunks in %d segments (%d embedded)",
+                 gen_path.name, total, len(segments), prepared.embedded)
+        return prepared.embedded, total
+
+    def _kept_segments(self, old: _Current | None, drop: set[str]) -> list[dict]:
+        """The live generation's segment entries with the rows of `drop` marked deleted
+        (segments left with no live row are left out); a schema-1 generation's kept rows are
+        written as one segment first."""
+        if old is None:
+            return []
+        if not old.segmented:
+            gen = old.generation
+            kept = [i for i, c in enumerate(gen.chunks) if c.doc_id not in drop]
+            if not kept:
+                return []
+            chunks = [gen.chunks[i] for i in kept]
+            tokens = gen.bm25.token_lists
+            return [write_segment(
+                self.index_dir, chunks, gen.dense.vectors(kept), TermCounts.from_token_lists([tokens[i] for i in kept]),
+                [text_key(self._index_text(c)) for c in chunks], dense_config=self.dense_config,
+            )]
+        out = []
+        for entry in old.raw["segments"]:
+            runs = dict(entry["docs"])
+            gone = [d for d in runs if d in drop]
+            if not gone:
+                out.append(entry)
+                continue
+            deleted = set(entry["deleted"])
+            for d in gone:
+                first, count = runs.pop(d)
+                deleted.update(range(first, first + count))
+            if len(deleted) < entry["rows"]:
+                out.append({**entry, "deleted": sorted(deleted), "docs": runs})
+        return out
+
+    def merge_due(self) -> bool:
+        """Whether `merge()` would merge now (read without the lock, so only a hint)."""
+        path = current_generation_path(self.index_dir)
+        entries = read_manifest(path).get("segments") if path is not None else None
+        return entries is not None and merge_run([e["rows"] - len(e["deleted"]) for e in entries],
+                                                 self.max_segments) is not None
+
+    def merge(self, *, full: bool = False) -> dict[str, object] | None:
+        """Merge segments of the live generation into one and publish the result.
+
+        full: every segment, deleted rows dropped (`chulcheo index compact`). Otherwise only
+        when due (`merge_run`): the newest small segments once there are more than
+        `max_segments`. Rows keep their order, so results are the same before and after.
+        Returns {"merged": [names], "into": name, "rows": n, "seconds": s}, or None when
+        nothing was due (or the index is of schema 1, which the next ingest rewrites whole).
+        """
+        started = time.perf_counter()
+        with self._lock():
+            self._cleanup()
+            path = current_generation_path(self.index_dir)
+            if path is None:
+                return None
+            raw = read_manifest(path)
+            entries = raw.get("segments")
+            if entries is None:
+                return None
+            live = [e["rows"] - len(e["deleted"]) for e in entries]
+            if full:
+                run = (0, len(entries)) if len(entries) > 1 or any(e["deleted"] for e in entries) else None
+            else:
+                run = merge_run(live, self.max_segments)
+            if run is None:
+                return None
+            start, end = run
+            merged = merge_segments(self.index_dir, entries[start:end], dense_config=self.dense_config)
+            segments = entries[:start] + ([merged] if merged["rows"] else []) + entries[end:]
+            gen_path = new_generation_path(self.index_dir)
+            commit_generation(gen_path, {**raw, "segments": segments, "created_at": now_iso()})
+            publish(self.index_dir, gen_path)
+            self._cleanup()
+        names = [e["name"] for e in entries[start:end]]
+        log.info("%s: merged %d segments (%s) into %s", self.index_dir, len(names), ", ".join(names), merged["name"])
+        return {"merged": names, "into": merged["name"], "rows": merged["rows"],
+                "seconds": round(time.perf_counter() - started, 3)}
 
     def _index_text(self, chunk: Chunk) -> str:
         return index_text(chunk, self.context_prefix)
-
-    def _dim(self, old: _Current | None, vectors: np.ndarray) -> int:
-        if old is not None:
-            return old.manifest_obj.embedding["dim"]
-        return vectors.shape[1] if vectors.size else self.embedder.dim
 
     def _build_config(self) -> dict[str, dict]:
         return {
@@ -555,11 +645,19 @@ class _Prepared:
         self.seen = 0
 
     @cached_property
-    def reusable(self) -> dict[str, int]:
-        """Text hash -> row of the live generation (loads its chunks on first use)."""
+    def reusable(self) -> dict[str, tuple[str, int]]:
+        """Text hash -> (segment name, row) holding its vector in the live generation: read
+        from each segment's keys.txt (a schema-1 generation: its chunks, loaded on first use)."""
         if self.old is None:
             return {}
-        return {text_key(self.builder._index_text(c)): i for i, c in enumerate(self.old.generation.chunks)}
+        if not self.old.segmented:
+            return {text_key(self.builder._index_text(c)): ("", i) for i, c in enumerate(self.old.generation.chunks)}
+        found: dict[str, tuple[str, int]] = {}
+        for entry in self.old.raw["segments"]:
+            name = entry["name"]
+            for row, key in enumerate(read_keys(segments_dir(self.builder.index_dir) / name)):
+                found.setdefault(key, (name, row))
+        return found
 
     def add(self, doc: SourceDoc) -> None:
         """Chunk a freshly read document now and embed its new texts in full groups."""
@@ -584,7 +682,7 @@ class _Prepared:
         self.pending = {}
         for start in range(0, len(todo), EMBED_GROUP):
             group = todo[start : start + EMBED_GROUP]
-            vecs = self.builder.embedder.embed_documents([text for _, text in group])
+            vecs = unit_vectors(self.builder.embedder.embed_documents([text for _, text in group]))
             self.vectors.update(zip((k for k, _ in group), vecs, strict=True))
             self.embedded += len(group)
             self.progress("embed", self.embedded, self.seen)
@@ -599,9 +697,17 @@ class _Prepared:
             self._want(key, text)
         self.flush()
         copy = sorted({k for k in keys if k not in self.vectors}, key=self.reusable.__getitem__)
-        if copy:  # read in row order; each live row holds one text, so keys and rows pair up
-            rows = [self.reusable[k] for k in copy]
-            self.vectors.update(zip(copy, self.old.generation.dense.vectors(rows), strict=True))
+        by_segment: dict[str, list[str]] = {}
+        for k in copy:  # read in row order, one segment at a time
+            by_segment.setdefault(self.reusable[k][0], []).append(k)
+        for name, wanted in by_segment.items():
+            rows = [self.reusable[k][1] for k in wanted]
+            if name:
+                stored = np.load(segments_dir(self.builder.index_dir) / name / VECTORS_FILE, mmap_mode="r")
+                found = np.asarray(stored[rows], dtype=np.float32)
+            else:
+                found = self.old.generation.dense.vectors(rows)
+            self.vectors.update(zip(wanted, found, strict=True))
         return np.asarray([self.vectors[k] for k in keys], dtype=np.float32)
 
     def _want(self, key: str, text: str) -> None:
@@ -619,6 +725,12 @@ class _Current:
     manifest_obj: Manifest
     rescore_bm25: bool = False  # BM25 k1/b changed: write a generation even if no doc did
     rechunk: list[str] = field(default_factory=list)  # chunking settings that changed: re-chunk all
+    raw: dict = field(default_factory=dict)  # manifest.json as read
+
+    @property
+    def segmented(self) -> bool:
+        """Schema 2: segments with deleted rows (schema 1 keeps everything in the generation)."""
+        return "segments" in self.raw
 
     @cached_property
     def generation(self) -> IndexGeneration:

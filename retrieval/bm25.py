@@ -111,19 +111,7 @@ class BM25Index:
         """
         if k <= 0 or len(self) == 0:
             return []
-        scores = self.scores(query_tokens)
-        hit = scores > 0
-        if allowed is not None:
-            hit &= _check_mask(allowed, len(self))
-        rows = np.flatnonzero(hit)
-        if rows.size == 0:
-            return []
-        if rows.size > k:
-            # Keep every row tied with the k-th score so the row-id tie-break is exact.
-            kth = np.partition(scores[rows], rows.size - k)[rows.size - k]
-            rows = rows[scores[rows] >= kth]
-        order = np.lexsort((rows, -scores[rows]))[:k]
-        return [(int(rows[i]), float(scores[rows[i]])) for i in order]
+        return top_rows(self.scores(query_tokens), k, allowed)
 
     def save(self, directory: str | os.PathLike[str]) -> None:
         """Write params.json and tokens.jsonl.gz (one JSON token list per row) into `directory`."""
@@ -193,6 +181,22 @@ def _weight_matrix(bm25: BM25Okapi) -> tuple[dict[str, int], sparse.csc_array]:
         (weights.astype(np.float32), cols, indptr), shape=(bm25.corpus_size, len(vocab))
     )
     return vocab, matrix.tocsc()
+
+
+def top_rows(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """The k best rows with a score above 0 (and allowed), best first, ties broken by row id."""
+    hit = scores > 0
+    if allowed is not None:
+        hit &= _check_mask(allowed, len(scores))
+    rows = np.flatnonzero(hit)
+    if rows.size == 0:
+        return []
+    if rows.size > k:
+        # Keep every row tied with the k-th score so the row-id tie-break is exact.
+        kth = np.partition(scores[rows], rows.size - k)[rows.size - k]
+        rows = rows[scores[rows] >= kth]
+    order = np.lexsort((rows, -scores[rows]))[:k]
+    return [(int(rows[i]), float(scores[rows[i]])) for i in order]
 
 
 def _check_mask(allowed: np.ndarray, rows: int) -> np.ndarray:

@@ -1,40 +1,61 @@
-"""On-disk index generations and the atomic CURRENT pointer.
+"""On-disk index generations, their segments, and the atomic CURRENT pointer.
 
     INDEX_DIR/
       CURRENT              name of the live generation, e.g. "gen-000007" (swapped atomically)
       gen-000007/
-        chunks.jsonl       one Chunk.to_dict() per line; row i = dense row i = BM25 row i
-        dense.faiss        DenseIndex
-        bm25/              BM25Index (params.json, tokens.jsonl.gz)
-        manifest.json      written last: its presence marks the generation complete
+        manifest.json      the documents, the build settings and the generation's segments
+                           with their deleted rows; written last: it marks the generation complete
+      segments/seg-000012/ immutable chunks, vectors and term counts (see segments.py)
       .lock                writer lock, taken by the build code; readers never take it
 
-Readers only follow CURRENT, so a build writes a fresh generation beside the live one and
-`publish`es it; a crash at any point leaves the previous generation serving.
-Writers (new_generation_path, IndexGeneration.write, publish, cleanup_generations) are
-expected to run under the writer lock.
+A generation is a list of segments plus the rows deleted from each since it was written. A
+build writes its new chunks as a new segment, then a new generation's manifest naming the
+old segments, the new one and the new deletions, and `publish`es it; a crash at any point
+leaves the previous generation serving. Segments are shared by generations and removed when
+no kept generation names them.
+
+Schema 1 generations (chunks.jsonl, dense.faiss and bm25/ inside the generation directory)
+are still read; the next write turns them into one segment.
+Writers (new_generation_path, IndexGeneration.write, write_segment, commit_generation,
+publish, cleanup_generations) are expected to run under the writer lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .bm25 import BM25Index
 from .dense import DenseIndex, DenseIndexConfig
 from .errors import IndexCorruptError, IndexNotFoundError
+from .segments import (
+    SEGMENT_META,
+    Part,
+    Segment,
+    SegmentedBM25,
+    SegmentedDense,
+    TermCounts,
+    new_segment_path,
+    parts_of,
+    segment_dirs,
+    segments_dir,
+)
 from .types import Chunk
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: segments; 1: one directory per generation (still read)
+READABLE_SCHEMAS = (1, 2)
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
@@ -47,17 +68,27 @@ _GEN_RE = re.compile(r"^gen-(\d{6,})$")
 
 @dataclass
 class IndexGeneration:
-    """One complete, immutable index: chunks plus the dense and BM25 indexes over them."""
+    """One complete, immutable index: chunks plus the dense and BM25 indexes over them.
+
+    `parts`: the segments a schema-2 generation reads, with their live rows (empty for schema 1).
+    """
 
     path: Path
     manifest: dict[str, Any]
     chunks: list[Chunk]
-    dense: DenseIndex
-    bm25: BM25Index
+    dense: DenseIndex | SegmentedDense
+    bm25: BM25Index | SegmentedBM25
+    parts: list[Part] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, ef_search: int | None = None) -> IndexGeneration:
+    def load(
+        cls, path: str | os.PathLike[str], *, ef_search: int | None = None, reuse: IndexGeneration | None = None,
+    ) -> IndexGeneration:
         """Read a generation directory; `ef_search` overrides an HNSW dense index's saved beam.
+
+        `reuse`: an already loaded generation of the same index whose segments are taken as
+        they are (segments never change), so loading the next generation after a small
+        ingest reads only its new segment and recomputes the BM25 statistics.
 
         Raises:
             IndexCorruptError: manifest.json missing (incomplete generation), wrong schema
@@ -65,6 +96,30 @@ class IndexGeneration:
         """
         path = Path(path)
         manifest = read_manifest(path)
+        if "segments" not in manifest:
+            return cls._load_v1(path, manifest, ef_search)
+        known = {p.segment.name: p.segment for p in (reuse.parts if reuse is not None else [])}
+        loaded = []
+        for entry in manifest["segments"]:
+            name = entry["name"]
+            segment = known.get(name) or Segment.load(segments_dir(path.parent) / name, ef_search=ef_search)
+            if len(segment) != entry["rows"]:
+                raise IndexCorruptError(f"{path}: segment {name} has {len(segment)} rows, the manifest says {entry['rows']}")
+            loaded.append((segment, entry.get("deleted", [])))
+        parts = parts_of(loaded)
+        chunks: list[Chunk] = []
+        for part in parts:
+            chunks += part.segment.chunks if part.all_live else [part.segment.chunks[i] for i in part.live]
+        bm25 = manifest.get("bm25", {})
+        return cls(
+            path=path, manifest=manifest, chunks=chunks,
+            dense=SegmentedDense(parts, int(manifest.get("embedding", {}).get("dim") or _segment_dim(parts))),
+            bm25=SegmentedBM25(parts, k1=bm25.get("k1", 1.2), b=bm25.get("b", 0.75)),
+            parts=parts,
+        )
+
+    @classmethod
+    def _load_v1(cls, path: Path, manifest: dict[str, Any], ef_search: int | None) -> IndexGeneration:
         chunks = _read_chunks(path / CHUNKS_FILE)
         dense = DenseIndex.load(path / DENSE_FILE, ef_search=ef_search)
         bm25 = BM25Index.load(path / BM25_DIR)
@@ -84,13 +139,15 @@ class IndexGeneration:
         bm25: BM25Index,
         *,
         dense_config: DenseIndexConfig | None = None,
+        keys: Sequence[str] | None = None,
     ) -> IndexGeneration:
-        """Write a generation to `path` (new or empty dir); manifest.json goes last, all fsynced.
+        """Write a generation of one new segment holding these rows; manifest.json goes last.
 
-        `manifest` gets "schema_version": SCHEMA_VERSION if it has none. `dense_config`
-        picks the stored FAISS index (e.g. HNSW from 10k rows on, see `DenseIndexConfig`);
-        None stores `dense` as it is. The kind is not recorded in the manifest: the vectors
-        are the same either way, and the FAISS file says which index it holds.
+        The generation directory `path` lies in its index directory, and the segment goes into
+        that directory's segments/. `manifest` gets "schema_version" and "segments".
+        `dense_config` picks the segment's FAISS index (HNSW from 10k rows on, see
+        `DenseIndexConfig`); None keeps it exact. `keys`: per row, the hash of the text that
+        was embedded (lets a later ingest reuse the vector); default: sha256 of the chunk text.
 
         Raises:
             ValueError: row counts disagree, or the manifest has another schema version.
@@ -99,26 +156,103 @@ class IndexGeneration:
         path = Path(path)
         if not len(chunks) == len(dense) == len(bm25):
             raise ValueError(f"row counts disagree: {len(chunks)} chunks, {len(dense)} vectors, {len(bm25)} BM25 rows")
-        manifest = {"schema_version": SCHEMA_VERSION, **manifest}
-        if manifest["schema_version"] != SCHEMA_VERSION:
-            raise ValueError(f"manifest schema_version {manifest['schema_version']!r} != {SCHEMA_VERSION}")
         if (path / MANIFEST_FILE).exists():
             raise FileExistsError(f"{path} already holds a complete generation")
-        if dense_config is not None:
-            dense = dense.with_config(dense_config)
-        path.mkdir(parents=True, exist_ok=True)
+        if keys is None:
+            keys = [hashlib.sha256(c.text.encode("utf-8")).hexdigest() for c in chunks]
+        vectors = dense.vectors(range(len(dense))) if len(dense) else np.zeros((0, dense.dim), dtype=np.float32)
+        entry = write_segment(path.parent, chunks, vectors, TermCounts.from_token_lists(bm25.token_lists), keys,
+                              dense_config=dense_config)
+        commit_generation(path, {**manifest, "segments": [entry]})
+        return cls.load(path)
 
-        with open(path / CHUNKS_FILE, "w", encoding="utf-8") as f:
-            for chunk in chunks:
-                f.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-        dense.save(path / DENSE_FILE)
-        bm25.save(path / BM25_DIR)
-        _fsync_tree(path)
 
-        _write_durably(path / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-        _fsync_dir(path)
-        _fsync_dir(path.parent)
-        return cls(path=path, manifest=manifest, chunks=list(chunks), dense=dense, bm25=bm25)
+def _segment_dim(parts: list[Part]) -> int:
+    return parts[0].segment.dense.dim if parts else 1
+
+
+def doc_runs(chunks: Sequence[Chunk]) -> dict[str, list[int]]:
+    """{doc_id: [first row, row count]}; a document's chunks lie side by side.
+
+    Raises:
+        ValueError: a document's chunks are not contiguous.
+    """
+    runs: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        run = runs.get(chunk.doc_id)
+        if run is None:
+            runs[chunk.doc_id] = [row, 1]
+        elif run[0] + run[1] == row:
+            run[1] += 1
+        else:
+            raise ValueError(f"the chunks of {chunk.doc_id} are not contiguous (rows {run[0]}.. and {row})")
+    return runs
+
+
+def write_segment(
+    index_dir: Path, chunks: Sequence[Chunk], vectors: np.ndarray, counts: TermCounts, keys: Sequence[str],
+    *, dense_config: DenseIndexConfig | None = None,
+) -> dict[str, Any]:
+    """Write a new complete segment of `index_dir` (segment.json last, fsynced) and return its
+    manifest entry: {"name", "rows", "deleted": [], "docs": {doc_id: [first row, count]}}."""
+    docs = doc_runs(chunks)
+    path = new_segment_path(index_dir)
+    meta = Segment.write_files(path, chunks, vectors, counts, keys, dense_config=dense_config)
+    _fsync_tree(path)
+    _write_durably(path / SEGMENT_META, json.dumps(meta) + "\n")
+    _fsync_dir(path)
+    _fsync_dir(path.parent)
+    return {"name": path.name, "rows": len(chunks), "deleted": [], "docs": docs}
+
+
+def merge_segments(
+    index_dir: Path, entries: Sequence[dict[str, Any]], *, dense_config: DenseIndexConfig | None = None,
+) -> dict[str, Any]:
+    """Write the live rows of the segments `entries` names, in order, as one new segment;
+    returns its manifest entry. Vectors, term counts and keys are copied, nothing is embedded."""
+    root = segments_dir(index_dir)
+    loaded = [(Segment.load(root / e["name"], dense=False), e["deleted"]) for e in entries]
+    parts = parts_of(loaded)
+    chunks = [part.segment.chunks[i] for part in parts for i in part.live]
+    dim = max((part.segment.vectors.shape[1] for part in parts), default=0)
+    vectors = np.concatenate([np.asarray(part.segment.vectors[part.live], dtype=np.float32) for part in parts]
+                             ) if parts else np.zeros((0, dim), dtype=np.float32)
+    counts = TermCounts.concat([(part.segment.counts, part.live) for part in parts])
+    keys = [part.segment.keys[i] for part in parts for i in part.live]
+    return write_segment(index_dir, chunks, vectors, counts, keys, dense_config=dense_config)
+
+
+def merge_run(live_rows: Sequence[int], max_segments: int) -> tuple[int, int] | None:
+    """Which neighbouring segments a background merge takes: (start, end) or None.
+
+    Due once there are more than `max_segments`: the newest segments from the first one whose
+    followers together hold no more rows than it (a big old segment is not rewritten for a
+    few new documents; size tiers form by themselves).
+    merge_run([100_000, 40, 35, 50, 20, 10, 5, 5, 5], 8) -> (1, 9)
+    """
+    n = len(live_rows)
+    if n <= max_segments:
+        return None
+    for i in range(1, n - 1):  # the longest suffix (two segments at least) no bigger than the one before it
+        if sum(live_rows[i:]) <= live_rows[i - 1]:
+            return (i, n)
+    return (0, n)
+
+
+def commit_generation(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write a generation's manifest.json (durably, last) into `path`; returns the manifest as written.
+
+    Raises:
+        ValueError: the manifest has another schema version.
+    """
+    manifest = {**manifest, "schema_version": manifest.get("schema_version", SCHEMA_VERSION)}
+    if manifest["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"manifest schema_version {manifest['schema_version']!r} != {SCHEMA_VERSION}")
+    path.mkdir(parents=True, exist_ok=True)
+    _write_durably(path / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False) + "\n")
+    _fsync_dir(path)
+    _fsync_dir(path.parent)
+    return manifest
 
 
 def current_generation_path(index_dir: str | os.PathLike[str]) -> Path | None:
@@ -230,9 +364,25 @@ def cleanup_generations(index_dir: str | os.PathLike[str], keep: int = 2) -> lis
     if tmp.exists():
         tmp.unlink()
         removed.append(tmp)
+    removed += _cleanup_segments(index_dir, [path for number, path in generations if number in keep_numbers])
     if removed:
         _fsync_dir(index_dir)
         logger.info("removed %d old or incomplete index generation(s) from %s", len(removed), index_dir)
+    return removed
+
+
+def _cleanup_segments(index_dir: Path, kept: list[Path]) -> list[Path]:
+    """Remove the segments no kept generation names, and incomplete ones (a crashed write's)."""
+    named: set[str] = set()
+    for gen in kept:
+        named |= {entry["name"] for entry in read_manifest(gen).get("segments", [])}
+    removed = []
+    for _, path in segment_dirs(index_dir):
+        if path.name not in named or not (path / SEGMENT_META).is_file():
+            shutil.rmtree(path)
+            removed.append(path)
+    if removed:
+        _fsync_dir(segments_dir(index_dir))
     return removed
 
 
@@ -258,10 +408,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} has no {MANIFEST_FILE}: incomplete generation") from exc
     except ValueError as exc:
         raise IndexCorruptError(f"{path / MANIFEST_FILE} is not valid JSON: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("schema_version") not in READABLE_SCHEMAS:
         found = manifest.get("schema_version") if isinstance(manifest, dict) else None
         raise IndexCorruptError(
-            f"{path / MANIFEST_FILE} has schema_version {found!r}, this version reads {SCHEMA_VERSION}; "
+            f"{path / MANIFEST_FILE} has schema_version {found!r}, this version reads {READABLE_SCHEMAS}; "
             "rebuild the index"
         )
     return manifest

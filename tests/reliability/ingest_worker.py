@@ -100,18 +100,20 @@ def _instrument() -> None:
 
     from ingest import build
     from retrieval import store
+    from retrieval.segments import SEGMENT_META
 
     real_fsync_tree, real_write_durably = store._fsync_tree, store._write_durably
     real_publish, real_cleanup = build.publish, build.cleanup_generations
 
     def fsync_tree(root):
-        say("write-files")  # chunks, vectors and BM25 written; no manifest.json yet
+        say("write-files")  # a segment's chunks, vectors and term counts written; no segment.json yet
         time.sleep(IO_SLEEP)
         real_fsync_tree(root)
 
     def write_durably(path, text):
         real_write_durably(path, text)
-        say("manifest-written" if Path(path).name == store.MANIFEST_FILE else "current-tmp-written")
+        name = Path(path).name
+        say({store.MANIFEST_FILE: "manifest-written", SEGMENT_META: "segment-written"}.get(name, "current-tmp-written"))
         time.sleep(IO_SLEEP)
 
     def publish(index_dir, gen_path):

@@ -53,12 +53,13 @@ CHUNK = {"max_tokens": 32, "overlap_tokens": 8}  # ~3 chunks per document, ~4 em
 STEP_SLEEP, EMBED_SLEEP, IO_SLEEP = 0.015, 0.2, 0.25
 KINDS = ("empty", "partial", "edited", "rebuild")
 # Every line a worker prints, in the order a build prints them ("write0" is `write 0/1`).
-ORDER = ("ready", "start", "read", "chunk", "embedding-call", "embed", "write0", "write-files", "manifest-written",
+ORDER = ("ready", "start", "read", "chunk", "embedding-call", "embed", "write0", "write-files", "segment-written",
+         "manifest-written",
          "current-tmp-written", "published", "write1", "cleanup", "cleanup-rm", "cleanup-done", "done")
 STAGE = {  # what the process was doing after printing that line
     "ready": "startup", "start": "startup", "read": "reading", "chunk": "chunking",
     "embedding-call": "embedding", "embed": "embedding", "write0": "writing files", "write-files": "writing files",
-    "manifest-written": "written, unpublished",
+    "segment-written": "writing files", "manifest-written": "written, unpublished",
     "current-tmp-written": "swapping CURRENT", "published": "swapped, not cleaned",
     "write1": "swapped, not cleaned", "cleanup": "cleanup", "cleanup-rm": "cleanup",
     "cleanup-done": "finished", "done": "finished",
@@ -99,14 +100,14 @@ class Trial:
 
 
 def plan_trials() -> list[Trial]:
-    """12 kills at stratified random points of the whole run, 9 aimed at the short stages."""
+    """12 kills at stratified random points of the whole run, 10 aimed at the short stages."""
     rng = random.Random(SEED)
     trials: list[Trial] = []
     for kind in KINDS:
         for stratum in range(3):
             trials.append(Trial(0, kind, None, (stratum + rng.random()) / 3))
     targets = {"read": 0.2, "chunk": 0.2, "embed": EMBED_SLEEP / 2, "write 0/1": IO_SLEEP / 2,
-               "write-files": IO_SLEEP / 2, "manifest-written": IO_SLEEP / 2,
+               "write-files": IO_SLEEP / 2, "segment-written": IO_SLEEP / 2, "manifest-written": IO_SLEEP / 2,
                "current-tmp-written": IO_SLEEP / 2, "published": IO_SLEEP / 2, "cleanup-rm": IO_SLEEP / 8}
     for target, window in targets.items():
         kind = rng.choice(KINDS[1:] if target == "cleanup-rm" else KINDS)  # "empty" removes nothing
@@ -295,7 +296,15 @@ def leftovers(index_dir: Path) -> list[str]:
     """Entries beyond what the product keeps after a successful ingest (keep=2)."""
     current = current_generation_path(index_dir)
     gens = sorted(p for p in index_dir.iterdir() if p.name.startswith("gen-"))
-    extra = [p.name for p in index_dir.iterdir() if p.name not in {CURRENT_FILE, ".lock"} and not p.name.startswith("gen-")]
+    extra = [p.name for p in index_dir.iterdir()
+             if p.name not in {CURRENT_FILE, ".lock", "segments"} and not p.name.startswith("gen-")]
+    named = set()
+    for gen in gens:
+        if (gen / MANIFEST_FILE).is_file():
+            named |= {e["name"] for e in json.loads((gen / MANIFEST_FILE).read_text(encoding="utf-8"))["segments"]}
+    for seg in sorted((index_dir / "segments").iterdir()) if (index_dir / "segments").is_dir() else []:
+        if seg.name not in named or not (seg / "segment.json").is_file():
+            extra.append(f"segments/{seg.name} (unreferenced or incomplete)")
     for gen in gens:
         if gen == current:
             continue
@@ -481,7 +490,7 @@ def plan_replace_trials() -> list[Trial]:
     rng = random.Random(SEED + 1)
     trials = [Trial(0, "replace", None, (stratum + rng.random()) / 3) for stratum in range(3)]
     targets = {"read": 0.1, "chunk": 0.1, "embed": EMBED_SLEEP / 2, "write 0/1": IO_SLEEP / 2,
-               "write-files": IO_SLEEP / 2, "manifest-written": IO_SLEEP / 2,
+               "write-files": IO_SLEEP / 2, "segment-written": IO_SLEEP / 2, "manifest-written": IO_SLEEP / 2,
                "current-tmp-written": IO_SLEEP / 2, "published": IO_SLEEP / 2, "cleanup-rm": IO_SLEEP / 8}
     trials += [Trial(0, "replace", target, 0.0, rng.uniform(0, window)) for target, window in targets.items()]
     for n, trial in enumerate(trials):

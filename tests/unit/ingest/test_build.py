@@ -47,7 +47,7 @@ def test_first_ingest_indexes_every_file(builder, docs, tmp_path):
     assert {c.group for c in generation.chunks} == {"hr"}
     assert len(generation.dense) == len(generation.bm25) == len(generation.chunks)
     manifest = generation.manifest
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == 2
     assert manifest["embedding"]["model_id"] == "test-hash-bigram-256"
     assert set(manifest["docs"]) == {str(p.resolve()) for p in docs.iterdir()}
 
@@ -222,7 +222,8 @@ def test_final_index_equals_clean_rebuild_after_a_crash(builder, docs, tmp_path,
     index, clean = tmp_path / "index", tmp_path / "clean"
     builder(index).ingest([docs])
     (docs / "추가.txt").write_text("출장비는 실비로 정산한다.", encoding="utf-8")
-    monkeypatch.setattr(IndexGeneration, "write", staticmethod(lambda *a, **k: (_ for _ in ()).throw(Boom())))
+    # killed after the new segment is written, before the generation naming it is
+    monkeypatch.setattr("ingest.build.commit_generation", lambda *a, **k: (_ for _ in ()).throw(Boom()))
     with pytest.raises(Boom):
         builder(index).ingest([docs])
     monkeypatch.undo()

@@ -108,11 +108,13 @@ def test_an_index_with_line_ids_as_doc_ids_converges_without_embedding(
 
 def _as_written_before_record_ids(gen: Path) -> None:
     """Strip record ids from a generation, as an index built before they existed holds none."""
-    chunks = [json.loads(x) for x in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-    (gen / "chunks.jsonl").write_text(
-        "".join(json.dumps({**c, "metadata": {}}, ensure_ascii=False) + "\n" for c in chunks), encoding="utf-8"
-    )
     manifest = json.loads((gen / MANIFEST_FILE).read_text(encoding="utf-8"))
+    for segment in manifest["segments"]:
+        path = gen.parent / "segments" / segment["name"] / "chunks.jsonl"
+        chunks = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+        path.write_text(
+            "".join(json.dumps({**c, "metadata": {}}, ensure_ascii=False) + "\n" for c in chunks), encoding="utf-8"
+        )
     for entry in manifest["docs"].values():
         del entry["record_id"]
     (gen / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from ingest.manifest import DocEntry, Manifest, plan_changes
 from ingest.types import Block, SourceDoc
+from retrieval.store import SCHEMA_VERSION
 
 
 def entry(doc_id, sha="a" * 64, group="public", source=None):
@@ -71,7 +72,7 @@ def test_manifest_round_trip():
                  docs={"a": entry("a")})
     again = Manifest.from_dict(m.to_dict())
     assert again == m
-    assert again.to_dict()["schema_version"] == 1
+    assert again.to_dict()["schema_version"] == SCHEMA_VERSION == 2
 
 
 def test_keys_added_later_do_not_invalidate_old_indexes():

@@ -10,6 +10,7 @@ import pytest
 from retrieval.bm25 import BM25Index
 from retrieval.dense import DenseIndex
 from retrieval.errors import IndexCorruptError, IndexNotFoundError
+from retrieval.segments import Segment, TermCounts
 from retrieval.store import (
     SCHEMA_VERSION,
     IndexGeneration,
@@ -59,10 +60,14 @@ def test_write_then_load_round_trips(tmp_path: Path, embedder: HashEmbedder) -> 
     assert loaded.manifest["schema_version"] == SCHEMA_VERSION
     assert len(loaded.dense) == len(loaded.bm25) == 2
     assert loaded.bm25.token_lists == written.bm25.token_lists
-    names = {p.name for p in (tmp_path / "gen-000001").iterdir()}
-    assert names == {"manifest.json", "chunks.jsonl", "dense.faiss", "bm25"}
+    assert {p.name for p in (tmp_path / "gen-000001").iterdir()} == {"manifest.json"}
+    [entry] = loaded.manifest["segments"]  # the rows live in a segment beside the generation
+    assert entry == {"name": "seg-000001", "rows": 2, "deleted": [], "docs": {"규정.txt": [0, 2]}}
+    segment = tmp_path / "segments" / "seg-000001"
+    assert {p.name for p in segment.iterdir()} == {
+        "segment.json", "chunks.jsonl", "vectors.npy", "terms.json", "counts.npz", "keys.txt"}
     # Korean stays readable in the files.
-    assert "연차휴가" in (tmp_path / "gen-000001" / "chunks.jsonl").read_text(encoding="utf-8")
+    assert "연차휴가" in (segment / "chunks.jsonl").read_text(encoding="utf-8")
 
 
 def test_empty_generation_round_trips(tmp_path: Path, embedder: HashEmbedder) -> None:
@@ -95,14 +100,14 @@ def test_load_with_other_schema_version_is_corrupt(tmp_path: Path, embedder: Has
     write_test_generation(tmp_path / "g", CHUNKS, embedder, WhitespaceTokenizer())
     manifest_path = tmp_path / "g" / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest_path.write_text(json.dumps({**manifest, "schema_version": 2}), encoding="utf-8")
+    manifest_path.write_text(json.dumps({**manifest, "schema_version": 99}), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="schema_version"):
         IndexGeneration.load(tmp_path / "g")
 
 
 def test_load_with_disagreeing_row_counts_is_corrupt(tmp_path: Path, embedder: HashEmbedder) -> None:
     write_test_generation(tmp_path / "g", CHUNKS, embedder, WhitespaceTokenizer())
-    chunks_path = tmp_path / "g" / "chunks.jsonl"
+    chunks_path = tmp_path / "segments" / "seg-000001" / "chunks.jsonl"
     first_line = chunks_path.read_text(encoding="utf-8").splitlines()[0]
     chunks_path.write_text(first_line + "\n", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="row counts"):
@@ -195,11 +200,14 @@ def test_cleanup_keeps_current_and_previous(tmp_path: Path, embedder: HashEmbedd
     write_test_generation(unpublished, CHUNKS, embedder, WhitespaceTokenizer())
     (tmp_path / ".lock").touch()
     removed = cleanup_generations(tmp_path, keep=2)
-    assert set(removed) == {gens[0], gens[1], unpublished}
+    segs = tmp_path / "segments"
+    # each generation here wrote its own segment: those of the removed ones go with them
+    assert set(removed) == {gens[0], gens[1], unpublished, segs / "seg-000001", segs / "seg-000002", segs / "seg-000005"}
     remaining = sorted(p.name for p in tmp_path.iterdir())
-    assert remaining == [".lock", "CURRENT", gens[2].name, gens[3].name]
+    assert remaining == [".lock", "CURRENT", gens[2].name, gens[3].name, "segments"]
+    assert sorted(p.name for p in segs.iterdir()) == ["seg-000003", "seg-000004"]
     assert cleanup_generations(tmp_path, keep=2) == []
-    assert cleanup_generations(tmp_path, keep=1) == [gens[2]]
+    assert cleanup_generations(tmp_path, keep=1) == [gens[2], segs / "seg-000003"]
     assert open_index(tmp_path).path == gens[3]
 
 
@@ -207,7 +215,8 @@ def test_cleanup_after_rollback_keeps_the_older_live_generation(tmp_path: Path, 
     gens = [_publish_new(tmp_path, embedder) for _ in range(3)]
     publish(tmp_path, gens[0])  # an operator rolled back
     removed = cleanup_generations(tmp_path)
-    assert set(removed) == {gens[1], gens[2]}
+    segs = tmp_path / "segments"
+    assert set(removed) == {gens[1], gens[2], segs / "seg-000002", segs / "seg-000003"}
     assert open_index(tmp_path).path == gens[0]
 
 
@@ -216,7 +225,7 @@ def test_cleanup_without_current_removes_every_generation(tmp_path: Path, embedd
     complete = new_generation_path(tmp_path)
     write_test_generation(complete, CHUNKS, embedder, WhitespaceTokenizer())
     incomplete = new_generation_path(tmp_path)
-    assert cleanup_generations(tmp_path) == [complete, incomplete]
+    assert cleanup_generations(tmp_path) == [complete, incomplete, tmp_path / "segments" / "seg-000001"]
     assert not complete.exists()
     assert cleanup_generations(tmp_path / "missing") == []
 
@@ -239,13 +248,16 @@ def test_crash_mid_write_leaves_no_manifest_and_the_live_index_serving(
     def crash(self, directory):
         raise OSError("disk full")
 
-    monkeypatch.setattr(BM25Index, "save", crash)
+    monkeypatch.setattr(TermCounts, "save", crash)
     gen = new_generation_path(tmp_path)
     with pytest.raises(OSError):
         write_test_generation(gen, CHUNKS, embedder, WhitespaceTokenizer())
-    assert (gen / "chunks.jsonl").exists()
+    half = tmp_path / "segments" / "seg-000002"
+    assert (half / "chunks.jsonl").exists() and not (half / "segment.json").exists()
     assert not (gen / "manifest.json").exists()
     with pytest.raises(IndexCorruptError):
         IndexGeneration.load(gen)
+    with pytest.raises(IndexCorruptError, match="incomplete segment"):
+        Segment.load(half)
     assert open_index(tmp_path).path == live
-    assert cleanup_generations(tmp_path) == [gen]
+    assert cleanup_generations(tmp_path) == [gen, half]
