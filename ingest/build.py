@@ -1,10 +1,12 @@
 """Incremental index builds: read files, re-chunk and re-embed only what changed, swap atomically.
 
-A build writes a complete new generation beside the live one and publishes it by renaming the
-CURRENT pointer; a crash anywhere leaves the previous generation live and the next build
-removes the debris. One writer at a time holds `INDEX_DIR/.lock`; readers never take it.
-Because one generation holds every change of an ingest, `replace=` drops old documents in the
-same swap that makes their new version live: readers see one or the other, never both or none.
+A build writes the new and changed documents' chunks as one new segment and a new generation
+naming the old segments (rows of replaced or deleted documents marked deleted) and the new one,
+then publishes it by renaming the CURRENT pointer; a crash anywhere leaves the previous
+generation live and the next build removes the debris. One writer at a time holds
+`INDEX_DIR/.lock`; readers never take it. Because one generation holds every change of an
+ingest, `replace=` drops old documents in the same swap that makes their new version live:
+readers see one or the other, never both or none. `merge` rewrites neighbouring segments as one.
 """
 
 from __future__ import annotations

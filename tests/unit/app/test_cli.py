@@ -230,3 +230,29 @@ def test_json_output_survives_a_file_name_that_is_not_utf8(capsys):
     _emit({"failed": [{"path": "docs/\udcb1\udcd4.txt", "error": "file name is not valid UTF-8"}]})
     failed = json.loads(capsys.readouterr().out)["failed"][0]
     assert failed["path"] == "docs/\\xb1\\xd4.txt" and failed["error"].startswith("file name")
+
+
+def test_index_status_and_compact_json_contracts(index, docs, tmp_path, monkeypatch):
+    assert json_out(run("index", "status", "--json")) == {}
+    assert run("ingest", str(docs), "--json").exit_code == 0
+    extra = tmp_path / "more"
+    extra.mkdir()
+    for i in range(3):  # one segment per ingest
+        (extra / f"추가{i}.txt").write_text(f"{i}번 공지: 주차 등록은 총무팀에 신청한다.", encoding="utf-8")
+        assert run("ingest", str(extra / f"추가{i}.txt"), "--json").exit_code == 0
+    assert run("docs", "delete", str((docs / "휴가.txt").resolve()), "--json").exit_code == 0  # a row of the first
+    assert run("docs", "delete", str((extra / "추가1.txt").resolve()), "--json").exit_code == 0  # all of one
+    status = json_out(run("index", "status", "--json"))
+    assert status["generation"].startswith("gen-") and len(status["segments"]) == 3  # the emptied one is gone
+    assert [s["deleted"] for s in status["segments"]] == [1, 0, 0]
+    assert status["chunks"] == sum(s["rows"] - s["deleted"] for s in status["segments"])
+    before = json_out(run("search", "주차 등록", "--json"))
+    done = json_out(run("index", "compact", "--json"))
+    assert done["merged"] == [s["name"] for s in status["segments"]] and done["rows"] == status["chunks"]
+    assert set(done) == {"merged", "into", "rows", "seconds"}
+    after = json_out(run("index", "status", "--json"))
+    assert [s["name"] for s in after["segments"]] == [done["into"]] and after["chunks"] == status["chunks"]
+    assert json_out(run("search", "주차 등록", "--json")) == before
+    assert json_out(run("index", "compact", "--json"))["merged"] == []
+    human = run("index", "status")
+    assert human.exit_code == 0 and "세그먼트 1개" in human.stdout

@@ -13,7 +13,7 @@ from ingest.build import IndexBuilder
 from ingest.chunk import Chunker, SentenceSplitter
 from ingest.errors import IndexLockedError
 from retrieval.errors import EmbeddingModelMismatch
-from retrieval.store import IndexGeneration, current_generation_path, open_index
+from retrieval.store import current_generation_path, open_index
 from tests.fakes import HashEmbedder
 
 # The fixtures `tokenizer`, `embedder` (a CountingEmbedder) and `builder` come from conftest.py.
@@ -170,7 +170,7 @@ class Boom(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("fail_at", ["chunks.jsonl", "dense.faiss", "manifest.json", "publish"])
+@pytest.mark.parametrize("fail_at", ["segment files", "segment.json", "manifest.json", "publish"])
 def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
     builder, docs, tmp_path, monkeypatch, fail_at
 ):
@@ -182,24 +182,28 @@ def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
 
     import ingest.build as build_module
 
-    real_write, real_publish = IndexGeneration.write, build_module.publish
+    real_segment, real_commit, real_publish = build_module.write_segment, build_module.commit_generation, build_module.publish
 
-    def failing_write(path, manifest, chunks, dense, bm25, **options):
-        if fail_at == "publish":
-            return real_write(path, manifest, chunks, dense, bm25, **options)
-        # Write for real, then break the generation the way a crash at `fail_at` would.
-        real_write(path, manifest, chunks, dense, bm25, **options)
-        names = ["chunks.jsonl", "dense.faiss", "manifest.json"]
-        for name in names[names.index(fail_at) :]:
-            target = Path(path) / name
-            if target.exists():
-                target.unlink()
-        raise Boom(f"crash while writing {fail_at}")
+    def failing_segment(index_dir, *args, **options):
+        # Write for real, then break it the way a crash at `fail_at` would.
+        entry = real_segment(index_dir, *args, **options)
+        if fail_at == "segment files":  # killed before segment.json, its last file
+            (index_dir / "segments" / entry["name"] / "segment.json").unlink()
+        if fail_at in ("segment files", "segment.json"):
+            raise Boom(f"crash at {fail_at}")
+        return entry
+
+    def failing_commit(path, manifest):
+        real_commit(path, manifest)
+        if fail_at == "manifest.json":
+            (path / "manifest.json").write_text(json.dumps(manifest)[:40], encoding="utf-8")  # half written
+            raise Boom("crash while writing manifest.json")
 
     def failing_publish(index_dir, gen_path):
         raise Boom("crash before the CURRENT swap")
 
-    monkeypatch.setattr(IndexGeneration, "write", staticmethod(failing_write))
+    monkeypatch.setattr(build_module, "write_segment", failing_segment)
+    monkeypatch.setattr(build_module, "commit_generation", failing_commit)
     monkeypatch.setattr(build_module, "publish", failing_publish)
     with pytest.raises(Boom):
         builder().ingest([docs])
@@ -207,7 +211,8 @@ def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
     assert current_generation_path(index) == live
     assert chunk_ids(index) == before
 
-    monkeypatch.setattr(IndexGeneration, "write", staticmethod(real_write))
+    monkeypatch.setattr(build_module, "write_segment", real_segment)
+    monkeypatch.setattr(build_module, "commit_generation", real_commit)
     monkeypatch.setattr(build_module, "publish", real_publish)
     report = builder().ingest([docs])
     assert report.added == 1
@@ -216,6 +221,8 @@ def test_crash_mid_write_leaves_previous_generation_and_next_ingest_completes(
     assert len({c.chunk_id for c in after.chunks}) == len(after.chunks)  # no duplicates
     gens = sorted(p.name for p in index.iterdir() if p.name.startswith("gen-"))
     assert all((index / g / "manifest.json").exists() for g in gens)  # debris cleaned
+    named = {e["name"] for g in gens for e in json.loads((index / g / "manifest.json").read_text())["segments"]}
+    assert {p.name for p in (index / "segments").iterdir()} == named  # no stray or half segment
 
 
 def test_final_index_equals_clean_rebuild_after_a_crash(builder, docs, tmp_path, monkeypatch):
