@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -21,9 +22,10 @@ from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
 from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
+from retrieval.pg import PgIndex, PgRetriever
 from retrieval.store import IndexGeneration, current_generation_path, read_manifest
 from retrieval.tokenize import KiwiTokenizer, tokenizer_from_config
-from retrieval.types import Hit
+from retrieval.types import Chunk, Hit
 
 from generation.types import GenerationParams, Generator
 from prompts import build_qa_messages, build_unit_messages
@@ -34,6 +36,11 @@ from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def config_key(config: dict) -> str:
+    """What identifies a Postgres index's build settings (a change needs another retriever)."""
+    return json.dumps({k: config.get(k) for k in ("embedding", "tokenizer", "bm25")}, sort_keys=True)
 
 T = TypeVar("T")
 
@@ -105,6 +112,7 @@ class Pipeline:
         self._ingest_tokenizer: KiwiTokenizer | None = None
         self._ocr: Ocr | None | bool = False  # False: not looked up yet
         self._merger: threading.Thread | None = None
+        self._pg: PgIndex | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -139,7 +147,19 @@ class Pipeline:
             context_prefix=s.chunk.context_prefix,
             dense_config=self.dense_config(),
             max_segments=s.retrieval.max_segments,
+            pg=self.pg_index(),
         )
+
+    def pg_index(self) -> PgIndex | None:
+        """The Postgres index when `index.url` is set (schema created or upgraded once), else None."""
+        url = self.settings.index.url
+        if not url:
+            return None
+        if self._pg is None:
+            pg = PgIndex(url, dim=self.embedder.dim, hnsw=self.settings.index.pg_hnsw)
+            pg.migrate()
+            self._pg = pg
+        return self._pg
 
     def merge(self, *, full: bool = False) -> dict[str, object] | None:
         """Merge index segments now: all of them (`full`), or the newest small ones when due."""
@@ -234,7 +254,11 @@ class Pipeline:
     # ------------------------------------------------------------------ reading
     def index_status(self) -> dict[str, object]:
         """The live generation's segments: {"generation", "chunks", "segments": [{"name",
-        "rows", "deleted"}]} (an index of schema 1 shows none), or {} when there is no index."""
+        "rows", "deleted"}]} (an index of schema 1 shows none), or {} when there is no index.
+        Over Postgres: {"backend": "postgres", "chunks"}."""
+        pg = self.pg_index()
+        if pg is not None:
+            return {"backend": "postgres", "chunks": pg.count()} if pg.config() is not None else {}
         data = self._read_live(lambda path: {**read_manifest(path), "generation": path.name})
         if data is None:
             return {}
@@ -245,7 +269,8 @@ class Pipeline:
 
     def documents(self) -> list[DocEntry]:
         """Indexed documents from the live manifest, without loading vectors."""
-        data = self._read_live(read_manifest)
+        pg = self.pg_index()
+        data = pg.manifest() if pg is not None else self._read_live(read_manifest)
         if data is None:
             return []
         return sorted(Manifest.from_dict(data).docs.values(), key=lambda d: d.doc_id)
@@ -254,8 +279,12 @@ class Pipeline:
         """Files stored but not indexed because their pages need OCR, which is missing here."""
         return sorted(WaitingForOcr(self.index_dir).load().values(), key=lambda w: w.doc_id)
 
-    def retriever(self) -> HybridRetriever:
-        """The retriever over the live generation, reloaded when a new one was published."""
+    def retriever(self) -> HybridRetriever | PgRetriever:
+        """The retriever over the live generation, reloaded when a new one was published
+        (with `index.url`, over Postgres: every query reads the committed index)."""
+        pg = self.pg_index()
+        if pg is not None:
+            return self._pg_retriever(pg)
         with self._lock:
             path = current_generation_path(self.index_dir)
             if path is not None and path == self._retriever_path and self._retriever is not None:
@@ -280,6 +309,31 @@ class Pipeline:
                 generation, self.embedder, tokenizer, fusion=self.fusion_config()
             )
             self._retriever_path = generation.path
+            return self._retriever
+
+    def chunks_by_id(self, chunk_ids: Collection[str]) -> dict[str, Chunk]:
+        """The indexed chunks with these ids (a document's neighbouring passages)."""
+        wanted = set(chunk_ids)
+        pg = self.pg_index()
+        if pg is not None:
+            return pg.chunks_by_chunk_id(wanted)
+        return {c.chunk_id: c for c in self.retriever().generation.chunks if c.chunk_id in wanted}
+
+    def _pg_retriever(self, pg: PgIndex) -> PgRetriever:
+        config = pg.config()
+        if config is None:
+            raise IndexNotFoundError(f"{pg._where()}: no index yet; run `chulcheo ingest PATH` first")
+        built_with = config["embedding"]["model_id"]
+        if built_with != self.embedder.model_id:
+            raise EmbeddingModelMismatch(
+                f"the Postgres index was built with embedding model {built_with!r} but "
+                f"{self.embedder.model_id!r} is configured; configure the same model or re-ingest with --rebuild"
+            )
+        with self._lock:
+            if self._retriever is None or self._retriever_path != config_key(config):
+                self._retriever = PgRetriever(pg, self.embedder, tokenizer_from_config(config["tokenizer"]),
+                                              fusion=self.fusion_config(), bm25=config["bm25"])
+                self._retriever_path = config_key(config)
             return self._retriever
 
     def _read_live(self, load: Callable[[Path], T]) -> T | None:

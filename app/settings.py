@@ -231,6 +231,16 @@ class ServerSettings(BaseModel):
     page_cache_mb: float = Field(256, ge=0)
 
 
+class IndexSettings(BaseModel):
+    """Where the index lives: files under index_dir (default), or a Postgres database with pgvector."""
+
+    # postgresql://user:password@host/db: chunks, vectors and BM25 postings in Postgres, shared by
+    # every replica (index_dir still holds the writer lock, OCR cache and files waiting for OCR)
+    url: str | None = None
+    # pgvector's HNSW index for the dense leg (else an exact scan); see retrieval/pg.py
+    pg_hnsw: bool = True
+
+
 class Settings(BaseSettings):
     """All settings of one chulcheo installation."""
 
@@ -245,6 +255,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    index: IndexSettings = IndexSettings()
     limits: LimitSettings = LimitSettings()
     ocr: OcrSettings = OcrSettings()
     generation: GenerationSettings = GenerationSettings()

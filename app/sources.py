@@ -215,7 +215,7 @@ class SourceViewer:
             raise NoSource(f"{PurePath(doc.source).name}: no passage {chunk_id!r}")
         at = doc.chunk_ids.index(chunk_id)
         wanted = doc.chunk_ids[max(0, at - around):at + around + 1]
-        by_id = {c.chunk_id: c for c in self.pipeline.retriever().generation.chunks if c.chunk_id in wanted}
+        by_id = self.pipeline.chunks_by_id(wanted)
         return [by_id[i] for i in wanted if i in by_id]
 
     def _take_view(self, who: Principal) -> None:

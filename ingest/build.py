@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
 from retrieval.errors import EmbeddingModelMismatch
+from retrieval.pg import PgIndex
 from retrieval.segments import (
     VECTORS_FILE,
     TermCounts,
@@ -168,6 +169,7 @@ class IndexBuilder:
         context_prefix: index each chunk under its document title and heading (`index_text`).
         dense_config: the FAISS index of each new segment (exact, or HNSW for big ones).
         max_segments: `merge` merges the newest small segments once there are more.
+        pg: write into this Postgres index instead of index_dir's files (one transaction per write).
     """
 
     def __init__(
@@ -183,6 +185,7 @@ class IndexBuilder:
         context_prefix: bool = False,
         dense_config: DenseIndexConfig | None = None,
         max_segments: int = 8,
+        pg: PgIndex | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -197,6 +200,7 @@ class IndexBuilder:
         # config, so changing it never forces re-embedding: it applies at the next write.
         self.dense_config = dense_config
         self.max_segments = max_segments  # more segments than this: the newest small ones are merged
+        self.pg = pg  # the index lives in Postgres (index.url); index_dir keeps the lock and OCR state
 
     # ----------------------------------------------------------------- public verbs
     def ingest(
@@ -305,6 +309,8 @@ class IndexBuilder:
 
     def _indexed_ids(self) -> list[str]:
         """Doc ids of the live generation, whatever settings built it."""
+        if self.pg is not None:
+            return list((self.pg.manifest() or {}).get("docs", {}))
         path = current_generation_path(self.index_dir)
         return list(read_manifest(path)["docs"]) if path else []
 
@@ -316,10 +322,15 @@ class IndexBuilder:
             log.warning("%s: could not remove old generations: %s", self.index_dir, exc)
 
     def _open_current(self) -> _Current | None:
-        path = current_generation_path(self.index_dir)
-        if path is None:
-            return None
-        raw = read_manifest(path)
+        if self.pg is not None:
+            path, raw = None, self.pg.manifest()
+            if raw is None:
+                return None
+        else:
+            path = current_generation_path(self.index_dir)
+            if path is None:
+                return None
+            raw = read_manifest(path)
         manifest = Manifest.from_dict(raw)
         differences = config_differences(manifest.build_config(), self._build_config())
         # BM25 parameters need no re-embedding: the next generation rebuilds BM25 from the
@@ -497,6 +508,15 @@ class IndexBuilder:
         texts = [self._index_text(c) for c in new_chunks]
         tokens = self.tokenizer.tokenize_many(texts)
         progress("write", 0, 1)
+        if self.pg is not None:
+            config = self._build_config()
+            if old is not None and old.rechunk and set(old.manifest_obj.docs) - drop:
+                config["chunking"] = old.manifest_obj.build_config()["chunking"]
+            changed = {d: asdict(docs[d]) for d in {doc.doc_id for doc in new_docs}}
+            total = self.pg.apply(config, drop, changed, new_chunks, vectors, tokens, [text_key(t) for t in texts])
+            progress("write", 1, 1)
+            log.info("committed %d new chunks to the Postgres index (%d in all)", len(new_chunks), total)
+            return prepared.embedded, total
         kept = self._kept_segments(old, drop)
         segments = list(kept)
         if new_chunks:
@@ -652,6 +672,8 @@ class _Prepared:
         from each segment's keys.txt (a schema-1 generation: its chunks, loaded on first use)."""
         if self.old is None:
             return {}
+        if self.builder.pg is not None:
+            return dict.fromkeys(self.builder.pg.keys(), ("pg", 0))
         if not self.old.segmented:
             return {text_key(self.builder._index_text(c)): ("", i) for i, c in enumerate(self.old.generation.chunks)}
         found: dict[str, tuple[str, int]] = {}
@@ -704,7 +726,10 @@ class _Prepared:
             by_segment.setdefault(self.reusable[k][0], []).append(k)
         for name, wanted in by_segment.items():
             rows = [self.reusable[k][1] for k in wanted]
-            if name:
+            if name == "pg":
+                stored = self.builder.pg.vectors(wanted)
+                found = np.asarray([stored[k] for k in wanted], dtype=np.float32)
+            elif name:
                 stored = np.load(segments_dir(self.builder.index_dir) / name / VECTORS_FILE, mmap_mode="r")
                 found = np.asarray(stored[rows], dtype=np.float32)
             else:
