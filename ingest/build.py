@@ -48,6 +48,7 @@ from retrieval.store import (
     new_generation_path,
     publish,
     read_manifest,
+    segment_summary,
     write_segment,
 )
 from retrieval.types import Chunk
@@ -573,8 +574,8 @@ class IndexBuilder:
     def merge_due(self) -> bool:
         """Whether `merge()` would merge now (read without the lock, so only a hint)."""
         path = current_generation_path(self.index_dir)
-        entries = read_manifest(path).get("segments") if path is not None else None
-        return entries is not None and merge_run([e["rows"] - len(e["deleted"]) for e in entries],
+        entries = segment_summary(path) if path is not None else None
+        return entries is not None and merge_run([e["rows"] - e["deleted"] for e in entries],
                                                  self.max_segments) is not None
 
     def merge(self, *, full: bool = False) -> dict[str, object] | None:

@@ -59,6 +59,7 @@ READABLE_SCHEMAS = (1, 2)
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
+SEGMENTS_FILE = "segments.json"  # beside manifest.json: the segment list alone
 CHUNKS_FILE = "chunks.jsonl"
 DENSE_FILE = "dense.faiss"
 BM25_DIR = "bm25"
@@ -249,6 +250,9 @@ def commit_generation(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     if manifest["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"manifest schema_version {manifest['schema_version']!r} != {SCHEMA_VERSION}")
     path.mkdir(parents=True, exist_ok=True)
+    if "segments" in manifest:  # a small copy of the segment list, for cleanup and merge checks
+        summary = [{"name": e["name"], "rows": e["rows"], "deleted": len(e["deleted"])} for e in manifest["segments"]]
+        _write_synced(path / SEGMENTS_FILE, json.dumps(summary) + "\n")
     _write_durably(path / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False) + "\n")
     _fsync_dir(path)
     _fsync_dir(path.parent)
@@ -371,11 +375,23 @@ def cleanup_generations(index_dir: str | os.PathLike[str], keep: int = 2) -> lis
     return removed
 
 
+def segment_summary(gen: Path) -> list[dict[str, Any]] | None:
+    """[{"name", "rows", "deleted": count}] of a complete generation without reading its whole
+    manifest (at 100k chunks that is ~20 MB of JSON); None for schema 1."""
+    try:
+        return json.loads((gen / SEGMENTS_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        entries = read_manifest(gen).get("segments")
+        if entries is None:
+            return None
+        return [{"name": e["name"], "rows": e["rows"], "deleted": len(e["deleted"])} for e in entries]
+
+
 def _cleanup_segments(index_dir: Path, kept: list[Path]) -> list[Path]:
     """Remove the segments no kept generation names, and incomplete ones (a crashed write's)."""
     named: set[str] = set()
     for gen in kept:
-        named |= {entry["name"] for entry in read_manifest(gen).get("segments", [])}
+        named |= {entry["name"] for entry in segment_summary(gen) or []}
     removed = []
     for _, path in segment_dirs(index_dir):
         if path.name not in named or not (path / SEGMENT_META).is_file():
@@ -423,6 +439,14 @@ def _read_chunks(path: Path) -> list[Chunk]:
             return [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
     except (OSError, ValueError, TypeError) as exc:
         raise IndexCorruptError(f"cannot read chunks from {path}: {exc}") from exc
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Like _write_durably, for files written before manifest.json (they mark nothing)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _write_durably(path: Path, text: str) -> None:

@@ -60,7 +60,7 @@ def test_write_then_load_round_trips(tmp_path: Path, embedder: HashEmbedder) -> 
     assert loaded.manifest["schema_version"] == SCHEMA_VERSION
     assert len(loaded.dense) == len(loaded.bm25) == 2
     assert loaded.bm25.token_lists == written.bm25.token_lists
-    assert {p.name for p in (tmp_path / "gen-000001").iterdir()} == {"manifest.json"}
+    assert {p.name for p in (tmp_path / "gen-000001").iterdir()} == {"manifest.json", "segments.json"}
     [entry] = loaded.manifest["segments"]  # the rows live in a segment beside the generation
     assert entry == {"name": "seg-000001", "rows": 2, "deleted": [], "docs": {"규정.txt": [0, 2]}}
     segment = tmp_path / "segments" / "seg-000001"
