@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .bm25 import BM25Index
 from .dense import DenseIndex, DenseIndexConfig
@@ -253,7 +254,8 @@ def commit_generation(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     if "segments" in manifest:  # a small copy of the segment list, for cleanup and merge checks
         summary = [{"name": e["name"], "rows": e["rows"], "deleted": len(e["deleted"])} for e in manifest["segments"]]
         _write_synced(path / SEGMENTS_FILE, json.dumps(summary) + "\n")
-    _write_durably(path / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False) + "\n")
+    # orjson: a 100k-chunk manifest is ~20 MB, json took 0.6 s to write it and 0.8 s to read it
+    _write_durably(path / MANIFEST_FILE, orjson.dumps(manifest).decode("utf-8") + "\n")
     _fsync_dir(path)
     _fsync_dir(path.parent)
     return manifest
@@ -419,7 +421,7 @@ def _generation_dirs(index_dir: Path) -> list[tuple[int, Path]]:
 def read_manifest(path: Path) -> dict[str, Any]:
     """manifest.json of a generation, checked for completeness and schema version."""
     try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest = orjson.loads((path / MANIFEST_FILE).read_bytes())
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"{path} has no {MANIFEST_FILE}: incomplete generation") from exc
     except ValueError as exc:
