@@ -253,7 +253,7 @@ def commit_generation(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     path.mkdir(parents=True, exist_ok=True)
     if "segments" in manifest:  # a small copy of the segment list, for cleanup and merge checks
         summary = [{"name": e["name"], "rows": e["rows"], "deleted": len(e["deleted"])} for e in manifest["segments"]]
-        _write_synced(path / SEGMENTS_FILE, json.dumps(summary) + "\n")
+        _fsync_write(path / SEGMENTS_FILE, json.dumps(summary) + "\n")
     # orjson: a 100k-chunk manifest is ~20 MB, json took 0.6 s to write it and 0.8 s to read it
     _write_durably(path / MANIFEST_FILE, orjson.dumps(manifest).decode("utf-8") + "\n")
     _fsync_dir(path)
@@ -443,15 +443,12 @@ def _read_chunks(path: Path) -> list[Chunk]:
         raise IndexCorruptError(f"cannot read chunks from {path}: {exc}") from exc
 
 
-def _write_synced(path: Path, text: str) -> None:
-    """Like _write_durably, for files written before manifest.json (they mark nothing)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _write_durably(path: Path, text: str) -> None:
+    """Write and fsync a file that marks a step (manifest.json, CURRENT.tmp, segment.json)."""
+    _fsync_write(path, text)
+
+
+def _fsync_write(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()

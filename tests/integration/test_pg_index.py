@@ -78,6 +78,17 @@ def ingest_all(b: IndexBuilder, root: Path) -> None:
         b.ingest([root / group], group)
 
 
+def indexed(url: str, tmp_path: Path, tokenizer):
+    """(embedder, docs folder, PgIndex, its IndexBuilder) with every document of DOCS ingested."""
+    embedder = HashEmbedder()
+    root = docs_dir(tmp_path / "docs")
+    pg = PgIndex(url, dim=embedder.dim)
+    pg.migrate()
+    b = builder(tmp_path / "state", embedder, tokenizer, pg)
+    ingest_all(b, root)
+    return embedder, root, pg, b
+
+
 def test_same_results_as_the_embedded_index_and_no_group_leak(url, tmp_path, tokenizer):
     embedder = HashEmbedder()
     root = docs_dir(tmp_path / "docs")
@@ -102,12 +113,7 @@ def test_same_results_as_the_embedded_index_and_no_group_leak(url, tmp_path, tok
 
 
 def test_changes_replace_whole_documents_and_reuse_vectors(url, tmp_path, tokenizer):
-    embedder = HashEmbedder()
-    root = docs_dir(tmp_path / "docs")
-    pg = PgIndex(url, dim=embedder.dim)
-    pg.migrate()
-    b = builder(tmp_path / "state", embedder, tokenizer, pg)
-    ingest_all(b, root)
+    embedder, root, pg, b = indexed(url, tmp_path, tokenizer)
     before = pg.count()
     edited = root / "public" / "출장.txt"
     edited.write_text(edited.read_text(encoding="utf-8") + " 해외 출장 일비는 하루 50달러이다.", encoding="utf-8")
@@ -131,12 +137,7 @@ def test_changes_replace_whole_documents_and_reuse_vectors(url, tmp_path, tokeni
 
 
 def test_a_failed_write_changes_nothing(url, tmp_path, tokenizer, monkeypatch):
-    embedder = HashEmbedder()
-    root = docs_dir(tmp_path / "docs")
-    pg = PgIndex(url, dim=embedder.dim)
-    pg.migrate()
-    b = builder(tmp_path / "state", embedder, tokenizer, pg)
-    ingest_all(b, root)
+    embedder, root, pg, b = indexed(url, tmp_path, tokenizer)
     manifest, count = pg.manifest(), pg.count()
     edited = root / "public" / "보안.txt"
     edited.write_text("USB 메모리 사용은 허용한다.", encoding="utf-8")
