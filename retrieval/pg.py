@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -85,6 +87,7 @@ class PgIndex:
     def __init__(self, url: str, dim: int, *, hnsw: bool = True) -> None:
         self.url = url
         self.dim = dim
+        self._local = threading.local()  # one reading connection per thread, kept open
         # pgvector's HNSW index on the vectors; without it the dense leg scans exactly
         self.hnsw = hnsw
 
@@ -118,13 +121,29 @@ class PgIndex:
                 raise PgIndexError(f"{self._where()} holds {dim}-dim vectors; the embedding model makes {self.dim}-dim ones")
         return found
 
+    @contextmanager
+    def _reader(self) -> Iterator[Any]:
+        """This thread's autocommit connection for reads (a new one per query cost ~10 ms each);
+        dropped when it breaks, so the next call connects again."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = _connect(self.url)
+            conn.autocommit = True
+            self._local.conn = conn
+        try:
+            yield conn
+        except Exception:
+            if conn.broken:
+                self._local.conn = None
+            raise
+
     def _where(self) -> str:
         return "the Postgres index" if "@" in self.url else self.url  # never print a password
 
     # ------------------------------------------------------------------ reading the manifest
     def manifest(self) -> dict[str, Any] | None:
         """{**build config, "docs": {doc_id: DocEntry dict}} as manifest.json has it, or None when empty."""
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             row = conn.execute("select value from chulcheo_config where key = 'config'").fetchone()
             if row is None:
                 return None
@@ -133,13 +152,13 @@ class PgIndex:
 
     def config(self) -> dict[str, Any] | None:
         """The build settings the index was built with (tokenizer, BM25, embedding), or None when empty."""
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             row = conn.execute("select value from chulcheo_config where key = 'config'").fetchone()
         return row[0] if row else None
 
     def keys(self) -> list[str]:
         """Every stored text key (the hash of the text that was embedded)."""
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             return [k for (k,) in conn.execute("select distinct key from chulcheo_chunks")]
 
     def vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
@@ -147,7 +166,7 @@ class PgIndex:
         wanted = list(set(keys))
         if not wanted:
             return {}
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             rows = conn.execute(
                 "select distinct on (key) key, embedding::text from chulcheo_chunks where key = any(%s)", (wanted,)
             ).fetchall()
@@ -196,7 +215,7 @@ class PgIndex:
 
     # ------------------------------------------------------------------ searching
     def count(self, where: str = "true", params: Sequence[Any] = ()) -> int:
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             return conn.execute(f"select count(*) from chulcheo_chunks c where {where}", params).fetchone()[0]
 
     def bm25(self, tokens: Sequence[str], k: int, k1: float, b: float, where: str = "true",
@@ -209,7 +228,7 @@ class PgIndex:
         counts = Counter(tokens)
         if not counts or k <= 0:
             return []
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             n, total = conn.execute("select count(*), coalesce(sum(dl), 0) from chulcheo_chunks").fetchone()
             if n == 0:
                 return []
@@ -242,7 +261,7 @@ class PgIndex:
         q = _vector(unit_vectors(np.asarray(query, dtype=np.float32).reshape(1, -1))[0])
         sql = (f"select c.id, -(c.embedding <#> %s::vector) from chulcheo_chunks c where {where} "
                f"order by c.embedding <#> %s::vector, c.id limit %s")
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             if self._iterative(conn):  # pgvector 0.8+: the HNSW walk goes on until k rows pass the filter
                 conn.execute("set hnsw.iterative_scan = relaxed_order")
             # the beam at least twice the depth asked for: hybrid search asks for 100 candidates
@@ -252,7 +271,10 @@ class PgIndex:
                 allowed = conn.execute(f"select count(*) from chulcheo_chunks c where {where}", params).fetchone()[0]
                 if len(rows) < min(k, allowed):
                     conn.execute("set enable_indexscan = off")
-                    rows = conn.execute(sql, (q, *params, q, k)).fetchall()
+                    try:
+                        rows = conn.execute(sql, (q, *params, q, k)).fetchall()
+                    finally:
+                        conn.execute("reset enable_indexscan")
         hits = sorted(((int(i), float(s)) for i, s in rows), key=lambda r: (-r[1], r[0]))
         return hits[:k]
 
@@ -266,14 +288,14 @@ class PgIndex:
         wanted = list(set(chunk_ids))
         if not wanted:
             return {}
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             rows = conn.execute("select chunk from chulcheo_chunks where chunk_id = any(%s)", (wanted,)).fetchall()
         return {c["chunk_id"]: Chunk.from_dict(c) for (c,) in rows}
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
         if not ids:
             return {}
-        with _connect(self.url) as conn:
+        with self._reader() as conn:
             rows = conn.execute("select id, chunk from chulcheo_chunks where id = any(%s)", (list(ids),)).fetchall()
         return {int(i): Chunk.from_dict(c) for i, c in rows}
 
