@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ingest.build import IndexBuilder, IngestReport, Progress
 from ingest.chunk import Chunker, SentenceSplitter
@@ -17,6 +16,7 @@ from ingest.errors import IndexLockedError
 from ingest.load import LoadLimits
 from ingest.ocr import Ocr
 from ingest.pending import Waiting, WaitingForOcr
+from ingest.prepare import IngestTools, Preparer
 from ingest.manifest import DocEntry, Manifest
 from retrieval.dense import DenseIndexConfig
 from retrieval.embed import Embedder
@@ -35,12 +35,11 @@ from answer import AnswerRun, ComposeConfig, KiwiFocus, StreamEvent, condense, f
 from .models import ModelNotProvisionedError, resolve_model
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from ingest.ray_prepare import RayPreparer
+
 log = logging.getLogger(__name__)
 
-
-def config_key(config: dict) -> str:
-    """What identifies a Postgres index's build settings (a change needs another retriever)."""
-    return json.dumps({k: config.get(k) for k in ("embedding", "tokenizer", "bm25")}, sort_keys=True)
 
 T = TypeVar("T")
 
@@ -73,6 +72,13 @@ def make_embedder(settings: Settings) -> Embedder:
         batch_size=settings.embedding.batch_size,
         max_seq_length=settings.embedding.max_seq_length,
     )
+
+
+def ingest_tools(settings: Settings) -> IngestTools:
+    """What a Ray worker needs to prepare files as this machine would (`ingest.ray_prepare`)."""
+    pipeline = Pipeline(settings)
+    return IngestTools(pipeline.load_limits(), pipeline.ocr(), pipeline.chunker(), pipeline.embedder,
+                       settings.chunk.context_prefix)
 
 
 def make_generator_from_settings(settings: Settings) -> Generator:
@@ -125,22 +131,14 @@ class Pipeline:
         return self._embedder
 
     # ------------------------------------------------------------------ writing
-    def builder(self) -> IndexBuilder:
+    def builder(self, preparer: Preparer | None = None) -> IndexBuilder:
+        """The index writer; `preparer` reads, chunks and embeds files elsewhere (Ray)."""
         s = self.settings
-        if self._ingest_tokenizer is None:  # Kiwi loads in ~0.7 s: once per pipeline, not per ingest
-            self._ingest_tokenizer = KiwiTokenizer(kiwi=self._kiwi)  # the checker's, if loaded
-        tokenizer = self._ingest_tokenizer
-        chunker = Chunker(
-            self._count_tokens,
-            max_tokens=s.chunk.max_tokens,
-            overlap_tokens=s.chunk.overlap_tokens,
-            splitter=SentenceSplitter(lambda: tokenizer.kiwi),  # loaded only if text is chunked
-        )
         return IndexBuilder(
             s.index_dir,
             self.embedder,
-            tokenizer,
-            chunker,
+            self.ingest_tokenizer(),
+            self.chunker(),
             bm25_params={"k1": s.retrieval.bm25_k1, "b": s.retrieval.bm25_b},
             limits=self.load_limits(),
             ocr=self.ocr(),
@@ -148,7 +146,38 @@ class Pipeline:
             dense_config=self.dense_config(),
             max_segments=s.retrieval.max_segments,
             pg=self.pg_index(),
+            preparer=preparer,
         )
+
+    def ingest_tokenizer(self) -> KiwiTokenizer:
+        if self._ingest_tokenizer is None:  # Kiwi loads in ~0.7 s: once per pipeline, not per ingest
+            self._ingest_tokenizer = KiwiTokenizer(kiwi=self._kiwi)  # the checker's, if loaded
+        return self._ingest_tokenizer
+
+    def chunker(self) -> Chunker:
+        """Chunks sized in the embedding model's tokens, split at Kiwi's sentences."""
+        s = self.settings
+        tokenizer = self.ingest_tokenizer()
+        return Chunker(
+            self._count_tokens,
+            max_tokens=s.chunk.max_tokens,
+            overlap_tokens=s.chunk.overlap_tokens,
+            splitter=SentenceSplitter(lambda: tokenizer.kiwi),  # loaded only if text is chunked
+        )
+
+    def ray_preparer(self, address: str) -> RayPreparer:
+        """Files prepared on the Ray cluster at `address` ("auto" or HOST:PORT), joined now.
+
+        Raises:
+            ClusterError: ray is missing or the cluster cannot be reached (says which and why).
+        """
+        from ingest.ray_prepare import RayPreparer
+
+        i = self.settings.ingest
+        preparer = RayPreparer(address, partial(ingest_tools, self.settings),
+                               cpus_per_worker=i.ray_cpus_per_worker, workers=i.ray_workers)
+        preparer.connect()
+        return preparer
 
     def pg_index(self) -> PgIndex | None:
         """The Postgres index when `index.url` is set (schema created or upgraded once), else None."""
@@ -222,13 +251,22 @@ class Pipeline:
         exclude: Collection[str] = (),
         replace: Collection[str] = (),
         progress: Progress | None = None,
+        ray: str | None = None,
     ) -> IngestReport:
         """`IndexBuilder.ingest`: `exclude` keeps doc ids out of their files, `replace` drops ids atomically.
-        Segments are merged in the background afterwards when due."""
+        Segments are merged in the background afterwards when due. `ray`: "auto" or HOST:PORT
+        reads, chunks and embeds on that Ray cluster ("" here; None: `ingest.ray` of settings)."""
         self.wait_for_merge()
-        report = self.builder().ingest(
-            paths, group, sync=sync, rebuild=rebuild, exclude=exclude, replace=replace, progress=progress
-        )
+        address = self.settings.ingest.ray if ray is None else ray
+        # joined before the index lock is taken: an unreachable cluster changes nothing
+        preparer = self.ray_preparer(address) if address else None
+        try:
+            report = self.builder(preparer).ingest(
+                paths, group, sync=sync, rebuild=rebuild, exclude=exclude, replace=replace, progress=progress
+            )
+        finally:
+            if preparer is not None:
+                preparer.close()
         self._merge_later()
         return report
 
@@ -258,7 +296,8 @@ class Pipeline:
         Over Postgres: {"backend": "postgres", "chunks"}."""
         pg = self.pg_index()
         if pg is not None:
-            return {"backend": "postgres", "chunks": pg.count()} if pg.config() is not None else {}
+            stats = pg.stats()
+            return {"backend": "postgres", "chunks": stats.chunks} if stats.config_key is not None else {}
         data = self._read_live(lambda path: {**read_manifest(path), "generation": path.name})
         if data is None:
             return {}
@@ -320,20 +359,13 @@ class Pipeline:
         return {c.chunk_id: c for c in self.retriever().generation.chunks if c.chunk_id in wanted}
 
     def _pg_retriever(self, pg: PgIndex) -> PgRetriever:
-        config = pg.config()
-        if config is None:
-            raise IndexNotFoundError(f"{pg._where()}: no index yet; run `chulcheo ingest PATH` first")
-        built_with = config["embedding"]["model_id"]
-        if built_with != self.embedder.model_id:
-            raise EmbeddingModelMismatch(
-                f"the Postgres index was built with embedding model {built_with!r} but "
-                f"{self.embedder.model_id!r} is configured; configure the same model or re-ingest with --rebuild"
-            )
+        """One PgRetriever per pipeline: each search reads the statistics row (one key lookup)
+        and the build config only when that row says it changed."""
         with self._lock:
-            if self._retriever is None or self._retriever_path != config_key(config):
-                self._retriever = PgRetriever(pg, self.embedder, tokenizer_from_config(config["tokenizer"]),
-                                              fusion=self.fusion_config(), bm25=config["bm25"])
-                self._retriever_path = config_key(config)
+            if not isinstance(self._retriever, PgRetriever):
+                retriever = PgRetriever(pg, self.embedder, fusion=self.fusion_config())
+                retriever.refresh()  # no index or another model: raised here, not at the first search
+                self._retriever = retriever
             return self._retriever
 
     def _read_live(self, load: Callable[[Path], T]) -> T | None:

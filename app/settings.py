@@ -231,6 +231,16 @@ class ServerSettings(BaseModel):
     page_cache_mb: float = Field(256, ge=0)
 
 
+class IngestSettings(BaseModel):
+    """Where `chulcheo ingest` reads, OCRs, chunks and embeds files (the index is written here either way)."""
+
+    # "" : in this process. "auto" or "HOST:PORT": on the Ray cluster there (`ingest --ray`);
+    # every node needs chulcheo, the models at model_dir and the files at the same paths.
+    ray: str = ""
+    ray_cpus_per_worker: float = Field(1, gt=0)  # each actor (one embedding model) asks for this many
+    ray_workers: int = Field(0, ge=0)  # actors; 0: the cluster's CPUs / ray_cpus_per_worker
+
+
 class IndexSettings(BaseModel):
     """Where the index lives: files under index_dir (default), or a Postgres database with pgvector."""
 
@@ -256,6 +266,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     index: IndexSettings = IndexSettings()
+    ingest: IngestSettings = IngestSettings()
     limits: LimitSettings = LimitSettings()
     ocr: OcrSettings = OcrSettings()
     generation: GenerationSettings = GenerationSettings()

@@ -36,7 +36,6 @@ from retrieval.segments import (
     TermCounts,
     read_keys,
     segments_dir,
-    unit_vectors,
 )
 from retrieval.store import (
     IndexGeneration,
@@ -66,6 +65,7 @@ from .manifest import (
 )
 from .ocr import Ocr
 from .pending import Waiting, WaitingForOcr
+from .prepare import EMBED_GROUP, FileJob, PreparedFile, Preparer, embed_keyed, text_key
 from .tables import TABLES_VERSION
 from .types import SourceDoc
 
@@ -74,9 +74,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total), e.g. progress("embed", 64, 300)."""
 
-# Texts per embedding call. The embedder sorts each call's texts by length and pads batches of
-# similar length (encode_sorted), so a bigger call wastes less padding; 256 keeps progress lively.
-EMBED_GROUP = 256
 
 
 @dataclass
@@ -116,6 +113,15 @@ class IngestReport:
         }
 
 
+def _failed(report: IngestReport, path: Path, group: str, exc: LoadError) -> None:
+    """Report a file that could not be read (and remember it when it needs OCR)."""
+    log.debug("skipped %s", exc)  # the report carries it to the user
+    report.failed.append({"path": str(path), "error": str(exc)})
+    if isinstance(exc, NeedsOcrError):
+        report.failed[-1]["needs_ocr"] = True
+        report.waiting.append(_waiting(path, group, exc))
+
+
 def _waiting(path: Path, group: str, exc: LoadError) -> Waiting:
     """The "needs OCR" entry of a file (its id as load_file would give it)."""
     resolved = path.resolve()
@@ -125,10 +131,6 @@ def _waiting(path: Path, group: str, exc: LoadError) -> Waiting:
     except OSError:
         digest = ""
     return Waiting(str(resolved), str(resolved), group, getattr(exc, "reason", str(exc)), digest, now_iso())
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[dict[str, str]]]:
@@ -171,6 +173,8 @@ class IndexBuilder:
         dense_config: the FAISS index of each new segment (exact, or HNSW for big ones).
         max_segments: `merge` merges the newest small segments once there are more.
         pg: write into this Postgres index instead of index_dir's files (one transaction per write).
+        preparer: reads, OCRs, chunks and embeds new and changed files elsewhere (Ray workers,
+            `ingest.ray_prepare`); this builder still plans and commits, as the one writer.
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class IndexBuilder:
         dense_config: DenseIndexConfig | None = None,
         max_segments: int = 8,
         pg: PgIndex | None = None,
+        preparer: Preparer | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -202,6 +207,7 @@ class IndexBuilder:
         self.dense_config = dense_config
         self.max_segments = max_segments  # more segments than this: the newest small ones are merged
         self.pg = pg  # the index lives in Postgres (index.url); index_dir keeps the lock and OCR state
+        self.preparer = preparer
 
     # ----------------------------------------------------------------- public verbs
     def ingest(
@@ -248,9 +254,14 @@ class IndexBuilder:
                     self.index_dir, "; ".join(old.rechunk), len(indexed),
                 )
             prepared = _Prepared(self, old, {} if report.rechunked else indexed, progress)
-            loaded, read_sources = self._load_while_embedding(
-                files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
-            )
+            if self.preparer is not None:
+                loaded, read_sources = self._load_prepared(
+                    files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
+                )
+            else:
+                loaded, read_sources = self._load_while_embedding(
+                    files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
+                )
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )
@@ -451,11 +462,7 @@ class IndexBuilder:
                     path, file_group, limits=self.limits, ocr=self.ocr
                 )
             except LoadError as exc:
-                log.debug("skipped %s", exc)  # the report carries it to the user
-                report.failed.append({"path": str(path), "error": str(exc)})
-                if isinstance(exc, NeedsOcrError):
-                    report.failed[-1]["needs_ocr"] = True
-                    report.waiting.append(_waiting(path, file_group, exc))
+                _failed(report, path, file_group, exc)
             else:
                 docs = [d for d in docs if d.doc_id not in exclude]  # as if the file lacked them
                 if again:  # what this source added to the index, nothing it holds beside
@@ -464,6 +471,59 @@ class IndexBuilder:
                 read_sources.add(str(path.resolve()))
                 for doc in docs if on_doc is not None else ():
                     on_doc(doc)
+            progress("read", i, len(jobs))
+        return _dedupe(loaded, indexed, report), read_sources
+
+    def _load_prepared(
+        self,
+        files: list[Path],
+        group: str,
+        indexed: dict[str, DocEntry],
+        report: IngestReport,
+        progress: Progress,
+        prepared: _Prepared,
+        exclude: frozenset[str] = frozenset(),
+        rechunk: bool = False,
+    ) -> tuple[list[SourceDoc], set[str]]:
+        """`_load` with the new and changed files read, chunked and embedded by `self.preparer`.
+
+        Unchanged files are recognised here by their hash and never sent; the preparer's results
+        are taken in file order, so documents, chunks and rows come out as a local ingest's.
+        """
+        loaded: list[SourceDoc] = []
+        read_sources: set[str] = set()
+        reread = _other_sources(indexed, files) if rechunk else []
+        jobs = [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+        by_source: dict[str, dict[str, tuple[str, str]]] = {}
+        for doc_id, entry in prepared.indexed.items():  # {} when re-chunking: nothing is kept as it was
+            by_source.setdefault(entry.source, {})[doc_id] = (entry.sha256, entry.group)
+        outcomes: list[list[SourceDoc] | LoadError | None] = []  # None: the preparer's next result
+        remote: list[FileJob] = []
+        for path, file_group, again in jobs:
+            if not _utf8_name(path):
+                outcomes.append(LoadError(_printable(path), "file name is not valid UTF-8; rename it "
+                                          "(e.g. convmv -f cp949 -t utf-8)"))
+                continue
+            same = [] if rechunk else _unchanged(path, file_group, indexed)
+            if same:
+                outcomes.append([d for d in same if d.doc_id not in exclude])
+                continue
+            resolved = str(path.resolve())
+            only = frozenset(d for d, e in indexed.items() if e.source == resolved and e.group == file_group) \
+                if again else None
+            outcomes.append(None)
+            remote.append(FileJob(path, file_group, exclude, only, by_source.get(resolved, {})))
+        results = self.preparer.prepare(remote, frozenset(prepared.reusable))
+        for i, ((path, file_group, _), outcome) in enumerate(zip(jobs, outcomes, strict=True), 1):
+            if outcome is None:
+                done: PreparedFile = next(results)
+                prepared.take(done)
+                outcome = done.error or done.docs
+            if isinstance(outcome, LoadError):
+                _failed(report, path, file_group, outcome)
+            else:
+                loaded.extend(outcome)
+                read_sources.add(str(path.resolve()))
             progress("read", i, len(jobs))
         return _dedupe(loaded, indexed, report), read_sources
 
@@ -695,6 +755,18 @@ class _Prepared:
         if len(self.pending) >= EMBED_GROUP:
             self.flush()
 
+    def take(self, done: PreparedFile) -> None:
+        """Keep the chunks and vectors another process made of one file (`_load_prepared`)."""
+        for doc in done.docs:
+            if doc.doc_id in done.chunks:
+                self.chunks[(doc.doc_id, doc.sha256)] = done.chunks[doc.doc_id]
+        new = [k for k in done.vectors if k not in self.vectors and k not in self.reusable]
+        self.vectors.update((k, done.vectors[k]) for k in new)
+        self.seen += len(new)
+        self.embedded += len(new)
+        if new:
+            self.progress("embed", self.embedded, self.seen)
+
     def chunks_of(self, doc: SourceDoc) -> list[Chunk]:
         key = (doc.doc_id, doc.sha256)
         if key not in self.chunks:
@@ -707,8 +779,7 @@ class _Prepared:
         self.pending = {}
         for start in range(0, len(todo), EMBED_GROUP):
             group = todo[start : start + EMBED_GROUP]
-            vecs = unit_vectors(self.builder.embedder.embed_documents([text for _, text in group]))
-            self.vectors.update(zip((k for k, _ in group), vecs, strict=True))
+            self.vectors.update(embed_keyed(self.builder.embedder, dict(group), len(group)))
             self.embedded += len(group)
             self.progress("embed", self.embedded, self.seen)
 

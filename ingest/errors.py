@@ -13,6 +13,11 @@ class LoadError(IngestError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):
+        # Pickled by state: the default (class, args) would call __init__ with the message alone,
+        # and a load error travels back from a Ray worker (ingest.ray_prepare).
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
 
 class UnsupportedFileType(LoadError):
     """The file's extension is not one we read."""
@@ -50,3 +55,16 @@ class UnsafeDocumentError(LoadError):
 
 class IndexLockedError(IngestError):
     """Another writer holds the index lock."""
+
+
+class ClusterError(IngestError):
+    """The Ray cluster of `ingest --ray` is missing, unreachable, or failed during an ingest;
+    the message names the address and the reason. Nothing is committed then."""
+
+
+def _restore(cls: type, args: tuple, state: dict) -> Exception:
+    """The LoadError that `LoadError.__reduce__` pickled."""
+    exc = Exception.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc

@@ -64,13 +64,14 @@ def ingest(
     group: Annotated[str, typer.Option("--group", help="Access group of these documents.")] = "public",
     sync: Annotated[bool, typer.Option("--sync", help="Also remove documents whose files are gone from the given folders.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start a fresh index (needed after changing model or chunk settings).")] = False,
+    ray: Annotated[str | None, typer.Option("--ray", metavar="auto|ADDRESS", help="Read, OCR, chunk and embed on the Ray cluster at ADDRESS (HOST:PORT of its head; auto: the one started here); the index is written here (default: settings ingest.ray, unset: in this process).")] = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add, update (and with --sync remove) documents in the index."""
     with _fatal_errors(), _progress(not as_json and err.is_terminal) as progress:
         pipeline = _pipeline(index)
-        report = pipeline.ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress)
+        report = pipeline.ingest(paths, group, sync=sync, rebuild=rebuild, progress=progress, ray=ray)
         pipeline.wait_for_merge()  # a merge it started finishes before the command ends
     if as_json:
         _emit(report.to_dict())
