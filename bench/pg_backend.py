@@ -77,7 +77,7 @@ def quality(index_dir: Path, qa_path: Path, server, limit: int) -> dict:
     files = HybridRetriever(generation, pipeline.embedder, tokenizer, fusion=pipeline.fusion_config())
     keys = [hashlib.sha256(c.text.encode()).hexdigest() for c in generation.chunks]
     pg, load_s = load_into(new_database(server, "quality"), generation, generation.bm25.token_lists, keys)
-    sql = PgRetriever(pg, pipeline.embedder, tokenizer, fusion=pipeline.fusion_config(), bm25=generation.manifest["bm25"])
+    sql = PgRetriever(pg, pipeline.embedder, tokenizer, fusion=pipeline.fusion_config())
     questions = [json.loads(line) for line in qa_path.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
     runs: dict[str, list] = {"files": [], "postgres": []}
     same = 0
@@ -128,7 +128,7 @@ def latency(size: int, corpus: list[dict], questions: list[str], server, root: P
     pg, load_s = load_into(new_database(server, f"lat{size}"), generation, token_lists, keys)
     retrievers = {
         "files": HybridRetriever(generation, embedder, builder.tokenizer, fusion=pipeline.fusion_config()),
-        "postgres": PgRetriever(pg, embedder, builder.tokenizer, fusion=pipeline.fusion_config(), bm25=config["bm25"]),
+        "postgres": PgRetriever(pg, embedder, builder.tokenizer, fusion=pipeline.fusion_config()),
     }
     out: dict = {"chunks": size, "vectors": "seeded", "pg_load_and_hnsw_s": round(load_s, 1)}
     for name, retriever in retrievers.items():

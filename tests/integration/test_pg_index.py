@@ -13,7 +13,7 @@ import pytest
 
 from ingest.build import IndexBuilder
 from ingest.chunk import Chunker, SentenceSplitter
-from retrieval.pg import PgIndex, PgIndexError, PgRetriever
+from retrieval.pg import SCHEMA_VERSION, PgIndex, PgIndexError, PgRetriever
 from retrieval.retriever import HybridRetriever, SearchFilters
 from retrieval.store import open_index
 from retrieval.tokenize import KiwiTokenizer
@@ -159,16 +159,75 @@ def test_a_failed_write_changes_nothing(url, tmp_path, tokenizer, monkeypatch):
 def test_schema_is_versioned_and_upgraded_on_start(url):
     pg = PgIndex(url, dim=8)
     assert pg.migrate() == 0
-    assert pg.migrate() == 1  # already there: nothing to do
+    assert pg.migrate() == SCHEMA_VERSION  # already there: nothing to do
     with psycopg.connect(url) as conn:
-        assert conn.execute("select version from chulcheo_schema").fetchall() == [(1,)]
+        assert conn.execute("select version from chulcheo_schema").fetchall() == [(SCHEMA_VERSION,)]
         conn.execute("update chulcheo_schema set version = 99")
     with pytest.raises(PgIndexError, match="newer"):
         pg.migrate()
     with psycopg.connect(url) as conn:
-        conn.execute("update chulcheo_schema set version = 1")
+        conn.execute("update chulcheo_schema set version = %s", (SCHEMA_VERSION,))
     with pytest.raises(PgIndexError, match="8-dim"):
         PgIndex(url, dim=16).migrate()
+
+
+def recount(url: str) -> dict:
+    """The statistics as a full count would find them, beside what the writes kept."""
+    with psycopg.connect(url) as conn:
+        kept = conn.execute("select chunks, total_dl, config_key from chulcheo_stats").fetchall()
+        counted = conn.execute("select count(*), coalesce(sum(dl), 0), (select md5(value::text) from chulcheo_config "
+                               "where key = 'config') from chulcheo_chunks").fetchone()
+        df_kept = dict(conn.execute("select term, df from chulcheo_terms").fetchall())
+        df_counted = dict(conn.execute("select term, count(*) from chulcheo_postings group by term").fetchall())
+        stray = conn.execute("select count(*) from chulcheo_postings p join chulcheo_chunks c on c.id = p.chunk "
+                             "where p.dl <> c.dl or p.grp <> c.grp").fetchone()[0]
+    return {"kept": kept, "counted": [counted], "df_kept": df_kept, "df_counted": df_counted, "stray": stray}
+
+
+def assert_stats_recount(url: str) -> None:
+    found = recount(url)
+    assert found["kept"] == found["counted"]
+    assert found["df_kept"] == found["df_counted"] and found["df_kept"]
+    assert found["stray"] == 0  # each posting's length and group are its chunk's
+
+
+def test_writes_keep_the_statistics_a_recount_finds(url, tmp_path, tokenizer):
+    embedder, root, pg, b = indexed(url, tmp_path, tokenizer)
+    assert_stats_recount(url)
+    assert pg.stats().chunks == pg.count() > 0
+    edited = root / "public" / "출장.txt"  # a write that replaces a document: new terms, fewer old ones
+    edited.write_text("해외 출장 일비는 하루 50달러이다. 항공권은 일반석으로 산다.", encoding="utf-8")
+    b.ingest([root / "public"], "public")
+    assert_stats_recount(url)
+    gone = str((root / "hr" / "급여.txt").resolve())  # a delete: the terms only it held are gone
+    assert b.delete([gone]) == [gone]
+    assert_stats_recount(url)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("select count(*) from chulcheo_terms where df <= 0").fetchone()[0] == 0
+    assert pg.stats().chunks == pg.count()
+
+
+def test_upgrade_from_version_1_computes_the_statistics(url, tmp_path, tokenizer):
+    embedder, root, pg, b = indexed(url, tmp_path, tokenizer)
+    sql = PgRetriever(pg, embedder, tokenizer)
+    want = {(q, m): [(h.chunk.chunk_id, h.score) for h in sql.search(q, k=4, mode=m)]
+            for q in QUERIES for m in ("hybrid", "bm25")}
+    with psycopg.connect(url) as conn:  # the database as schema 1 left it
+        conn.execute("drop table chulcheo_stats")
+        conn.execute("drop table chulcheo_terms")
+        conn.execute("drop index chulcheo_postings_term")
+        conn.execute("alter table chulcheo_postings drop column dl, drop column grp")
+        conn.execute("create index chulcheo_postings_term on chulcheo_postings (term)")
+        conn.execute("update chulcheo_schema set version = 1")
+    pg.__init__(url, dim=embedder.dim)  # a replica started after the upgrade
+    assert pg.migrate() == 1
+    assert_stats_recount(url)
+    sql = PgRetriever(pg, embedder, tokenizer)
+    got = {(q, m): [(h.chunk.chunk_id, h.score) for h in sql.search(q, k=4, mode=m)]
+           for q in QUERIES for m in ("hybrid", "bm25")}
+    assert got == want
+    b.delete([str((root / "hr" / "급여.txt").resolve())])  # and the writes after it keep them
+    assert_stats_recount(url)
 
 
 def test_the_pipeline_searches_and_lists_documents_in_postgres(url, tmp_path, shared_kiwi, monkeypatch):
