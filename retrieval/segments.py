@@ -257,15 +257,19 @@ class SegmentedDense:
     def __len__(self) -> int:
         return self._rows
 
+    @cached_property
+    def _biggest(self) -> DenseIndex | None:
+        """The dense index of the biggest segment: it stands for the whole (parts never change)."""
+        biggest = max(self.parts, key=lambda p: len(p.segment), default=None)
+        return biggest.segment.dense if biggest is not None else None
+
     @property
     def kind(self) -> str:
-        biggest = max(self.parts, key=lambda p: len(p.segment), default=None)
-        return biggest.segment.dense.kind if biggest is not None else "flat"
+        return self._biggest.kind if self._biggest is not None else "flat"
 
     @property
     def ef_search(self) -> int | None:
-        biggest = max(self.parts, key=lambda p: len(p.segment), default=None)
-        return biggest.segment.dense.ef_search if biggest is not None else None
+        return self._biggest.ef_search if self._biggest is not None else None
 
     def search(self, qvec: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         if allowed is not None:
