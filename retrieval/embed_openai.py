@@ -70,6 +70,8 @@ class OpenAICompatEmbedder:
                 f"embedding.url needs the model's local directory for its tokenizer (chunk sizes) "
                 f"and prompts: {self.path / 'tokenizer.json'} is missing"
             )
+        if api_key is not None and not api_key.isascii():
+            raise ValueError("embedding.api_key must be ASCII (it is sent in an HTTP header)")
         self.api_key = api_key
         self.model_id = model_id or f"{api_model}+openai-compat"
         self.batch_size = max(1, batch_size)

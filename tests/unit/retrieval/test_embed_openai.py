@@ -143,6 +143,11 @@ def test_timeout_is_named(model_dir):
         e.embed_documents(["안녕하세요"])
 
 
+def test_non_ascii_key_is_refused_up_front(model_dir):
+    with pytest.raises(ValueError, match="api_key must be ASCII"):
+        OpenAICompatEmbedder("http://embed.test/v1", "tiny", model_dir, api_key="비밀키")
+
+
 def test_model_directory_is_required(tmp_path):
     with pytest.raises(ValueError, match="tokenizer.json is missing"):
         OpenAICompatEmbedder("http://embed.test/v1", "tiny", tmp_path)
