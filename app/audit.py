@@ -36,7 +36,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from .auth import Principal
-from .state import init_db, sqlite_db
+from .state import as_state_db
+from .statedb import StateDB
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ class AuditCheck:
     problem: str | None = None
 
 
+_UPSERT = " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
 def _digest(prev: str, entry: dict[str, Any]) -> str:
     body = json.dumps({k: entry.get(k) for k in FIELDS}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
@@ -84,13 +88,15 @@ def _digest(prev: str, entry: dict[str, Any]) -> str:
 class AuditLog:
     """The audit entries of one state database (see the module docstring)."""
 
-    def __init__(self, path: Path, settings: AuditSettings | None = None) -> None:
+    def __init__(self, db: StateDB | Path, settings: AuditSettings | None = None) -> None:
         self.settings = settings or AuditSettings()
-        self.path = init_db(path, "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, time TEXT NOT NULL,"
+        self.db = as_state_db(db)
+        self.path = self.db.path
+        self.db.ensure("CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, time TEXT NOT NULL,"
                                   " caller TEXT, key_id TEXT, groups TEXT, route TEXT, action TEXT NOT NULL,"
                                   " question TEXT, question_sha256 TEXT, returned TEXT, cited TEXT, outcome TEXT,"
                                   " detail TEXT, prev TEXT NOT NULL, hash TEXT NOT NULL)")
-        init_db(self.path, "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.db.ensure("CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._lock = threading.Lock()
         self._pruned_on = ""
 
@@ -113,13 +119,13 @@ class AuditLog:
             "outcome": outcome, "detail": detail[:500],
         }
         try:
-            with self._lock, sqlite_db(self.path) as db:
-                db.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes too
+            with self._lock, self.db.connect() as db:
+                self.db.serialize_writes(db, "chulcheo-audit")  # one writer at a time, across replicas too
                 prev = self._meta(db, "chain_head") or self._meta(db, "chain_anchor") or ""
                 digest = _digest(prev, entry)
                 db.execute(f"INSERT INTO audit ({', '.join(FIELDS)}, prev, hash) VALUES "
                            f"({', '.join('?' * len(FIELDS))}, ?, ?)", [entry[k] for k in FIELDS] + [prev, digest])
-                db.execute("INSERT OR REPLACE INTO audit_meta VALUES ('chain_head', ?)", (digest,))
+                db.execute("INSERT INTO audit_meta VALUES ('chain_head', ?)" + _UPSERT, (digest,))
             self._prune_daily()
         except Exception as exc:  # the audit must never take the service down; the log says it failed
             log.error("audit entry not written (%s %s by %s): %s", action, entry["route"], entry["caller"], exc)
@@ -130,13 +136,13 @@ class AuditLog:
         if days <= 0:
             return 0
         cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat(timespec="milliseconds")
-        with self._lock, sqlite_db(self.path) as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._lock, self.db.connect() as db:
+            self.db.serialize_writes(db, "chulcheo-audit")
             last = db.execute("SELECT id, hash FROM audit WHERE time < ? ORDER BY id DESC LIMIT 1", (cutoff,)).fetchone()
             if last is None:
                 return 0
             removed = db.execute("DELETE FROM audit WHERE id <= ?", (last[0],)).rowcount
-            db.execute("INSERT OR REPLACE INTO audit_meta VALUES ('chain_anchor', ?)", (last[1],))
+            db.execute("INSERT INTO audit_meta VALUES ('chain_anchor', ?)" + _UPSERT, (last[1],))
         log.info("audit: pruned %d entries older than %d days", removed, days)
         return removed
 
@@ -149,7 +155,7 @@ class AuditLog:
     # ------------------------------------------------------------------ reading
     def verify(self) -> AuditCheck:
         """Walk the chain from its anchor: every entry's hash must follow from the one before."""
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             prev = self._meta(db, "chain_anchor") or ""
             head = self._meta(db, "chain_head") or ""
             count = 0
@@ -176,7 +182,7 @@ class AuditLog:
             args.append(since)
         query += " ORDER BY id"
         out = []
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             for row in db.execute(query, args):
                 entry = dict(zip(("id", *FIELDS, "hash"), row))
                 entry["returned"] = json.loads(entry["returned"] or "[]")

@@ -1,4 +1,4 @@
-"""API keys and who may do what: keys stored hashed in SQLite, a Principal per caller.
+"""API keys and who may do what: keys stored hashed in the state database, a Principal per caller.
 
 store = KeyStore(Path("state/chulcheo.sqlite3"))
 principal, key = store.create("kim", role="user", groups=["hr"])   # key shown once: "chk_1a2b3c4d_…"
@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .state import init_db, sqlite_db, utc_now
+from .state import as_state_db, utc_now
+from .statedb import StateDB
 
 ROLES = ("user", "admin")
 ALL_GROUPS = "*"
@@ -120,14 +121,16 @@ def _digest(secret: str) -> str:
 
 @dataclass
 class KeyStore:
-    """API keys in one SQLite file; only a SHA-256 of each key's secret is stored."""
+    """API keys in the state database; only a SHA-256 of each key's secret is stored."""
 
-    path: Path
+    db: StateDB | Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        self.path = init_db(
-            self.path,
+        self.db = as_state_db(self.db)
+        self.path = self.db.path
+        _ensure_sessions(self.db)  # revoke() ends a key's sessions in the same transaction
+        self.db.ensure(
             "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
             " digest TEXT NOT NULL, role TEXT NOT NULL, groups TEXT NOT NULL, created TEXT NOT NULL)",
         )
@@ -146,7 +149,8 @@ class KeyStore:
         key_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
         stored = ALL_GROUPS if parsed is None else ",".join(sorted(parsed))
         created = utc_now()
-        with self._lock, sqlite_db(self.path) as db:
+        with self._lock, self.db.connect() as db:
+            self.db.serialize_writes(db, "chulcheo-keys")  # two replicas creating one name: one wins
             if db.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
                 raise ValueError(f"name {name!r}: a key with this name exists (revoke it first)")
             db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
@@ -158,7 +162,7 @@ class KeyStore:
         m = _KEY.match((key or "").strip())
         if not m:
             return None
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE id = ?",
                              (m.group(1),)).fetchone()
         if row is None or not hmac.compare_digest(row[2], _digest(m.group(2))):
@@ -166,14 +170,14 @@ class KeyStore:
         return _principal(row)
 
     def by_name(self, name: str) -> Principal | None:
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE name = ?",
                              (name,)).fetchone()
         return None if row is None else _principal(row)
 
     def by_id(self, key_id: str) -> Principal | None:
         """The principal of a key id while the key exists (a revoked key's id never comes back)."""
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             row = db.execute("SELECT id, name, digest, role, groups FROM api_keys WHERE id = ?",
                              (key_id,)).fetchone()
         return None if row is None else _principal(row)
@@ -184,22 +188,28 @@ class KeyStore:
 
     def list(self) -> list[dict[str, object]]:
         """Every key without its secret: [{"key_id", "name", "role", "groups", "created"}]."""
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             rows = db.execute("SELECT id, name, digest, role, groups, created FROM api_keys ORDER BY created, name").fetchall()
         return [{**_principal(r).to_dict(), "created": r[5]} for r in rows]
 
     def revoke(self, name_or_id: str) -> bool:
         """Delete a key by name or key id, and every web-UI session opened with it; False if there was none."""
-        with self._lock, sqlite_db(self.path) as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))]
+        with self._lock, self.db.connect() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM api_keys WHERE id = ? OR name = ?",
+                                            (name_or_id, name_or_id)).fetchall()]
             db.execute("DELETE FROM api_keys WHERE id = ? OR name = ?", (name_or_id, name_or_id))
-            if ids and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ui_sessions'").fetchone():
+            if ids:
                 db.executemany("DELETE FROM ui_sessions WHERE key_id = ?", [(i,) for i in ids])
             return bool(ids)
 
     def count(self) -> int:
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             return db.execute("SELECT COUNT(*) FROM api_keys").fetchone()[0]
+
+
+def _ensure_sessions(db: StateDB) -> None:
+    db.ensure("CREATE TABLE IF NOT EXISTS ui_sessions (digest TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+              " created TEXT NOT NULL, expires REAL NOT NULL)")
 
 
 def _principal(row) -> Principal:
@@ -225,18 +235,16 @@ class SessionStore:
     sessions.key_id("s_9f…") -> "1a2b3c4d"
     """
 
-    path: Path
+    db: StateDB | Path
 
     def __post_init__(self) -> None:
-        self.path = init_db(
-            self.path,
-            "CREATE TABLE IF NOT EXISTS ui_sessions (digest TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
-            " created TEXT NOT NULL, expires REAL NOT NULL)",
-        )
+        self.db = as_state_db(self.db)
+        self.path = self.db.path
+        _ensure_sessions(self.db)
 
     def open(self, key_id: str, hours: float) -> str:
         token = secrets.token_urlsafe(32)
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             db.execute("DELETE FROM ui_sessions WHERE expires < ?", (time.time(),))
             db.execute("INSERT INTO ui_sessions VALUES (?, ?, ?, ?)",
                        (_digest(token), key_id, utc_now(), time.time() + hours * 3600))
@@ -259,11 +267,11 @@ class SessionStore:
         return self._key_id(handle[2:])
 
     def _key_id(self, digest: str) -> str | None:
-        with sqlite_db(self.path) as db:
+        with self.db.connect() as db:
             row = db.execute("SELECT key_id, expires FROM ui_sessions WHERE digest = ?", (digest,)).fetchone()
         return row[0] if row is not None and row[1] >= time.time() else None
 
     def close(self, token: str | None) -> None:
         if token:
-            with sqlite_db(self.path) as db:
+            with self.db.connect() as db:
                 db.execute("DELETE FROM ui_sessions WHERE digest = ?", (_digest(token),))

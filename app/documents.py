@@ -15,6 +15,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -28,10 +29,12 @@ from ingest.manifest import DocEntry
 from .auth import OPEN_PRINCIPAL, Principal, parse_groups
 from .audit import recorded
 from .jobs import Job, JobQueue
+from .jobs_shared import SharedJobQueue
 from .pipeline import MB, Pipeline
 from .schemas import public_id
 from .settings import Settings
 from .state import TombstoneStore
+from .statedb import StateDB
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,9 @@ class DocumentAdmin:
     """Upload, delete and re-index, each within the caller's groups (a mixin of Service)."""
 
     pipeline: Pipeline
-    jobs: JobQueue
+    jobs: JobQueue | SharedJobQueue
     tombstones: TombstoneStore | None
+    state: StateDB
     _files_lock: threading.Lock
 
     @property
@@ -93,7 +97,8 @@ class DocumentAdmin:
 
     @property
     def upload_dir(self) -> Path:
-        return Path(self.settings.state_dir) / "uploads"
+        """Uploaded files: state.files_dir (one folder every replica mounts), else state_dir/uploads."""
+        return Path(self.settings.state.files_dir or Path(self.settings.state_dir) / "uploads")
 
     # ------------------------------------------------------------------ writing (admin)
     @recorded("upload", detail=lambda filename, data=None, group="public": f"{filename} group={group}")
@@ -145,7 +150,15 @@ class DocumentAdmin:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         detail = {"path": str(target.resolve()), "group": group, "filename": name}
-        return self.jobs.submit("upload", lambda progress: self._index_upload(target, group, progress), detail)
+        return self.jobs.submit("upload", detail)
+
+    def _run_upload(self, detail: dict[str, Any], progress) -> dict[str, Any]:
+        """The upload job (on whichever replica claimed it): index the stored file."""
+        path = Path(detail["path"])
+        if not path.is_file():
+            raise LoadError(path, "the stored upload is not there (with replicas on several machines, "
+                                  "state.files_dir must be a folder they all mount)")
+        return self._index_upload(path, detail["group"], progress)
 
     def _index_upload(self, path: Path, group: str, progress) -> dict[str, Any]:
         path = path.resolve()
@@ -182,9 +195,15 @@ class DocumentAdmin:
         root = self.upload_dir
         if not root.is_dir():
             return []
-        shutil.rmtree(root / STAGING, ignore_errors=True)
+        # an upload being written right now (by another replica on a shared files_dir) is young
+        for left in (root / STAGING).glob("*") if (root / STAGING).is_dir() else []:
+            with contextlib.suppress(OSError):
+                if time.time() - left.stat().st_mtime > STAGING_MAX_AGE_S or not self.state.is_postgres:
+                    shutil.rmtree(left, ignore_errors=True)
         try:
             live = {d.source for d in [*self.pipeline.documents(), *self.pipeline.waiting()]}
+            # uploads queued or running (on another replica too) are not leftovers
+            live |= {j.detail.get("path") for j in self.jobs.list() if j.status in ("queued", "running")}
         except Exception as exc:  # an unreadable index: keep every file
             log.warning("uploads not swept: %s", exc)
             return []
@@ -269,7 +288,12 @@ class DocumentAdmin:
         re-embedded, vanished ones dropped, deleted ones stay deleted."""
         who.require_admin("reindex")
         detail = {"groups": ["*"] if who.groups is None else sorted(who.groups)}
-        return self.jobs.submit("reindex", lambda progress: self._reindex(progress, who), detail)
+        return self.jobs.submit("reindex", detail)
+
+    def _run_reindex(self, detail: dict[str, Any], progress) -> dict[str, Any]:
+        """The re-index job, within the groups of the admin who asked for it (kept in its detail)."""
+        who = Principal("reindex", "admin", parse_groups(detail["groups"]))
+        return self._reindex(progress, who)
 
     def _reindex(self, progress, who: Principal = OPEN_PRINCIPAL) -> dict[str, Any]:
         by_group: dict[str, set[Path]] = {}
@@ -302,6 +326,7 @@ class DocumentAdmin:
 
 
 STAGING = ".staging"
+STAGING_MAX_AGE_S = 3600
 
 
 def _remove_upload(path: Path, root: Path) -> None:

@@ -1,7 +1,7 @@
 """Background jobs (uploads to index, re-indexing): one worker, run in order, progress kept.
 
-jobs = JobQueue()
-job = jobs.submit("reindex", lambda progress: pipeline.ingest(paths, progress=progress).to_dict())
+jobs = JobQueue({"reindex": lambda detail, progress: pipeline.ingest(paths, progress=progress).to_dict()})
+job = jobs.submit("reindex", {"groups": ["*"]})
 jobs.get(job.id).to_dict() -> {"id": "…", "kind": "reindex", "status": "running", "stage": "embed", "done": 64, "total": 300, …}
 """
 
@@ -18,10 +18,16 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-Work = Callable[[Callable[[str, int, int], None]], dict[str, Any]]
-"""work(progress) -> result; progress(stage, done, total) as ingest reports it."""
+Progress = Callable[[str, int, int], None]
+Handler = Callable[[dict[str, Any], Progress], dict[str, Any]]
+"""handler(detail, progress) -> result; progress(stage, done, total) as ingest reports it. A job is
+its kind and detail (plain JSON), so any replica can run it from the shared queue too."""
 
 STATUSES = ("queued", "running", "done", "failed")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass
@@ -53,22 +59,23 @@ class Job:
 
 
 class JobQueue:
-    """Runs submitted work one job at a time on a daemon thread (the index has one writer)."""
+    """Runs submitted jobs one at a time on a daemon thread (the index has one writer), in memory."""
 
-    def __init__(self, keep: int = 200) -> None:
+    def __init__(self, handlers: dict[str, Handler], keep: int = 200) -> None:
+        self.handlers = handlers
         self._jobs: dict[str, Job] = {}
-        self._work: dict[str, Work] = {}
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._keep = keep
         self._thread = threading.Thread(target=self._run, name="chulcheo-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, work: Work, detail: dict[str, Any] | None = None) -> Job:
-        job = Job(id=uuid.uuid4().hex[:12], kind=kind, detail=detail or {})
+    def submit(self, kind: str, detail: dict[str, Any]) -> Job:
+        if kind not in self.handlers:
+            raise ValueError(f"job kind {kind!r}: no handler (known: {', '.join(sorted(self.handlers))})")
+        job = Job(id=new_job_id(), kind=kind, detail=detail)
         with self._lock:
             self._jobs[job.id] = job
-            self._work[job.id] = work
             self._forget_old()
         self._queue.put(job.id)
         return job
@@ -97,18 +104,20 @@ class JobQueue:
 
     def _run(self) -> None:
         while True:
-            job_id = self._queue.get()
-            job, work = self._jobs.get(job_id), self._work.pop(job_id, None)
-            if job is None or work is None:
+            job = self._jobs.get(self._queue.get())
+            if job is None:
                 continue
             job.status, job.started = "running", time.time()
             try:
-                job.result = work(job.progress)
+                job.result = self.handlers[job.kind](job.detail, job.progress)
                 job.status = "done"
             except Exception as exc:  # a job's failure is reported on the job, never kills the worker
                 log.warning("job %s (%s) failed: %s", job.id, job.kind, exc, exc_info=True)
                 job.error, job.status = f"{type(exc).__name__}: {exc}", "failed"
             job.finished = time.time()
+
+    def close(self) -> None:
+        """Nothing to release: the worker is a daemon thread."""
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.status in ("done", "failed")]

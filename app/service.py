@@ -28,7 +28,8 @@ from answer import StreamEvent, final_answer
 from .auth import OPEN_PRINCIPAL, AuthError, KeyStore, PermissionDenied, Principal, SessionStore, parse_groups
 from .documents import DocumentAdmin, NotFound, UploadRejected, safe_filename
 from .jobs import STATUSES, Job, JobQueue
-from .limits import RateLimited, RateLimiter
+from .jobs_shared import SharedJobQueue, replica_name
+from .limits import RateLimited, RateLimiter, SharedBuckets
 from .pipeline import Pipeline
 from .schemas import doc_to_dict
 from .settings import Settings
@@ -36,7 +37,8 @@ from .audit import AuditLog, audited, current_via, outcome_of, recorded
 from .feedback import FeedbackDesk
 from .sources import SourceViewer
 from .sso import TrustedHeaders, sso_handle
-from .state import FeedbackStore, TombstoneStore, state_db
+from .state import FeedbackStore, TombstoneStore, state_database
+from .statedb import StateDB
 
 log = logging.getLogger(__name__)
 
@@ -67,40 +69,60 @@ class Service(DocumentAdmin, SourceViewer, FeedbackDesk):
     pipeline: Pipeline
     keys: KeyStore | None  # None: open mode, no keys
     feedback: FeedbackStore
-    jobs: JobQueue
+    jobs: JobQueue | SharedJobQueue | None = None  # None: made here (in memory, or shared with state.url)
     sessions: SessionStore | None = None  # web-UI logins; None in open mode
     tombstones: TombstoneStore | None = None  # documents deleted from files that stay indexed
+    state: StateDB | None = None  # where the stores above live (None: the SQLite file of state_dir)
 
     def __post_init__(self) -> None:
         s = self.settings.server
+        if self.state is None:
+            self.state = state_database(self.settings)
         # llama.cpp answers one request at a time; the rest wait here instead of inside the model.
         self._answer_slots = threading.BoundedSemaphore(s.max_concurrent_answers)
         self._check_slots = threading.BoundedSemaphore(s.max_concurrent_checks)
-        self._rate = RateLimiter(s.ask_per_minute, s.ask_burst)
-        self._feedback_rate = RateLimiter(s.feedback_per_minute, s.feedback_burst)
+        self._rate = self._limiter("ask", s.ask_per_minute, s.ask_burst)
+        self._feedback_rate = self._limiter("feedback", s.feedback_per_minute, s.feedback_burst)
+        if self.jobs is None:
+            handlers = {"upload": self._run_upload, "reindex": self._run_reindex}
+            self.jobs = (SharedJobQueue(self.state, handlers, replica=replica_name(), poll_s=self.settings.state.job_poll_s)
+                         if self.state.is_postgres else JobQueue(handlers))
         # one upload or delete at a time decides which stored file is which document's
         self._files_lock = threading.Lock()
         self._warming = threading.Event()  # set while warm_up runs
         self._model_error: str | None = None
         self._init_viewer()
         self.sso = TrustedHeaders(self.settings.auth)
-        self.audit = AuditLog(state_db(self.settings.state_dir), self.settings.audit)
+        self.audit = AuditLog(self.state, self.settings.audit)
         self._sso_users: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._sso_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_mode: bool = False, pipeline: Pipeline | None = None) -> Service:
-        db = state_db(settings.state_dir)  # the stores create the folder
+        db = state_database(settings)  # SQLite: the stores create the folder
+        if db.is_postgres and not settings.index.url:
+            log.warning("state.url is set but the index is local files (index.url unset): each replica "
+                        "searches its own index, so a document uploaded through one is not found by the others")
         service = cls(
             pipeline=pipeline or Pipeline(settings),
             keys=None if open_mode else KeyStore(db),
             feedback=FeedbackStore(db),
-            jobs=JobQueue(),
             sessions=None if open_mode else SessionStore(db),
             tombstones=TombstoneStore(db),
+            state=db,
         )
         service.sweep_uploads()
         return service
+
+    def _limiter(self, name: str, per_minute: float, burst: int) -> RateLimiter:
+        """A per-key limiter; with state.url its buckets are shared by every replica."""
+        shared = SharedBuckets(self.state, name) if self.state.is_postgres and per_minute > 0 else None
+        return RateLimiter(per_minute, burst, shared=shared)
+
+    def close(self) -> None:
+        """Stop the job worker and close the state database's connections (tests, shutdown)."""
+        self.jobs.close()
+        self.state.close()
 
     @property
     def open_mode(self) -> bool:
@@ -397,7 +419,8 @@ class Service(DocumentAdmin, SourceViewer, FeedbackDesk):
         who.require_admin("jobs")
         job = self.jobs.get(job_id)
         if job is None or not self._may_see_job(who, job):
-            raise NotFound(f"job {job_id!r}: no such job (jobs are kept in memory until the server restarts)")
+            raise NotFound(f"job {job_id!r}: no such job (without state.url jobs are kept in memory until the "
+                           f"server restarts)")
         return job
 
     def visible_jobs(self, who: Principal) -> list[Job]:

@@ -258,6 +258,21 @@ class IndexSettings(BaseModel):
     pg_hnsw: bool = True
 
 
+class StateSettings(BaseModel):
+    """`[state]`: where keys, sessions, feedback, jobs, rate limits and the audit log live."""
+
+    # postgresql://user:password@host/db: shared by every `serve` replica (with index.url, replicas
+    # behind a load balancer act as one). Unset: one SQLite file in state_dir (one process).
+    url: str | None = None
+    # Postgres connections one process keeps at most (server threads wait for a free one)
+    pool_size: int = Field(8, ge=1, le=100)
+    # Uploaded files, by default state_dir/uploads. Replicas on several machines need one folder
+    # they all mount (NFS/SMB): the replica that runs an upload job and the page viewer read it.
+    files_dir: Path | None = None
+    # How often a replica looks for queued jobs in Postgres (seconds)
+    job_poll_s: float = Field(1.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """All settings of one chulcheo installation."""
 
@@ -274,6 +289,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     index: IndexSettings = IndexSettings()
     ingest: IngestSettings = IngestSettings()
+    state: StateSettings = StateSettings()
     limits: LimitSettings = LimitSettings()
     ocr: OcrSettings = OcrSettings()
     generation: GenerationSettings = GenerationSettings()

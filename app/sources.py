@@ -30,7 +30,6 @@ from retrieval.types import Chunk
 
 from .auth import Principal, PermissionDenied
 from .audit import recorded
-from .limits import RateLimiter
 from .schemas import public_id
 
 log = logging.getLogger(__name__)
@@ -127,7 +126,7 @@ class SourceViewer:
 
     def _init_viewer(self) -> None:
         s = self.settings.server
-        self._view_rate = RateLimiter(s.view_per_minute, s.view_burst)
+        self._view_rate = self._limiter("view", s.view_per_minute, s.view_burst)
         self._render_slots = threading.BoundedSemaphore(s.max_concurrent_renders)
         self._hashes = FileHashes()
         self._pages = PageCache(Path(self.settings.index_dir) / "page-cache", int(s.page_cache_mb * MB))

@@ -93,20 +93,20 @@ def _loopback(host: str) -> bool:
 
 
 def _store():
-    """The key store of the configured state directory (CHULCHEO_STATE_DIR)."""
+    """The key store of the configured state (state.url, else the state directory's SQLite file)."""
     from ..auth import KeyStore
-    from ..state import state_db
+    from ..state import state_database
 
-    return KeyStore(state_db(_settings(None).state_dir))
+    return KeyStore(state_database(_settings(None)))
 
 
 def _audit():
-    """The audit log of the configured state directory."""
+    """The audit log of the configured state (state.url, else the state directory)."""
     from ..audit import AuditLog
-    from ..state import state_db
+    from ..state import state_database
 
     settings = _settings(None)
-    return AuditLog(state_db(settings.state_dir), settings.audit)
+    return AuditLog(state_database(settings), settings.audit)
 
 
 @audit_app.command("verify")
@@ -157,10 +157,10 @@ def feedback_export(
     with _fatal_errors():
         from ..feedback import cases_from
         from ..pipeline import Pipeline
-        from ..state import FeedbackStore, state_db
+        from ..state import FeedbackStore, state_database
 
         settings = _settings(index)
-        rows = FeedbackStore(state_db(settings.state_dir)).list(limit=10_000_000, since=since)
+        rows = FeedbackStore(state_database(settings)).list(limit=10_000_000, since=since)
         cases = cases_from(rows, [d.doc_id for d in Pipeline(settings).documents()], liked)
         _write_out("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), output, f"{len(cases)} test cases")
 
