@@ -80,6 +80,10 @@ _MIGRATIONS: dict[int, list[str]] = {
         "alter table chulcheo_postings alter column dl set not null, alter column grp set not null",
         "drop index if exists chulcheo_postings_term",
         "create index chulcheo_postings_term on chulcheo_postings (term) include (chunk, tf, dl, grp)",
+        # vectors inside the row, not in TOAST (3 KB at 768 dims is over its 2 KB threshold): a
+        # filtered exact scan read each vector through the TOAST index (~250 ms for 10k rows);
+        # rows written before the upgrade keep theirs in TOAST until rewritten
+        "alter table chulcheo_chunks alter column embedding set storage plain",
     ],
 }
 
@@ -123,12 +127,15 @@ class PgIndex:
     PgIndex("postgresql://chulcheo@db/chulcheo", dim=768).migrate()
     """
 
-    def __init__(self, url: str, dim: int, *, hnsw: bool = True) -> None:
+    def __init__(self, url: str, dim: int, *, hnsw: bool = True, exact_below: int = 10_000) -> None:
         self.url = url
         self.dim = dim
         self._local = threading.local()  # one reading connection per thread, kept open
         # pgvector's HNSW index on the vectors; without it the dense leg scans exactly
         self.hnsw = hnsw
+        # below this many rows the dense leg scans exactly, as the embedded index's "auto" kind
+        # does (DenseIndexConfig.auto_min_rows): fast there, and ties break by row id
+        self.exact_below = exact_below
 
     # ------------------------------------------------------------------ schema
     def migrate(self) -> int:
@@ -349,26 +356,33 @@ class PgIndex:
 
     def dense(self, query: np.ndarray, k: int, stats: PgStats, where: SqlFilter | None = None) -> list[tuple[int, float]]:
         """[(row id, cosine)] best first among rows passing `where`: the HNSW index (with
-        pgvector 0.8's iterative scan where there), then an exact scan when it found fewer than
-        k rows and more may pass the filter, so the leg returns min(k, rows allowed) rows."""
+        pgvector 0.8's iterative scan where there) from `exact_below` rows on, then an exact scan
+        when it found fewer than k rows and more may pass the filter, so the leg returns
+        min(k, rows allowed) rows."""
         if k <= 0 or stats.chunks == 0:
             return []
         where = where or SqlFilter()
         q = _vector(unit_vectors(np.asarray(query, dtype=np.float32).reshape(1, -1))[0])
+        # the distance alone in ORDER BY: a second key (c.id) keeps the planner from the HNSW index
+        # (it scanned every row: 0.8-1.6 s at 100k chunks); ties are ordered by id below
         sql = (f"select c.id, -(c.embedding <#> %s::vector) from chulcheo_chunks c where {where.chunks} "
-               f"order by c.embedding <#> %s::vector, c.id limit %s")
+               f"order by c.embedding <#> %s::vector limit %s")
+        exact = not self.hnsw or stats.chunks < self.exact_below
+        rows: list[Any] = []
         with self._reader() as conn:
-            if self._iterative(conn):  # pgvector 0.8+: the HNSW walk goes on until k rows pass the filter
-                conn.execute("set hnsw.iterative_scan = relaxed_order")
-            # the beam at least twice the depth asked for: hybrid search asks for 100 candidates
-            conn.execute(f"set hnsw.ef_search = {min(1000, max(128, 2 * int(k)))}")
-            rows = conn.execute(sql, (q, *where.chunks_params, q, k)).fetchall()
+            if not exact:
+                if self._iterative(conn):  # pgvector 0.8+: the HNSW walk goes on until k rows pass the filter
+                    conn.execute("set hnsw.iterative_scan = relaxed_order")
+                # the beam at least twice the depth asked for: hybrid search asks for 100 candidates
+                conn.execute(f"set hnsw.ef_search = {min(1000, max(128, 2 * int(k)))}")
+                rows = conn.execute(sql, (q, *where.chunks_params, q, k)).fetchall()
             # fewer than k: an exact scan, unless every row was found (no count: the exact scan
             # of a small allowed set is as cheap as counting it)
-            if len(rows) < k and not (where.unrestricted and len(rows) >= stats.chunks):
+            if exact or (len(rows) < k and not (where.unrestricted and len(rows) >= stats.chunks)):
                 conn.execute("set enable_indexscan = off")
                 try:
-                    rows = conn.execute(sql, (q, *where.chunks_params, q, k)).fetchall()
+                    rows = conn.execute(sql.replace("<#> %s::vector limit", "<#> %s::vector, c.id limit"),
+                                        (q, *where.chunks_params, q, k)).fetchall()
                 finally:
                     conn.execute("set enable_indexscan = on")
         hits = sorted(((int(i), float(s)) for i, s in rows), key=lambda r: (-r[1], r[0]))
