@@ -36,3 +36,32 @@ def real_settings(tmp_path_factory):
     if not is_present(spec, settings.model_dir):
         pytest.skip(f"{spec.name} is not provisioned in {settings.model_dir}: run `chulcheo models pull`")
     return settings
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A real PostgreSQL 16 with pgvector 0.6.2 (pgserver 0.1.4) for the session; skips without it."""
+    pytest.importorskip("psycopg")
+    pgserver = pytest.importorskip("pgserver")
+    srv = pgserver.get_server(tmp_path_factory.mktemp("pgserver"), cleanup_mode="delete")
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture
+def pg_database(pg_server):
+    """make(name) -> the URL of a new, empty database on the session's PostgreSQL."""
+    import itertools
+    import uuid
+
+    import psycopg
+
+    counter = itertools.count()
+
+    def make(prefix: str = "db") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}_{next(counter)}"
+        with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"create database {name}")
+        return pg_server.get_uri(name)
+
+    return make

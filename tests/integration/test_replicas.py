@@ -20,8 +20,7 @@ from tests.integration.conftest import HR_SECRET, ROOT, free_port, stop
 
 pytestmark = pytest.mark.integration
 
-psycopg = pytest.importorskip("psycopg")
-pgserver = pytest.importorskip("pgserver")  # pgserver 0.1.4: PostgreSQL 16, pgvector 0.6.2
+psycopg = pytest.importorskip("psycopg")  # the database comes from the pg_server fixture (tests/conftest.py)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -94,18 +93,17 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(real_settings, tmp_path_factory):
+def cluster(real_settings, tmp_path_factory, pg_server):
     from app.models import get_spec, is_present
 
     llm = get_spec("qwen2.5-coder-0.5b-instruct")
     if not is_present(llm, real_settings.model_dir):
         pytest.skip(f"{llm.name} is not provisioned: run `chulcheo models pull {llm.name}`")
     base = tmp_path_factory.mktemp("replicas")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute("create database chulcheo_state")
-        conn.execute("create database chulcheo_index")
-    c = Cluster(base, server.get_uri("chulcheo_state"), server.get_uri("chulcheo_index"), llm.name)
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute("create database replicas_state")
+        conn.execute("create database replicas_index")
+    c = Cluster(base, pg_server.get_uri("replicas_state"), pg_server.get_uri("replicas_index"), llm.name)
     try:
         keys = {}
         for name, role, groups in (("admin", "admin", "*"), ("hr_kim", "user", "hr"), ("pub_lee", "user", "public")):
@@ -121,7 +119,6 @@ def cluster(real_settings, tmp_path_factory):
         for proc in c.procs.values():
             if proc.poll() is None:
                 stop(proc)
-        server.cleanup()
 
 
 def test_an_upload_through_one_replica_is_searchable_from_the_other_within_its_groups(cluster):
