@@ -53,6 +53,9 @@ class SharedJobQueue:
                   " total INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT, created REAL NOT NULL,"
                   " started REAL, finished REAL, replica TEXT, attempts INTEGER NOT NULL DEFAULT 0)")
         db.ensure("CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created)")
+        self._lock_conn: Any = None
+        self._conn_lock = threading.Lock()
+        self._run_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,28 +107,45 @@ class SharedJobQueue:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._lock_conn is not None:
+            self._lock_conn.close()
 
     # ------------------------------------------------------------------ the worker
     def run_pending(self) -> int:
         """Run queued jobs while this replica holds the job lock; returns how many ran (0: none, or
         another replica is running one)."""
+        if not self._run_lock.acquire(blocking=False):  # the session's advisory lock is re-entrant: one thread
+            return 0
+        try:
+            return self._run_locked()
+        finally:
+            self._run_lock.release()
+
+    def _run_locked(self) -> int:
+        lock_conn = self._lock_connection()
+        got = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_number("chulcheo-jobs"),)).fetchone()[0]
+        if not got:
+            return 0
+        try:
+            self._requeue_orphans()
+            ran = 0
+            while not self._stop.is_set() and (claimed := self._claim()) is not None:
+                self._execute(claimed)
+                ran += 1
+            self._forget_old()
+            return ran
+        finally:
+            lock_conn.execute("SELECT pg_advisory_unlock(%s)", (lock_number("chulcheo-jobs"),))
+
+    def _lock_connection(self) -> Any:
+        """The worker's own session (the advisory lock lives as long as it): kept open between polls."""
         import psycopg
 
-        with psycopg.connect(self.db.target, autocommit=True, keepalives=1, keepalives_idle=10,
-                             keepalives_interval=5, keepalives_count=3) as lock_conn:
-            got = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_number("chulcheo-jobs"),)).fetchone()[0]
-            if not got:
-                return 0
-            try:
-                self._requeue_orphans()
-                ran = 0
-                while not self._stop.is_set() and (claimed := self._claim()) is not None:
-                    self._execute(claimed)
-                    ran += 1
-                self._forget_old()
-                return ran
-            finally:
-                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (lock_number("chulcheo-jobs"),))
+        with self._conn_lock:
+            if self._lock_conn is None or self._lock_conn.closed or self._lock_conn.broken:
+                self._lock_conn = psycopg.connect(self.db.target, autocommit=True, keepalives=1, keepalives_idle=10,
+                                                  keepalives_interval=5, keepalives_count=3)
+            return self._lock_conn
 
     def _run(self) -> None:
         while not self._stop.is_set():
