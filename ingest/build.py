@@ -254,14 +254,10 @@ class IndexBuilder:
                     self.index_dir, "; ".join(old.rechunk), len(indexed),
                 )
             prepared = _Prepared(self, old, {} if report.rechunked else indexed, progress)
-            if self.preparer is not None:
-                loaded, read_sources = self._load_prepared(
-                    files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
-                )
-            else:
-                loaded, read_sources = self._load_while_embedding(
-                    files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
-                )
+            load = self._load_while_embedding if self.preparer is None else self._load_prepared
+            loaded, read_sources = load(
+                files, group, indexed, report, progress, prepared, exclude, rechunk=bool(report.rechunked)
+            )
             plan = plan_changes(
                 indexed, loaded, read_sources, sync_roots=[p for p in paths if sync and p.is_dir()]
             )

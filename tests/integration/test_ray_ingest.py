@@ -9,87 +9,30 @@ embedding model (onnx-int8), both times in a `chulcheo ingest` subprocess.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.integration.conftest import free_port
+from bench.local_ray import ENV, RAY, local_cluster
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[2]
-RAY = Path(sys.executable).with_name("ray")
-ENV = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
 QUERIES = ["연차휴가는 며칠인가요?", "재택근무는 일주일에 몇 번 가능한가요?", "출장비 정산은 어떻게 하나요?",
            "2024년 매출은 얼마인가요?"]
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    out = log.open("w", encoding="utf-8")
-    return subprocess.Popen([str(RAY), "start", "--block", *args], env=ENV, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group: gcs, raylet, workers
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        if sig == signal.SIGTERM:  # the children may outlive `ray start`: end the group
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """The address of a running two-node local Ray cluster (2 CPUs)."""
+    """The address of a running two-node local Ray cluster (1 CPU each)."""
     if not RAY.exists():
         pytest.skip(f"{RAY} not found (pip install -e .[ray])")
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    procs = [_start(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=1",
-                     "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"], temp / "head.log")]
-    try:
-        _wait_for_cpus(address, 1, procs, temp)
-        procs.append(_start([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                             "--disable-usage-stats"], temp / "node.log"))
-        _wait_for_cpus(address, 2, procs, temp)
+    with local_cluster(nodes=2, cpus=1) as address:
         yield address
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _wait_for_cpus(address: str, cpus: int, procs: list[subprocess.Popen], temp: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        for proc in procs:
-            assert proc.poll() is None, f"ray start exited: {[p.read_text()[-2000:] for p in temp.glob('*.log')]}"
-        status = subprocess.run([str(RAY), "status", f"--address={address}"], env=ENV, capture_output=True,
-                                text=True, timeout=60, check=False).stdout
-        if f"/{cpus}.0 CPU" in status:
-            return
-        assert time.monotonic() < deadline, f"cluster not up with {cpus} CPUs in {timeout} s: {status[-2000:]}"
-        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
