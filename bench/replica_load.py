@@ -4,8 +4,8 @@ Starts PostgreSQL 16 + pgvector (pgserver), indexes the sample documents into it
 creates keys in the shared state and starts two replicas with their own local folders (only
 Postgres and state.files_dir are shared). Then, for --seconds (300):
 
-- --users (50) concurrent users, half with a `public` key and half with an `hr` key, each on one
-  replica (alternating), loop: search (most requests), list documents, rate an answer, and now
+- --users (50) concurrent users, each with its own key (half `public`, half `hr`; the default
+  per-key rate limits), each on one replica (alternating), loop: search (most requests), list documents, rate an answer, and now
   and then ask a question (real LLM; answer_wait_s is short so a busy model says 503 quickly);
 - one admin uploads a small document every --upload-every (10) seconds through alternating
   replicas, half into `hr` with a secret marker that no `public` user may ever see.
@@ -71,8 +71,8 @@ async def run(urls: list[str], keys: dict[str, str], qs: list[str], users: int, 
     async def user(i: int) -> None:
         group = "hr" if i % 2 else "public"
         rng = random.Random(i)
-        headers = {"Authorization": f"Bearer {keys[group]}"}
-        async with httpx.AsyncClient(base_url=urls[i % len(urls)], headers=headers, timeout=120) as http:
+        headers = {"Authorization": f"Bearer {keys[f'user{i}']}"}  # each user its own key (and rate limits)
+        async with httpx.AsyncClient(base_url=urls[i % len(urls)], headers=headers, timeout=300) as http:
             n = 0
             while time.monotonic() < deadline:
                 n += 1
@@ -169,20 +169,22 @@ def main() -> None:
     env = os.environ | {
         "CHULCHEO_STATE__URL": server.get_uri("chulcheo_state"), "CHULCHEO_INDEX__URL": server.get_uri("chulcheo_index"),
         "CHULCHEO_STATE__FILES_DIR": str(work / "files"), "CHULCHEO_GENERATION__MODEL": args.model,
-        "CHULCHEO_GENERATION__MAX_TOKENS": "96", "CHULCHEO_SERVER__ANSWER_WAIT_S": "10",
-        "CHULCHEO_SERVER__ASK_PER_MINUTE": "6", "CHULCHEO_SERVER__ASK_BURST": "2",
+        "CHULCHEO_GENERATION__MAX_TOKENS": "64", "CHULCHEO_SERVER__ANSWER_WAIT_S": "10",
     }
     cenv = env | {"CHULCHEO_INDEX_DIR": str(work / "cli" / "index"), "CHULCHEO_STATE_DIR": str(work / "cli" / "state")}
     cli(cenv, "ingest", "sample_corpus")
-    keys = {}
-    for name, role, groups in (("admin", "admin", "*"), ("hr", "user", "hr"), ("public", "user", "public")):
-        keys[name] = json.loads(cli(cenv, "keys", "create", "--name", name, "--role", role, "--groups", groups,
-                                    "--json"))["key"]
+    keys = {"admin": json.loads(cli(cenv, "keys", "create", "--name", "admin", "--role", "admin", "--groups", "*",
+                                    "--json"))["key"]}
     replicas = [start_replica(env, work, name) for name in ("a", "b")]
     try:
         for (proc, url), name in zip(replicas, ("a", "b")):
             wait_ready(proc, url, work / f"{name}.log")
         urls = [url for _, url in replicas]
+        for i in range(args.users):  # made through alternating replicas: each is known to both
+            r = httpx.post(f"{urls[i % 2]}/v1/keys", headers={"Authorization": f"Bearer {keys['admin']}"}, timeout=60,
+                           json={"name": f"user{i}", "role": "user", "groups": ["hr" if i % 2 else "public"]})
+            r.raise_for_status()
+            keys[f"user{i}"] = r.json()["key"]
         qs = questions(2000, 7)
         t0 = time.monotonic()
         out = asyncio.run(run(urls, keys, qs, args.users, args.seconds, args.upload_every, args.ask_every))
