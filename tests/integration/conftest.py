@@ -25,6 +25,24 @@ def stop(process, timeout: float = 30) -> None:
         process.wait()
 
 
+def wait_until_up(proc, url: str, log: Path, what: str, timeout: float = 240, headers: dict | None = None) -> None:
+    """Poll `url` until it answers 200; fails with the log's tail if `proc` exits or `timeout` passes."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"{what} exited: {log.read_text(errors='replace')[-3000:]}"
+        try:
+            if httpx.get(url, headers=headers, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{what} not up in {timeout:g} s: {log.read_text(errors='replace')[-3000:]}"
+        time.sleep(1)
+
+
 def free_port() -> int:
     import socket
 
@@ -44,9 +62,6 @@ def live_server(real_settings, tmp_path_factory):
     import os
     import subprocess
     import sys
-    import time
-
-    import httpx
 
     from app.models import get_spec, is_present
 
@@ -78,16 +93,7 @@ def live_server(real_settings, tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, f"chulcheo serve exited: {(base / 'serve.log').read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"not ready in 240 s: {(base / 'serve.log').read_text()[-3000:]}"
-            time.sleep(1)
+        wait_until_up(proc, f"{url}/readyz", base / "serve.log", "chulcheo serve")
         yield {"url": url, "admin": admin, "user": user, "env": env, "log": base / "serve.log"}
     finally:
         stop(proc)

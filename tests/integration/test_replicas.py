@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import HR_SECRET, ROOT, free_port, stop
+from tests.integration.conftest import HR_SECRET, ROOT, free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -60,16 +60,7 @@ class Cluster:
         self.urls[name] = f"http://127.0.0.1:{port}"
 
     def wait_up(self, name: str) -> None:
-        deadline = time.monotonic() + 300
-        while True:
-            assert self.procs[name].poll() is None, f"{name} exited: {self.log(name)}"
-            try:
-                if httpx.get(f"{self.urls[name]}/healthz", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"{name} not up in 300 s: {self.log(name)}"
-            time.sleep(1)
+        wait_until_up(self.procs[name], f"{self.urls[name]}/healthz", self.base / f"{name}.log", f"replica {name}", 300)
 
     def log(self, name: str) -> str:
         return (self.base / f"{name}.log").read_text(encoding="utf-8", errors="replace")[-3000:]
