@@ -5,7 +5,9 @@ its own venv outside the repo (~/.cache/chulcheo/infinity-venv, pinned by
 infinity-constraints.txt beside this file), made here on first use (a few minutes; later runs
 reuse it). The server runs the default model's sentence-transformers weights on torch, offline,
 with an API key; the vectors must equal the in-process torch embedder's, and an ingest through the
-server must give the index an in-process torch ingest gives.
+server must give the index an in-process torch ingest gives: the same chunks and search results,
+vectors equal on short texts and within cosine 0.9999 on chunk-sized ones (the server runs its
+own transformers 4.57 / sentence-transformers 3.4 and batches as it likes).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ PASSAGES = [
     "재택근무는 팀장의 승인을 받아 주 2회까지 할 수 있으며, 근무 시간은 오전 9시부터 오후 6시까지다.",
     "회사의 2024년 매출은 1,234억원으로 전년보다 12% 늘었고 영업이익은 300억원이었다.",
     "안녕하세요",
+    # a chunk-sized passage: here the server's vectors are not bit-equal (its own transformers and
+    # sentence-transformers, batching), max abs 1.5e-3 one at a time, cosine > 0.9999
+    "제1장 총칙. 이 규칙은 회사에 근무하는 직원의 복무와 근로조건에 관한 사항을 정함을 목적으로 한다. "
+    "직원은 회사의 규칙과 상사의 정당한 지시를 따라야 하며, 직무상 알게 된 비밀을 재직 중은 물론 퇴직 후에도 "
+    "누설하여서는 아니 된다. 근로시간은 휴게시간을 제외하고 1일 8시간, 1주 40시간으로 하며, 시업 시각은 "
+    "오전 9시, 종업 시각은 오후 6시로 한다. 업무상 필요한 경우 직원의 동의를 얻어 1주 12시간 한도에서 "
+    "연장근로를 시킬 수 있다.",
 ]
 QUERIES = ["연차휴가는 며칠인가요?", "재택근무는 일주일에 몇 번 가능한가요?", "작년 매출액은 얼마였나요?"]
 
@@ -118,7 +127,8 @@ def test_server_vectors_equal_the_local_model(server, model_path, real_settings,
     e = remote(server, model_path, real_settings)
     docs, local_docs = e.embed_documents(PASSAGES), local_torch.embed_documents(PASSAGES)
     assert docs.shape == (len(PASSAGES), local_torch.dim) and np.allclose(np.linalg.norm(docs, axis=1), 1, atol=1e-5)
-    assert np.abs(docs - local_docs).max() < 1e-4
+    assert np.abs(docs[:4] - local_docs[:4]).max() < 1e-4  # short texts: the same numbers
+    assert np.abs(docs - local_docs).max() < 1e-2 and (docs * local_docs).sum(axis=1).min() > 0.9999
     for query in QUERIES:
         assert np.abs(e.embed_query(query) - local_torch.embed_query(query)).max() < 1e-4
     # and the ranking a question gets is the local one
@@ -145,7 +155,7 @@ def test_ingest_through_the_server_gives_the_local_index(server, real_settings, 
 
     folder = tmp_path / "규정"
     folder.mkdir()
-    for i, text in enumerate(PASSAGES[:3]):
+    for i, text in enumerate([*PASSAGES[:3], PASSAGES[-1]]):
         (folder / f"문서{i}.txt").write_text(f"제{i + 1}조\n\n{text}\n", encoding="utf-8")
     via = {"CHULCHEO_EMBEDDING__URL": server, "CHULCHEO_EMBEDDING__API_KEY": KEY}
     torch = {"CHULCHEO_EMBEDDING__BACKEND": "torch"}
@@ -153,9 +163,10 @@ def test_ingest_through_the_server_gives_the_local_index(server, real_settings, 
     b = _ingest(folder, tmp_path / "server", via)
     assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     x, y = open_index(tmp_path / "local"), open_index(tmp_path / "server")
-    assert x.chunks == y.chunks and len(x.chunks) == 3
+    assert x.chunks == y.chunks and len(x.chunks) == 4
     rows = list(range(len(x.chunks)))
-    assert np.abs(x.dense.vectors(rows) - y.dense.vectors(rows)).max() < 1e-4
+    vx, vy = x.dense.vectors(rows), y.dense.vectors(rows)
+    assert np.abs(vx - vy).max() < 1e-2 and (vx * vy).sum(axis=1).min() > 0.9999
     assert y.manifest["embedding"]["model_id"] == f"{Path(real_settings.embedding.model).name}+openai-compat"
 
     settings = real_settings.model_copy(update={
