@@ -156,3 +156,27 @@ def test_unreachable_cluster_keeps_the_index(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert address in " ".join(result.output.split()) and "no Ray head node answers" in " ".join(result.output.split())
     assert current_generation_path(settings.index_dir) == before
+
+
+def test_a_worker_failing_mid_ingest_commits_nothing(tmp_path, builder):
+    """The preparer raises after the first file (a dead actor): the live generation stays."""
+    corpus = write_docs(tmp_path / "docs", {"연차.txt": DOCS["연차.txt"]})
+    b = with_preparer(builder(tmp_path / "index"))
+    b.ingest([corpus])
+    before = current_generation_path(tmp_path / "index")
+    write_docs(corpus, {"재택.md": DOCS["재택.md"], "출장.txt": "출장비는 실비로 정산한다.\n"})
+    (corpus / "연차.txt").write_text(DOCS["연차.txt"] + "\n연차는 반일 단위로도 쓸 수 있다.\n", encoding="utf-8")
+    inner = b.preparer
+
+    class Dying:
+        def prepare(self, jobs, known):
+            results = inner.prepare(jobs, known)
+            yield next(results)
+            raise ClusterError("--ray 127.0.0.1:6379: a Ray worker failed on 출장.txt: ActorDiedError; nothing was committed")
+
+    b.preparer = Dying()
+    with pytest.raises(ClusterError, match="nothing was committed"):
+        b.ingest([corpus])
+    assert current_generation_path(tmp_path / "index") == before
+    assert [Path(d).name for d in open_index(tmp_path / "index").manifest["docs"]] == ["연차.txt"]
+    assert "반일" not in " ".join(c.text for c in open_index(tmp_path / "index").chunks)
