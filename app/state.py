@@ -65,11 +65,8 @@ class FeedbackStore:
             " created TEXT NOT NULL, \"user\" TEXT NOT NULL, rating INTEGER NOT NULL,"
             " question TEXT NOT NULL, answer TEXT NOT NULL, citations TEXT NOT NULL, comment TEXT NOT NULL)",
         )
-        have = self.db.columns("feedback")  # columns added later: older state files gain them here
-        with self.db.connect() as db:
-            for column, kind in _REVIEW_COLUMNS:
-                if column not in have:
-                    db.execute(f"ALTER TABLE feedback ADD COLUMN {column} {kind}")
+        for column, kind in _REVIEW_COLUMNS:  # columns added later: older state files gain them here
+            self.db.add_column("feedback", column, kind)
 
     def add(self, user: str, rating: int, question: str, answer: str,
             citations: list[dict[str, Any]], comment: str = "", groups: str = "*") -> int:

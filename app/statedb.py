@@ -99,6 +99,18 @@ class StateDB:
                 db.execute("SELECT pg_advisory_xact_lock(?)", (lock_number("chulcheo-state-ddl"),))
             db.execute(ddl)
 
+    def add_column(self, table: str, column: str, kind: str) -> None:
+        """Add a column a table gained in a later version, unless it is there (two replicas starting
+        together both try: Postgres says IF NOT EXISTS, under the same lock as ensure())."""
+        if self.is_postgres:
+            kind = re.sub(r"\bREAL\b", "DOUBLE PRECISION", kind)
+            with self.connect() as db:
+                db.execute("SELECT pg_advisory_xact_lock(?)", (lock_number("chulcheo-state-ddl"),))
+                db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+        elif column not in self.columns(table):
+            with self.connect() as db:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
     def columns(self, table: str) -> set[str]:
         """The column names a table has now (older state files gain columns later)."""
         with self.connect() as db:

@@ -107,3 +107,32 @@ def test_a_job_left_by_a_dead_replica_runs_again_and_a_poison_job_stops(pg_datab
     assert q.get(left.id).status == "done" and q.get(left.id).result == {"ok": 1}
     assert q.get(poison.id).status == "failed" and "stopped 3 times" in q.get(poison.id).error
     db.close()
+
+
+def test_replicas_starting_together_on_an_empty_database_all_come_up(pg_database):
+    """Each start creates the tables and adds later columns; eight at once must not collide."""
+    from app.audit import AuditLog
+    from app.auth import KeyStore, SessionStore
+    from app.limits import SharedBuckets
+    from app.state import FeedbackStore, TombstoneStore
+
+    url = pg_database("together")
+    barrier, errors = threading.Barrier(8), []
+
+    def start() -> None:
+        db = StateDB.postgres(url, pool_size=2)
+        try:
+            barrier.wait()
+            KeyStore(db), SessionStore(db), FeedbackStore(db), TombstoneStore(db), AuditLog(db)
+            SharedBuckets(db, "ask"), SharedJobQueue(db, {}, replica="r", start=False)
+        except Exception as exc:  # noqa: BLE001 - collected and shown
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
