@@ -10,12 +10,15 @@ would take ~8 hours here; the real model's cost is measured separately (median c
 so it is linear in the number of chunks.
 
 Per size it reports: full ingest without embedding, its parts (chunk+tokenize, build+write),
-the projected embedding time, an incremental ingest adding 1 % more documents (which rewrites
-the generation: vectors copied, BM25 and HNSW rebuilt), on-disk size, peak RSS, and hybrid
-search latency p50/p95 over 100 questions (query vectors random; the real query embedding
-time is reported once).
+the projected embedding time, an incremental ingest adding 1 % more documents (one new
+segment; with --pg one transaction), on-disk size, peak RSS, and hybrid search latency p50/p95
+over 100 questions (query vectors random; the real query embedding time is reported once).
+
+--pg runs the same through the Postgres backend (`index.url`) of a PostgreSQL 16 + pgvector
+started here (pgserver), one database per size; the on-disk size is then the database's.
 
     .venv/bin/python bench/ingest_scaling.py --sizes 1000,10000,100000 --out scaling.json
+    .venv/bin/python bench/ingest_scaling.py --sizes 1000,10000 --pg --out scaling-pg.json
 """
 
 from __future__ import annotations
@@ -86,8 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="target chunk counts")
     parser.add_argument("--data", type=Path, default=KORQUAD)
+    parser.add_argument("--pg", action="store_true", help="through the Postgres backend (index.url) instead")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    pg_server = _start_pg() if args.pg else None
 
     real_corpus, questions = load_korquad(args.data)
     work = Path(tempfile.mkdtemp(prefix="chulcheo-bench-scale-"))
@@ -116,7 +121,10 @@ def main() -> None:
         n_docs = max(1, round(size / per_doc))
         rows = corpus_rows(real_corpus, n_docs, rng)
         source = write_jsonl(rows, work / f"corpus-{size}.jsonl")
-        pipeline = Pipeline(base.model_copy(update={"index_dir": work / f"index-{size}"}), embedder=fake)
+        update: dict = {"index_dir": work / f"index-{size}"}
+        if pg_server is not None:
+            update["index"] = base.index.model_copy(update={"url": _new_database(pg_server, f"scale{size}")})
+        pipeline = Pipeline(base.model_copy(update=update), embedder=fake)
         stages: dict[str, float] = {}
         last = {"t": time.perf_counter(), "stage": "read"}
 
@@ -141,8 +149,9 @@ def main() -> None:
             t0 = time.perf_counter()
             pipeline.search(q["query"], 10)
             lat.append((time.perf_counter() - t0) * 1000)
-        gen = max((work / f"index-{size}").glob("gen-*"))
-        row = {
+        # the whole index folder: a generation holds only its manifest, the segments sit beside it
+        on_disk = _pg_size(update["index"].url) if pg_server is not None else dir_size(work / f"index-{size}")
+        row = {"backend": "postgres" if pg_server is not None else "embedded",
             "target_chunks": size, "documents": n_docs, "chunks": report.chunks,
             "ingest_without_embedding_s": round(full, 1),
             "stages_s": {k: round(v, 1) for k, v in stages.items()},
@@ -152,7 +161,7 @@ def main() -> None:
             "search_ms_p50": round(float(np.percentile(lat, 50)), 2),
             "search_ms_p95": round(float(np.percentile(lat, 95)), 2),
             "search_ms_p50_with_query_embedding": round(float(np.percentile(lat, 50)) + query_embed_ms, 1),
-            "index_mb": round(dir_size(gen) / 2**20, 1),
+            "index_mb": round(on_disk / 2**20, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
         results.append(row)
@@ -160,6 +169,29 @@ def main() -> None:
     out = {"real_embed_chunks_per_s": round(embed_rate, 2), "query_embed_ms": round(query_embed_ms, 1),
            "sizes": results}
     emit(out, args.out)
+    if pg_server is not None:
+        pg_server.cleanup()
+
+
+def _start_pg():
+    import pgserver  # the test extra: PostgreSQL 16 + pgvector 0.6.2
+
+    return pgserver.get_server(Path(tempfile.mkdtemp(prefix="chulcheo-bench-pg-")), cleanup_mode="delete")
+
+
+def _new_database(server, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    return server.get_uri(name)
+
+
+def _pg_size(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("select pg_database_size(current_database())").fetchone()[0])
 
 
 if __name__ == "__main__":
