@@ -405,9 +405,7 @@ class OnnxEmbedder:
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         """Token counts without prompt or special tokens; loads only the tokenizer."""
-        if not texts:
-            return []
-        return [len(e.ids) for e in self._get_tokenizer().encode_batch(list(texts), add_special_tokens=False)]
+        return token_counts(self._get_tokenizer, texts)
 
     def encode_inputs(self, prompt: str, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """input_ids and attention_mask (int64, right-padded) for prompt + each text, truncated."""
@@ -454,6 +452,13 @@ def _read_json(path: Path) -> dict:
 def _config_max_seq_length(path: Path) -> int:
     """sentence_bert_config.json's max_seq_length (what sentence-transformers uses), else 512."""
     return int(_read_json(path / "sentence_bert_config.json").get("max_seq_length") or 512)
+
+
+def token_counts(get_tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Tokens of each text without prompt or special tokens (`get_tokenizer()` called only if needed)."""
+    if not texts:
+        return []
+    return [len(e.ids) for e in get_tokenizer().encode_batch(list(texts), add_special_tokens=False)]
 
 
 def _config_prompts(path: Path) -> dict[str, str]:

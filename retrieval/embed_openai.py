@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .embed import _dim_from_config, l2_normalize
-from .embed_onnx import _config_prompts
+from .embed_onnx import _config_prompts, token_counts
 from .errors import EmbeddingServiceError
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,7 @@ class OpenAICompatEmbedder:
 
     def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
         """Token counts without prompt or special tokens (the local tokenizer; no request)."""
-        if not texts:
-            return []
-        return [len(e.ids) for e in self._get_tokenizer().encode_batch(list(texts), add_special_tokens=False)]
+        return token_counts(self._get_tokenizer, texts)
 
     def _get_tokenizer(self) -> Any:
         if self._tokenizer is None:
