@@ -139,12 +139,9 @@ class SharedJobQueue:
 
     def _lock_connection(self) -> Any:
         """The worker's own session (the advisory lock lives as long as it): kept open between polls."""
-        import psycopg
-
         with self._conn_lock:
             if self._lock_conn is None or self._lock_conn.closed or self._lock_conn.broken:
-                self._lock_conn = psycopg.connect(self.db.target, autocommit=True, keepalives=1, keepalives_idle=10,
-                                                  keepalives_interval=5, keepalives_count=3)
+                self._lock_conn = self.db.session()
             return self._lock_conn
 
     def _run(self) -> None:

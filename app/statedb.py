@@ -90,26 +90,32 @@ class StateDB:
 
     def ensure(self, ddl: str) -> None:
         """Run a CREATE … IF NOT EXISTS statement, in this engine's words."""
+        self._ddl(ddl)
+
+    def add_column(self, table: str, column: str, kind: str) -> None:
+        """Add a column a table gained in a later version, unless it is there (two replicas starting
+        together both try: Postgres says IF NOT EXISTS)."""
+        if self.is_postgres:
+            self._ddl(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+        elif column not in self.columns(table):
+            self._ddl(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _ddl(self, ddl: str) -> None:
+        """One DDL statement; in Postgres in its words and under one lock, so replicas starting
+        together never race on the catalog."""
         if self.is_postgres:
             ddl = ddl.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
             ddl = ddl.replace("INTEGER PRIMARY KEY,", "BIGSERIAL PRIMARY KEY,")
             ddl = re.sub(r"\bREAL\b", "DOUBLE PRECISION", ddl)
         with self.connect() as db:
-            if self.is_postgres:  # two replicas starting together must not race on CREATE TABLE
+            if self.is_postgres:
                 db.execute("SELECT pg_advisory_xact_lock(?)", (lock_number("chulcheo-state-ddl"),))
             db.execute(ddl)
 
-    def add_column(self, table: str, column: str, kind: str) -> None:
-        """Add a column a table gained in a later version, unless it is there (two replicas starting
-        together both try: Postgres says IF NOT EXISTS, under the same lock as ensure())."""
-        if self.is_postgres:
-            kind = re.sub(r"\bREAL\b", "DOUBLE PRECISION", kind)
-            with self.connect() as db:
-                db.execute("SELECT pg_advisory_xact_lock(?)", (lock_number("chulcheo-state-ddl"),))
-                db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
-        elif column not in self.columns(table):
-            with self.connect() as db:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    def session(self) -> Any:
+        """A Postgres connection of its own, outside the pool (a session-level advisory lock lives
+        as long as it); the caller closes it."""
+        return pg_connect(self.target)
 
     def columns(self, table: str) -> set[str]:
         """The column names a table has now (older state files gain columns later)."""
@@ -135,6 +141,23 @@ class StateDB:
 def lock_number(name: str) -> int:
     """A stable 63-bit advisory-lock number for a name."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
+
+
+def pg_connect(url: str, connect_timeout_s: float = 10) -> Any:
+    """An autocommit psycopg connection with TCP keepalives: a replica whose machine vanished
+    releases its locks within ~30 s.
+
+    Raises:
+        StateDBError: it cannot connect (the URL shown without its password).
+    """
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout_s),
+                               keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
+        raise StateDBError(f"state database {safe_url(url)}: cannot connect ({type(exc).__name__}: {reason})") from exc
 
 
 class _PgConnection:
@@ -167,15 +190,7 @@ class _Pool:
         self._closed = False
 
     def _open(self) -> Any:
-        import psycopg
-
-        try:
-            # keepalives: a replica whose machine vanished releases its locks within ~30 s
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=int(self.connect_timeout_s),
-                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
-        except psycopg.Error as exc:
-            raise StateDBError(f"state database {safe_url(self.url)}: cannot connect ({type(exc).__name__}: "
-                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no reason given'})") from exc
+        return pg_connect(self.url, self.connect_timeout_s)
 
     @contextmanager
     def connection(self) -> Iterator[_PgConnection]:
