@@ -26,8 +26,15 @@ its kind and detail (plain JSON), so any replica can run it from the shared queu
 STATUSES = ("queued", "running", "done", "failed")
 
 
-def new_job_id() -> str:
-    return uuid.uuid4().hex[:12]
+def new_job(handlers: dict[str, Handler], kind: str, detail: dict[str, Any]) -> Job:
+    """A queued job of a kind some handler runs.
+
+    Raises:
+        ValueError: no handler for `kind`.
+    """
+    if kind not in handlers:
+        raise ValueError(f"job kind {kind!r}: no handler (known: {', '.join(sorted(handlers))})")
+    return Job(id=uuid.uuid4().hex[:12], kind=kind, detail=detail)
 
 
 @dataclass
@@ -71,9 +78,7 @@ class JobQueue:
         self._thread.start()
 
     def submit(self, kind: str, detail: dict[str, Any]) -> Job:
-        if kind not in self.handlers:
-            raise ValueError(f"job kind {kind!r}: no handler (known: {', '.join(sorted(self.handlers))})")
-        job = Job(id=new_job_id(), kind=kind, detail=detail)
+        job = new_job(self.handlers, kind, detail)
         with self._lock:
             self._jobs[job.id] = job
             self._forget_old()

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from .jobs import STATUSES, Handler, Job, new_job_id
+from .jobs import STATUSES, Handler, Job, new_job
 from .statedb import StateDB, StateDBError, lock_number
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ class SharedJobQueue:
 
     # ------------------------------------------------------------------ the queue
     def submit(self, kind: str, detail: dict[str, Any]) -> Job:
-        if kind not in self.handlers:
-            raise ValueError(f"job kind {kind!r}: no handler (known: {', '.join(sorted(self.handlers))})")
-        job = Job(id=new_job_id(), kind=kind, detail=detail)
+        job = new_job(self.handlers, kind, detail)
         with self.db.connect() as db:
             db.execute("INSERT INTO jobs (id, kind, detail, status, created) VALUES (?, ?, ?, 'queued', ?)",
                        (job.id, kind, json.dumps(detail, ensure_ascii=False), job.created))
