@@ -445,15 +445,13 @@ class IndexBuilder:
         """
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
-        reread = _other_sources(indexed, files) if rechunk else []
-        jobs = [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+        jobs = _read_jobs(files, group, indexed, rechunk)
         if self.ocr is not None:  # scanned pages: a bar of their own (a 40-page scan is one file)
             self.ocr.on_page = lambda done, total: progress("ocr", done, total)
         for i, (path, file_group, again) in enumerate(jobs, 1):
             try:
-                if not _utf8_name(path):  # checked before anything derives ids from the name
-                    raise LoadError(_printable(path), "file name is not valid UTF-8; rename it "
-                                    "(e.g. convmv -f cp949 -t utf-8)")
+                if (bad := _name_error(path)) is not None:  # checked before anything derives ids from the name
+                    raise bad
                 docs = (not rechunk and _unchanged(path, file_group, indexed)) or load_file(
                     path, file_group, limits=self.limits, ocr=self.ocr
                 )
@@ -488,17 +486,15 @@ class IndexBuilder:
         """
         loaded: list[SourceDoc] = []
         read_sources: set[str] = set()
-        reread = _other_sources(indexed, files) if rechunk else []
-        jobs = [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+        jobs = _read_jobs(files, group, indexed, rechunk)
         by_source: dict[str, dict[str, tuple[str, str]]] = {}
         for doc_id, entry in prepared.indexed.items():  # {} when re-chunking: nothing is kept as it was
             by_source.setdefault(entry.source, {})[doc_id] = (entry.sha256, entry.group)
         outcomes: list[list[SourceDoc] | LoadError | None] = []  # None: the preparer's next result
         remote: list[FileJob] = []
         for path, file_group, again in jobs:
-            if not _utf8_name(path):
-                outcomes.append(LoadError(_printable(path), "file name is not valid UTF-8; rename it "
-                                          "(e.g. convmv -f cp949 -t utf-8)"))
+            if (bad := _name_error(path)) is not None:
+                outcomes.append(bad)
                 continue
             same = [] if rechunk else _unchanged(path, file_group, indexed)
             if same:
@@ -862,6 +858,14 @@ def _other_sources(indexed: dict[str, DocEntry], files: list[Path]) -> list[tupl
     return sorted({(Path(e.source), e.group) for e in indexed.values() if e.source not in named})
 
 
+def _read_jobs(files: list[Path], group: str, indexed: dict[str, DocEntry],
+               rechunk: bool) -> list[tuple[Path, str, bool]]:
+    """(path, group, read again only for its indexed documents) of every file an ingest reads:
+    `files` in `group`, and when re-chunking every other indexed source in its own group."""
+    reread = _other_sources(indexed, files) if rechunk else []
+    return [(path, group, False) for path in files] + [(path, g, True) for path, g in reread]
+
+
 def _rechunk_all(plan: ChangePlan, loaded: list[SourceDoc]) -> None:
     """Under new chunking settings nothing read is unchanged: move `unchanged` to `update`."""
     by_id = {d.doc_id: d for d in loaded}
@@ -913,6 +917,13 @@ def _printable(path: Path | str) -> str:
     _printable(os.fsdecode(b"\\xb1\\xd4.txt")) -> "\\xb1\\xd4.txt"
     """
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _name_error(path: Path) -> LoadError | None:
+    """The error of a file name that is not valid UTF-8 (see _utf8_name), else None."""
+    if _utf8_name(path):
+        return None
+    return LoadError(_printable(path), "file name is not valid UTF-8; rename it (e.g. convmv -f cp949 -t utf-8)")
 
 
 def _utf8_name(path: Path) -> bool:
