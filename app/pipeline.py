@@ -19,7 +19,7 @@ from ingest.pending import Waiting, WaitingForOcr
 from ingest.prepare import IngestTools, Preparer
 from ingest.manifest import DocEntry, Manifest
 from retrieval.dense import DenseIndexConfig
-from retrieval.embed import Embedder
+from retrieval.embed import EmbedCache, Embedder
 from retrieval.errors import EmbeddingModelMismatch, IndexCorruptError, IndexNotFoundError
 from retrieval.retriever import FusionConfig, HybridRetriever, SearchFilters
 from retrieval.pg import PgIndex, PgRetriever
@@ -455,6 +455,8 @@ class Pipeline:
                 extractive_min_coverage=a.extractive_min_coverage,
             )
             embed = self.embedder.embed_documents if a.similarity else None
+            if embed is not None and a.embed_cache:
+                embed = EmbedCache(embed, a.embed_cache)
             self._checker = GroundingChecker(self.kiwi, embed=embed, config=config)
         return self._checker
 

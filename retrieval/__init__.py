@@ -5,7 +5,7 @@ Importing this package is light: no embedding model or torch is loaded here.
 
 from .bm25 import BM25Index
 from .dense import DENSE_KINDS, DenseIndex, DenseIndexConfig, DenseKind
-from .embed import Embedder
+from .embed import EmbedCache, Embedder
 from .errors import (
     EmbeddingModelMismatch,
     IndexCorruptError,
@@ -38,6 +38,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "BM25Index",
     "Chunk",
+    "EmbedCache",
     "DenseIndex",
     "DenseIndexConfig",
     "DenseKind",

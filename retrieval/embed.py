@@ -9,7 +9,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -68,6 +70,55 @@ def encode_sorted(
         for i, vector in zip(batch, vectors):
             rows[i] = vector
     return l2_normalize(np.stack(rows))
+
+
+class EmbedCache:
+    """The last `max_items` document vectors by text, in front of an embedding function.
+
+    Answering embeds short source sentences (unit selection, the similarity check) while the
+    user waits for the first token; the sentences of a popular rule come back question after
+    question. Misses are embedded in one call, in input order; rows come back as the function
+    gives them. Thread-safe; the function runs outside the lock.
+
+    cache = EmbedCache(embedder.embed_documents, max_items=4096)
+    cache(["연차휴가는 15일이다.", "병가는 60일이다."]) -> (2, dim); asked again: no model call
+    """
+
+    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError(f"EmbedCache needs max_items >= 1, got {max_items}")
+        self.embed = embed
+        self.max_items = max_items
+        self.hits = self.misses = 0
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.asarray(self.embed([]), dtype=np.float32)
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for t in texts:
+                row = self._rows.get(t)
+                if row is not None:
+                    self._rows.move_to_end(t)
+                    found[t] = row
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = np.asarray(self.embed(missing), dtype=np.float32)
+            if vectors.shape[0] != len(missing):
+                raise ValueError(f"embedder returned {vectors.shape[0]} rows for {len(missing)} texts")
+            fresh = dict(zip(missing, vectors))
+            found.update(fresh)
+            with self._lock:
+                self._rows.update(fresh)
+                while len(self._rows) > self.max_items:
+                    self._rows.popitem(last=False)
+        with self._lock:
+            self.misses += len(missing)
+            self.hits += len(texts) - len(missing)
+        return np.stack([found[t] for t in texts])
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -1,0 +1,53 @@
+"""answer.embed_cache: a second question over the same sources embeds none of their sentences again."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes import HashEmbedder
+from tests.unit.app.conftest import scripted_replies
+
+
+class CountingHashEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts):
+        self.texts.extend(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.mark.parametrize("cache_size", [4096, 0])
+def test_source_sentences_are_embedded_once_when_cached(tmp_path, shared_kiwi, monkeypatch, cache_size) -> None:
+    import kiwipiepy
+
+    from app.pipeline import Pipeline
+    from app.settings import Settings
+    from generation.scripted import ScriptedGenerator
+
+    monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
+    settings = Settings(index_dir=tmp_path / "index", state_dir=tmp_path / "state")
+    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"embed_cache": cache_size})})
+    embedder = CountingHashEmbedder()
+    pipeline = Pipeline(settings, embedder=embedder, generator=ScriptedGenerator(scripted_replies))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "취업규칙.txt").write_text(
+        "제15조(연차휴가) 1년간 80퍼센트 이상 출근한 직원에게는 15일의 유급휴가를 준다.\n"
+        "제16조(병가) 병가는 연간 60일 이내로 한다.\n제17조(재택근무) 재택근무는 주 2일까지 허용한다.\n",
+        encoding="utf-8")
+    pipeline.ingest([docs], "public")
+
+    embedder.texts.clear()
+    first = pipeline.ask("연차휴가는 며칠인가요?")
+    first_texts = list(embedder.texts)
+    embedder.texts.clear()
+    second = pipeline.ask("연차휴가는 며칠인가요?")
+
+    assert "15일" in first.answer and second.answer == first.answer
+    assert any("15일의 유급휴가" in t for t in first_texts)  # the unit was compared by embedding
+    if cache_size:
+        assert embedder.texts == []  # question part and units: all cached
+    else:
+        assert sorted(embedder.texts) == sorted(first_texts)
