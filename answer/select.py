@@ -23,6 +23,7 @@ import numpy as np
 
 from grounding.prepare import BULLET, Prepared, Window, has_words, is_row
 from ingest.reflow import figure_row
+from retrieval.embed import embed_apart
 
 from .parts import Part
 
@@ -228,7 +229,9 @@ def select_units(
         if chosen:
             # a unit under a heading is embedded with it: "일시: 2025. 3. 14." alone means little,
             # under "제3차 경영위원회 회의록" it is when that meeting was held
-            vecs = embed([p.text for p in parts] + [f"{units[i].heading} {units[i].text}".strip() for i in chosen])
+            # the parts are the asker's words: an EmbedCache never keeps them (retrieval.embed)
+            vecs = embed_apart(embed, [p.text for p in parts],
+                               [f"{units[i].heading} {units[i].text}".strip() for i in chosen])
             pv, uv = vecs[: len(parts)], vecs[len(parts):]
             sims[:, chosen] = np.clip(pv @ uv.T, 0.0, 1.0)
     w_sim = cfg.w_similarity if embed is not None else 0.0

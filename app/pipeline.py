@@ -122,6 +122,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._generator = generator
         self._checker: GroundingChecker | None = None
+        self._unit_embed: Callable[[Sequence[str]], object] | None = None
         self._kiwi = None
         self._ingest_tokenizer: KiwiTokenizer | None = None
         self._ocr: Ocr | None | bool = False  # False: not looked up yet
@@ -455,10 +456,18 @@ class Pipeline:
                 extractive_min_coverage=a.extractive_min_coverage,
             )
             embed = self.embedder.embed_documents if a.similarity else None
-            if embed is not None and a.embed_cache:
-                embed = EmbedCache(embed, a.embed_cache)
             self._checker = GroundingChecker(self.kiwi, embed=embed, config=config)
         return self._checker
+
+    @property
+    def unit_embed(self) -> Callable[[Sequence[str]], object] | None:
+        """What unit selection embeds with: the checker's model behind the `answer.embed_cache`
+        of source sentences (the checker itself embeds uncached: /v1/verify passages are a
+        caller's own text, which no other caller may time)."""
+        if self._unit_embed is None and self.checker.embed is not None:
+            size = self.settings.answer.embed_cache
+            self._unit_embed = EmbedCache(self.checker.embed, size) if size else self.checker.embed
+        return self._unit_embed
 
     def generation_params(self) -> GenerationParams:
         g = self.settings.generation
@@ -515,7 +524,7 @@ class Pipeline:
         run = AnswerRun(question, query, hits, self.generator, self.checker, self.generation_params(), timings, started,
                         tokens=tokens, passage_tokens=a.passage_tokens or None,
                         focus=KiwiFocus(self.kiwi, self.checker.splitter) if a.focus else None,
-                        should_stop=should_stop, compose=a.compose, embed=self.checker.embed,
+                        should_stop=should_stop, compose=a.compose, embed=self.unit_embed,
                         compose_config=ComposeConfig(max_sentences=a.max_sentences, max_chars=a.max_chars),
                         loop_span=a.loop_span)
         yield from run.stream()

@@ -75,13 +75,18 @@ def encode_sorted(
 class EmbedCache:
     """The last `max_items` document vectors by text, in front of an embedding function.
 
-    Answering embeds short source sentences (unit selection, the similarity check) while the
-    user waits for the first token; the sentences of a popular rule come back question after
-    question. Misses are embedded in one call, in input order; rows come back as the function
-    gives them. Thread-safe; the function runs outside the lock.
+    Answering embeds short source sentences (unit selection) while the user waits for the
+    first token; the sentences of a popular rule come back question after question. Misses
+    are embedded in one call, in input order; rows come back as the function gives them.
+    Thread-safe; the function runs outside the lock.
+
+    The first `private` texts of a call are a caller's own words (a question): embedded in
+    the same call, but never looked up or kept, so no other caller can time whether they were
+    asked. Keep only texts every caller who could look them up may already read.
 
     cache = EmbedCache(embedder.embed_documents, max_items=4096)
     cache(["연차휴가는 15일이다.", "병가는 60일이다."]) -> (2, dim); asked again: no model call
+    cache(["연차는 며칠?", "연차휴가는 15일이다."], private=1) -> (2, dim); only the source is kept
     """
 
     def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], max_items: int) -> None:
@@ -93,32 +98,39 @@ class EmbedCache:
         self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        if not texts:
+    def __call__(self, texts: Sequence[str], private: int = 0) -> np.ndarray:
+        own, shared = list(texts[:private]), list(texts[private:])
+        if not own and not shared:
             return np.asarray(self.embed([]), dtype=np.float32)
         found: dict[str, np.ndarray] = {}
         with self._lock:
-            for t in texts:
+            for t in shared:
                 row = self._rows.get(t)
                 if row is not None:
                     self._rows.move_to_end(t)
                     found[t] = row
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
-        if missing:
-            vectors = np.asarray(self.embed(missing), dtype=np.float32)
-            if vectors.shape[0] != len(missing):
-                raise ValueError(f"embedder returned {vectors.shape[0]} rows for {len(missing)} texts")
-            fresh = dict(zip(missing, vectors))
-            found.update(fresh)
-            with self._lock:
-                self._rows.update(fresh)
-                while len(self._rows) > self.max_items:
-                    self._rows.popitem(last=False)
+        missing = list(dict.fromkeys(t for t in shared if t not in found))
+        rows = np.asarray(self.embed(own + missing), dtype=np.float32) if own or missing else None
+        if rows is not None and rows.shape[0] != len(own) + len(missing):
+            raise ValueError(f"embedder returned {rows.shape[0]} rows for {len(own) + len(missing)} texts")
+        fresh = dict(zip(missing, rows[len(own):])) if missing else {}
+        found.update(fresh)
         with self._lock:
+            self._rows.update(fresh)
+            while len(self._rows) > self.max_items:
+                self._rows.popitem(last=False)
             self.misses += len(missing)
-            self.hits += len(texts) - len(missing)
-        return np.stack([found[t] for t in texts])
+            self.hits += len(shared) - len(missing)
+        out = [found[t] for t in shared]
+        return np.stack([*rows[: len(own)], *out]) if own else np.stack(out)
+
+
+def embed_apart(embed: Callable[[Sequence[str]], np.ndarray], private: Sequence[str], shared: Sequence[str]) -> np.ndarray:
+    """Vectors of `private` then `shared` texts in one model call; an EmbedCache looks up and
+    keeps only the shared ones (see EmbedCache)."""
+    if isinstance(embed, EmbedCache):
+        return embed([*private, *shared], private=len(private))
+    return embed([*private, *shared])
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""answer.embed_cache: a second question over the same sources embeds none of their sentences again."""
+"""answer.embed_cache: a second question over the same sources embeds none of their sentences
+again, while the asker's own words are embedded afresh every time (never kept)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ def test_source_sentences_are_embedded_once_when_cached(tmp_path, shared_kiwi, m
     second = pipeline.ask("연차휴가는 며칠인가요?")
 
     assert "15일" in first.answer and second.answer == first.answer
-    assert any("15일의 유급휴가" in t for t in first_texts)  # the unit was compared by embedding
+    sources = [t for t in first_texts if "유급휴가를 준다" in t or "병가는" in t or "재택근무는" in t]
+    assert any("15일의 유급휴가" in t for t in sources)  # the unit was compared by embedding
+    assert "연차휴가는 며칠인가요?" in first_texts and "연차휴가는 며칠인가요?" in embedder.texts
     if cache_size:
-        assert embedder.texts == []  # question part and units: all cached
+        assert not set(sources) & set(embedder.texts)  # the sources' sentences came from the cache
+        assert all(row is not None for row in pipeline.unit_embed._rows.values())
+        assert "연차휴가는 며칠인가요?" not in pipeline.unit_embed._rows  # the question is never kept
     else:
         assert sorted(embedder.texts) == sorted(first_texts)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval import EmbedCache
+from retrieval.embed import embed_apart
 
 
 class CountingEmbed:
@@ -83,3 +84,28 @@ def test_threads_share_one_cache() -> None:
         w.join()
     assert all(np.array_equal(r, results[0]) for r in results)
     assert len(cache._rows) == 20
+
+
+def test_private_texts_are_embedded_in_the_same_call_but_never_kept_or_looked_up() -> None:
+    model = CountingEmbed()
+    cache = EmbedCache(model, max_items=10)
+    cache(["제15조 연차휴가는 15일이다."])
+    out = cache(["연차는 며칠?", "제15조 연차휴가는 15일이다.", "병가는 60일이다."], private=1)
+    assert model.calls[-1] == ["연차는 며칠?", "병가는 60일이다."]  # one call: the question, the miss
+    assert np.array_equal(out, model(["연차는 며칠?", "제15조 연차휴가는 15일이다.", "병가는 60일이다."]))
+    assert "연차는 며칠?" not in cache._rows
+    model.calls.clear()
+    cache(["연차는 며칠?"], private=1)
+    assert model.calls == [["연차는 며칠?"]]  # asked again: still no lookup
+    # the same words as a source sentence are a separate matter: a private text never hits them
+    cache(["병가는 60일이다."], private=1)
+    assert model.calls[-1] == ["병가는 60일이다."]
+
+
+def test_embed_apart_takes_any_embedding_function() -> None:
+    model = CountingEmbed()
+    assert embed_apart(model, ["질문"], ["출처 문장"]).shape == (2, 4)
+    assert model.calls == [["질문", "출처 문장"]]
+    cache = EmbedCache(model, 5)
+    embed_apart(cache, ["질문"], ["출처 문장"])
+    assert list(cache._rows) == ["출처 문장"]
