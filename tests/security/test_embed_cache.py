@@ -14,6 +14,8 @@ from retrieval.embed import EmbedCache
 from tests.fakes import HashEmbedder
 from tests.unit.app.conftest import scripted_replies
 
+pytestmark = pytest.mark.security
+
 
 class Recording(HashEmbedder):
     def __init__(self) -> None:
