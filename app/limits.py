@@ -29,8 +29,10 @@ def _refill(tokens: float, last: float, now: float, rate: float, burst: int) -> 
 class SharedBuckets:
     """Token buckets in the state database (`rate_buckets`), so N replicas allow a key what one would.
 
-    Each take is one short transaction that locks the key's row: two replicas never both spend
-    the last token. The clock is the wall clock (replicas' clocks are assumed NTP-synchronised).
+    An allowed take is one statement: an upsert that refills and spends only if a whole token
+    is there, so two replicas never both spend the last one (the row is locked by the update).
+    A refused take reads the row once more to say how long to wait; it changes nothing. The
+    clock is the wall clock (replicas' clocks are assumed NTP-synchronised).
     """
 
     def __init__(self, db: StateDB, name: str) -> None:
@@ -38,20 +40,20 @@ class SharedBuckets:
         self.name = name
         db.ensure("CREATE TABLE IF NOT EXISTS rate_buckets (bucket TEXT PRIMARY KEY, tokens REAL NOT NULL,"
                   " last REAL NOT NULL)")
+        least, greatest = ("LEAST", "GREATEST") if db.is_postgres else ("MIN", "MAX")
+        refilled = f"{least}(?, rate_buckets.tokens + {greatest}(0, ? - rate_buckets.last) * ?)"
+        self._take = (f"INSERT INTO rate_buckets (bucket, tokens, last) VALUES (?, ?, ?) ON CONFLICT (bucket) "
+                      f"DO UPDATE SET tokens = {refilled} - 1, last = ? WHERE {refilled} >= 1 RETURNING tokens")
 
     def take(self, key: str, rate: float, burst: int, now: float) -> float:
-        bucket = f"{self.name}:{key}"
+        bucket, burst_f = f"{self.name}:{key}", float(burst)
+        refill = (burst_f, now, rate)
         with self.db.connect() as db:
-            db.execute("INSERT INTO rate_buckets VALUES (?, ?, ?) ON CONFLICT (bucket) DO NOTHING",
-                       (bucket, float(burst), now))
-            lock = " FOR UPDATE" if self.db.is_postgres else ""
-            tokens, last = db.execute(f"SELECT tokens, last FROM rate_buckets WHERE bucket = ?{lock}",
-                                      (bucket,)).fetchone()
-            tokens = _refill(tokens, last, now, rate, burst)
-            allowed = tokens >= 1.0
-            db.execute("UPDATE rate_buckets SET tokens = ?, last = ? WHERE bucket = ?",
-                       (tokens - 1.0 if allowed else tokens, now, bucket))
-        return 0.0 if allowed else (1.0 - tokens) / rate
+            # a new key starts full and spends one now (burst >= 1)
+            if db.execute(self._take, (bucket, burst_f - 1.0, now, *refill, now, *refill)).fetchone():
+                return 0.0
+            tokens, last = db.execute("SELECT tokens, last FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
+        return (1.0 - _refill(tokens, last, now, rate, burst)) / rate
 
 
 class RateLimiter:
