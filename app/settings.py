@@ -150,8 +150,8 @@ class AnswerSettings(BaseModel):
     min_coverage: float = Field(0.75, ge=0, le=1)
     weak_coverage: float = Field(0.5, ge=0, le=1)
     min_similarity: float = Field(0.8, ge=-1, le=1)
-    # Source sentences whose vectors are kept for the next question (unit selection and the
-    # similarity check embed them while the user waits for the first token); 0 = none kept.
+    # Source sentences whose vectors unit selection keeps for the next question (it embeds them
+    # while the user waits for the first token; 4096 × 768 floats ≈ 12.6 MB); 0 = none kept.
     embed_cache: int = Field(4096, ge=0)
     # Question coverage a quoted source sentence (or the span of a bare answer) needs: 0.5 abstained
     # on "재택근무는 일주일에 며칠까지 가능한가요?" against "재택근무는 주 2일까지 허용한다".
