@@ -56,6 +56,18 @@ class HashEmbedder:
         return vector / norm if norm > 0 else vector
 
 
+class CountingEmbedder(HashEmbedder):
+    """HashEmbedder that remembers every text it embedded (`embedded`, in call order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
 def write_test_generation(gen_path, chunks, embedder, tokenizer, manifest=None):
     """Index `chunks` into a complete generation at `gen_path`, as a minimal build would.
 

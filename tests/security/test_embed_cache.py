@@ -11,20 +11,10 @@ from __future__ import annotations
 import pytest
 
 from retrieval.embed import EmbedCache
-from tests.fakes import HashEmbedder
+from tests.fakes import CountingEmbedder
 from tests.unit.app.conftest import scripted_replies
 
 pytestmark = pytest.mark.security
-
-
-class Recording(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts):
-        self.texts.extend(texts)
-        return super().embed_documents(texts)
 
 
 @pytest.fixture
@@ -37,7 +27,7 @@ def pipeline(tmp_path, shared_kiwi, monkeypatch):
 
     monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
     p = Pipeline(Settings(index_dir=tmp_path / "index", state_dir=tmp_path / "state"),
-                 embedder=Recording(), generator=ScriptedGenerator(scripted_replies))
+                 embedder=CountingEmbedder(), generator=ScriptedGenerator(scripted_replies))
     for group, name, text in (
         ("public", "취업규칙.txt", "제15조(연차휴가) 1년간 80퍼센트 이상 출근한 직원에게는 15일의 유급휴가를 준다.\n"),
         ("hr", "보안.txt", "제3조(비밀코드) 금고의 비밀코드는 자두나무 73호이며 분기마다 바꾼다.\n"),
@@ -55,9 +45,9 @@ def test_another_callers_question_cannot_be_timed(pipeline) -> None:
     cache = pipeline.unit_embed
     assert isinstance(cache, EmbedCache) and cache._rows and question not in cache._rows
     embedder = pipeline.embedder
-    embedder.texts.clear()
+    embedder.embedded.clear()
     pipeline.ask(question, groups=["public"])  # a colleague in the same group asks the same words
-    assert question in embedder.texts  # embedded afresh: no faster than a question never asked
+    assert question in embedder.embedded  # embedded afresh: no faster than a question never asked
 
 
 def test_lookups_touch_only_sentences_of_the_callers_groups(pipeline, monkeypatch) -> None:

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import HashEmbedder
+from tests.fakes import CountingEmbedder
 from tests.unit.app.conftest import scripted_replies
-
-
-class CountingHashEmbedder(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts):
-        self.texts.extend(texts)
-        return super().embed_documents(texts)
 
 
 @pytest.mark.parametrize("cache_size", [4096, 0])
@@ -30,7 +20,7 @@ def test_source_sentences_are_embedded_once_when_cached(tmp_path, shared_kiwi, m
     monkeypatch.setattr(kiwipiepy, "Kiwi", lambda *a, **k: shared_kiwi)
     settings = Settings(index_dir=tmp_path / "index", state_dir=tmp_path / "state")
     settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"embed_cache": cache_size})})
-    embedder = CountingHashEmbedder()
+    embedder = CountingEmbedder()
     pipeline = Pipeline(settings, embedder=embedder, generator=ScriptedGenerator(scripted_replies))
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -40,19 +30,19 @@ def test_source_sentences_are_embedded_once_when_cached(tmp_path, shared_kiwi, m
         encoding="utf-8")
     pipeline.ingest([docs], "public")
 
-    embedder.texts.clear()
+    embedder.embedded.clear()
     first = pipeline.ask("연차휴가는 며칠인가요?")
-    first_texts = list(embedder.texts)
-    embedder.texts.clear()
+    first_texts = list(embedder.embedded)
+    embedder.embedded.clear()
     second = pipeline.ask("연차휴가는 며칠인가요?")
 
     assert "15일" in first.answer and second.answer == first.answer
     sources = [t for t in first_texts if "유급휴가를 준다" in t or "병가는" in t or "재택근무는" in t]
     assert any("15일의 유급휴가" in t for t in sources)  # the unit was compared by embedding
-    assert "연차휴가는 며칠인가요?" in first_texts and "연차휴가는 며칠인가요?" in embedder.texts
+    assert "연차휴가는 며칠인가요?" in first_texts and "연차휴가는 며칠인가요?" in embedder.embedded
     if cache_size:
-        assert not set(sources) & set(embedder.texts)  # the sources' sentences came from the cache
+        assert not set(sources) & set(embedder.embedded)  # the sources' sentences came from the cache
         assert all(row is not None for row in pipeline.unit_embed._rows.values())
         assert "연차휴가는 며칠인가요?" not in pipeline.unit_embed._rows  # the question is never kept
     else:
-        assert sorted(embedder.texts) == sorted(first_texts)
+        assert sorted(embedder.embedded) == sorted(first_texts)

@@ -24,7 +24,7 @@ import pytest
 from ingest.build import IndexBuilder
 from ingest.chunk import Chunker, SentenceSplitter
 from retrieval.tokenize import KiwiTokenizer
-from tests.fakes import HashEmbedder
+from tests.fakes import CountingEmbedder
 from tests.pdfs import build_pdf, find_korean_ttf
 
 # ---------------------------------------------------------------- OLE compound file writer
@@ -314,18 +314,6 @@ def build() -> SimpleNamespace:
 
 
 # ---------------------------------------------------------------- index builds
-
-
-class CountingEmbedder(HashEmbedder):
-    """HashEmbedder that remembers every text it embedded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_documents(self, texts):
-        self.embedded.extend(texts)
-        return super().embed_documents(texts)
 
 
 @pytest.fixture(scope="module")
