@@ -20,8 +20,7 @@ from retrieval.types import Hit
 
 from .compose import ComposeConfig, Composer
 from .loop import LoopGuard
-from .parts import split_question
-from .select import EmbedFn, SelectConfig, Selection, select_units, source_units
+from .select import EmbedFn, SelectConfig, Selection, select_for_question
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +85,8 @@ class AnswerRun:
         composer = None
         if self.compose:
             start = time.perf_counter()
-            kiwi = self.checker.kiwi
-            parts = split_question(kiwi, self.query)
-            question_terms = frozenset().union(*(p.terms for p in parts))
-            units = source_units(session.prepared)
-            selections = select_units(parts, units, question_terms=question_terms,
-                                      embed=self.embed, config=self.select_config)
+            units, selections = select_for_question(self.checker.kiwi, self.query, session.prepared,
+                                                    embed=self.embed, config=self.select_config)
             composer = Composer(session, selections, self.compose_config, units)
             groups = _unit_groups(selections, self.hits, (self.select_config or SelectConfig()).prompt_units)
             t["select"] = time.perf_counter() - start

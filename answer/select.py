@@ -25,7 +25,7 @@ from grounding.prepare import BULLET, Prepared, Window, has_words, is_row
 from ingest.reflow import figure_row
 from retrieval.embed import embed_apart
 
-from .parts import Part
+from .parts import Part, split_question
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
@@ -262,3 +262,16 @@ def select_units(
         near = [] if kept else [s for s in scored if not s.unit.is_heading and has_words(s.unit.text)][: cfg.per_part]
         out.append(Selection(part, kept, near))
     return out
+
+
+def select_for_question(kiwi, query: str, prepared: Sequence[Prepared], *, embed: EmbedFn | None = None,
+                        config: SelectConfig | None = None) -> tuple[list[Unit], list[Selection]]:
+    """The passages' units and, for each part of the question, its best ones (as `AnswerRun` picks them).
+
+    select_for_question(kiwi, "연차휴가는 며칠인가요?", session.prepared, embed=embed)
+      -> ([Unit(...), ...], [Selection(Part("연차휴가는 며칠인가요?"), [Scored(...), ...])])
+    """
+    parts = split_question(kiwi, query)
+    units = source_units(prepared)
+    terms = frozenset().union(*(p.terms for p in parts))
+    return units, select_units(parts, units, question_terms=terms, embed=embed, config=config)

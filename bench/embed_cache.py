@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import emit  # noqa: E402
 
-from answer.parts import split_question  # noqa: E402
-from answer.select import select_units, source_units  # noqa: E402
+from answer.select import select_for_question  # noqa: E402
 from app.pipeline import Pipeline  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from evaluation.docs import load_docs_set  # noqa: E402
@@ -45,9 +44,7 @@ def selection(pipeline: Pipeline, query: str, hits, embed) -> tuple[float, list]
     """Seconds for preparing the passages and selecting units, and the picked units' texts."""
     started = time.perf_counter()
     session = pipeline.checker.session([Passage.from_hit(h) for h in hits], query)
-    parts = split_question(pipeline.kiwi, query)
-    terms = frozenset().union(*(p.terms for p in parts))
-    picks = select_units(parts, source_units(session.prepared), question_terms=terms, embed=embed)
+    _, picks = select_for_question(pipeline.kiwi, query, session.prepared, embed=embed)
     seconds = time.perf_counter() - started
     return seconds, [[s.unit.text for s in sel.units] for sel in picks]
 
